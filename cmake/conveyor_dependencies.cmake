@@ -1,0 +1,28 @@
+# Finds what conveyor's components need; shared by the build and the installed
+# package config so both resolve dependencies the same way.
+include_guard(GLOBAL)
+
+macro(conveyor_find_boost)
+  if(NOT TARGET Boost::headers)
+    find_package(Boost 1.81 REQUIRED)
+  endif()
+endmacro()
+
+function(conveyor_link_core target)
+  conveyor_find_boost()
+  find_package(Threads REQUIRED)
+  target_link_libraries(${target} INTERFACE Boost::headers Threads::Threads)
+endfunction()
+
+function(conveyor_link_hdf5 target)
+  find_package(HDF5 COMPONENTS C QUIET)
+  if(HDF5_FOUND)
+    if(TARGET hdf5::hdf5)
+      target_link_libraries(${target} INTERFACE hdf5::hdf5)
+    else()
+      target_include_directories(${target} SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+      target_link_libraries(${target} INTERFACE ${HDF5_C_LIBRARIES})
+      target_compile_definitions(${target} INTERFACE ${HDF5_C_DEFINITIONS})
+    endif()
+  endif()
+endfunction()

@@ -1,0 +1,105 @@
+// conveyor/cache/tier.hpp: what every cache tier provides.
+//
+// A tier maps a `cache_key` to an opaque byte value. Tiers are usable on their
+// own and stack into `tiered<...>` and the pipeline's `cache` stage. Every tier
+// counts hits, misses, bytes, evictions and failures, and keeps latency
+// histograms; `stats()` returns a snapshot.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conveyor/core/histogram.hpp"
+
+namespace conveyor {
+
+/// The value type tiers store and return.
+using byte_buffer = std::vector<std::byte>;
+
+/// A cache key: which dataset (fingerprint of the source file), which chain of
+/// stages and parameters produced the value, and which record it is.
+struct cache_key {
+  std::uint64_t dataset = 0;
+  std::uint64_t chain = 0;
+  std::uint64_t record = 0;
+
+  friend constexpr bool operator==(const cache_key&, const cache_key&) = default;
+
+  /// A well-mixed 64-bit hash (used for sharding and hash tables).
+  [[nodiscard]] constexpr std::uint64_t hash() const noexcept {
+    auto mix = [](std::uint64_t x) {
+      x ^= x >> 30;
+      x *= 0xbf58476d1ce4e5b9ull;
+      x ^= x >> 27;
+      x *= 0x94d049bb133111ebull;
+      x ^= x >> 31;
+      return x;
+    };
+    return mix(dataset ^ mix(chain ^ mix(record + 0x9e3779b97f4a7c15ull)));
+  }
+
+  /// 48 lowercase hex digits: dataset, chain, record. Used as a file or Redis key.
+  [[nodiscard]] std::string to_string() const {
+    char text[49];
+    std::snprintf(text, sizeof text, "%016llx%016llx%016llx", static_cast<unsigned long long>(dataset),
+                  static_cast<unsigned long long>(chain), static_cast<unsigned long long>(record));
+    return std::string(text, 48);
+  }
+};
+
+struct cache_key_hash {
+  std::size_t operator()(const cache_key& key) const noexcept { return static_cast<std::size_t>(key.hash()); }
+};
+
+/// A snapshot of a tier's counters.
+struct tier_stats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t puts = 0;           ///< values stored
+  std::uint64_t rejected_puts = 0;  ///< values not stored (too large, tier unavailable)
+  std::uint64_t bytes_read = 0;     ///< value bytes returned by hits
+  std::uint64_t bytes_written = 0;  ///< value bytes stored
+  std::uint64_t evictions = 0;
+  std::uint64_t failures = 0;       ///< I/O or network failures (served as misses)
+  std::uint64_t size_bytes = 0;     ///< bytes held now, keys and metadata included
+  std::uint64_t capacity_bytes = 0;
+  latency_histogram get_latency;
+  latency_histogram put_latency;
+
+  [[nodiscard]] double hit_ratio() const noexcept {
+    auto lookups = hits + misses;
+    return lookups == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(lookups);
+  }
+};
+
+/// A cache tier. `get` fills `out` and returns true on a hit; `put` returns
+/// whether the value was stored. Batched forms exist because network and disk
+/// tiers answer many keys far faster than one at a time: `get_many` sets
+/// found[i] to 1 or 0, fills values[i] on a hit, and returns the hit count;
+/// `put_many` returns how many values were stored. A tier that fails (disk
+/// full, server down) counts the failure and answers as a miss; it does not throw.
+template <class T>
+concept cache_tier = requires(T& tier, const T& const_tier, const cache_key& key,
+                              std::span<const std::byte> value, byte_buffer& out,
+                              std::span<const cache_key> keys, std::span<byte_buffer> values,
+                              std::span<std::uint8_t> found,
+                              std::span<const std::span<const std::byte>> new_values) {
+  { tier.get(key, out) } -> std::same_as<bool>;
+  { tier.put(key, value) } -> std::same_as<bool>;
+  { tier.erase(key) } -> std::same_as<bool>;
+  { tier.contains(key) } -> std::same_as<bool>;
+  { tier.get_many(keys, values, found) } -> std::same_as<std::size_t>;
+  { tier.put_many(keys, new_values) } -> std::same_as<std::size_t>;
+  { const_tier.size_bytes() } -> std::convertible_to<std::uint64_t>;
+  { const_tier.capacity_bytes() } -> std::convertible_to<std::uint64_t>;
+  { const_tier.stats() } -> std::convertible_to<tier_stats>;
+  { const_tier.name() } -> std::convertible_to<std::string_view>;
+};
+
+}  // namespace conveyor
