@@ -1,0 +1,460 @@
+// conveyor/cache/disk_tier.hpp: a cache tier in append-only segment files on
+// local disk, checksummed, rebuilt by scanning on open.
+//
+// Layout of the directory (created 0700 when missing):
+//   lock                        flock'ed by the one process that uses the directory
+//   segment-<20 digits>.cvs     append-only segment files, oldest = smallest id
+// The record format is in cache/detail/disk_segment_format.hpp. See
+// docs/cache-disk-shm.md for the decisions and the error behaviour.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/tier.hpp"
+#include "conveyor/core/error.hpp"
+
+namespace conveyor {
+
+/// Settings of a `disk_tier`.
+struct disk_tier_options {
+  /// Budget for all segment files together (headers, dead records and
+  /// tombstones count). When a put would exceed it, whole oldest segments go.
+  std::uint64_t capacity_bytes = std::uint64_t{1} << 30;
+  /// A segment is sealed and a new one started when the next record would make
+  /// it larger than this. Clamped to `capacity_bytes`. The largest storable
+  /// value is this minus 72 bytes of headers.
+  std::uint64_t segment_bytes = std::uint64_t{64} << 20;
+  /// When the directory cannot be created or opened, or another process holds
+  /// it: false (default) makes an unavailable tier whose gets miss and puts
+  /// fail, each counted in `stats().failures`; true throws `io_error` instead.
+  bool throw_if_unavailable = false;
+};
+
+/// A persistent cache tier on local disk. Satisfies `cache_tier`.
+///
+/// Values are appended to segment files as checksummed records; an in-memory
+/// index maps each key to its newest record and is rebuilt on open by scanning
+/// every segment. A record with a bad checksum (flipped bit) is skipped; a
+/// damaged header or a torn tail (a write cut off by kill -9) ends the scan of
+/// that segment. `get` verifies the checksum again on every read, so damage that
+/// happens after open costs a hit and never returns wrong bytes. Each open starts
+/// a new segment for its writes, so a torn tail is never appended to.
+///
+/// Thread-safety: every member function may be called from any thread at once.
+/// Lookups take a shared lock and read with pread (readers run in parallel);
+/// put, erase and eviction take the exclusive lock. Processes: one process per
+/// directory, enforced with flock on `<directory>/lock`; a second process gets
+/// an unavailable tier (or `io_error`, see options). The lock is released when
+/// the holder exits, also on kill -9.
+///
+/// Errors: get/put/erase never throw for I/O failures (they count a failure and
+/// answer as a miss / false); they may throw std::bad_alloc. Writes are not
+/// fsync'ed (a cache survives a crash of the process, not of the machine, unless
+/// `sync()` is called).
+class disk_tier {
+ public:
+  /// Opens or creates `directory` and scans its segments. Allocates the index
+  /// (about 100 bytes per key). Throws io_error naming the path only when
+  /// `options.throw_if_unavailable` is set.
+  explicit disk_tier(std::filesystem::path directory, disk_tier_options options = {})
+      : directory_(std::move(directory)), options_(options) {
+    options_.segment_bytes = std::min(options_.segment_bytes, options_.capacity_bytes);
+    std::string reason;
+    if (!open_directory(reason)) {
+      unavailable_reason_ = reason;
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      close_all();
+      if (options_.throw_if_unavailable) throw io_error(reason, directory_.string());
+      return;
+    }
+    available_ = true;
+  }
+
+  disk_tier(const disk_tier&) = delete;
+  disk_tier& operator=(const disk_tier&) = delete;
+  ~disk_tier() { close_all(); }
+
+  /// Copies the value of `key` into `out` (resized) and returns true on a
+  /// verified hit. On a miss or a failed check returns false and leaves `out` empty.
+  bool get(const cache_key& key, byte_buffer& out) {
+    auto start = std::chrono::steady_clock::now();
+    out.clear();
+    std::shared_lock lock(mutex_);
+    auto found = index_.find(key);
+    if (found == index_.end()) {
+      lock.unlock();
+      return count_miss(start);
+    }
+    auto where = found->second;
+    out.resize(static_cast<std::size_t>(where.value_length));
+    detail::disk_format::record_header_bytes header_bytes;
+    iovec parts[2] = {{header_bytes.data(), header_bytes.size()}, {out.data(), out.size()}};
+    bool read_ok = read_vector(where.fd, parts, where.offset, header_bytes.size() + out.size());
+    lock.unlock();
+    auto header = read_ok ? detail::disk_format::decode_record_header(header_bytes) : std::nullopt;
+    if (!header || header->key != key || header->value_length != where.value_length ||
+        !detail::disk_format::record_checksum_matches(header_bytes, header->record_checksum, out)) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      drop_damaged(key, where);
+      out.clear();
+      return count_miss(start);
+    }
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    bytes_read_.fetch_add(out.size(), std::memory_order_relaxed);
+    get_latency_.record(std::chrono::steady_clock::now() - start);
+    return true;
+  }
+
+  /// Appends `value` under `key`; the newest record of a key wins. Returns false
+  /// (counted) when the value is larger than a segment, the tier is unavailable,
+  /// or the write fails (disk full, file too large); a failed write is truncated away.
+  bool put(const cache_key& key, std::span<const std::byte> value) {
+    auto start = std::chrono::steady_clock::now();
+    bool stored = append(detail::disk_format::record_kind::value, key, value);
+    if (stored) {
+      puts_.fetch_add(1, std::memory_order_relaxed);
+      bytes_written_.fetch_add(value.size(), std::memory_order_relaxed);
+    } else {
+      rejected_puts_.fetch_add(1, std::memory_order_relaxed);
+    }
+    put_latency_.record(std::chrono::steady_clock::now() - start);
+    return stored;
+  }
+
+  /// Removes `key`: appends a tombstone record, so the erase survives reopen.
+  /// Returns whether the key was present. If the tombstone cannot be written
+  /// (counted as a failure) the key is still forgotten until the next open.
+  bool erase(const cache_key& key) {
+    if (!contains(key)) return false;
+    append(detail::disk_format::record_kind::tombstone, key, {});
+    return true;
+  }
+
+  /// Whether the index holds `key` (the checksum is checked only by `get`).
+  [[nodiscard]] bool contains(const cache_key& key) const {
+    std::shared_lock lock(mutex_);
+    return index_.contains(key);
+  }
+
+  /// `get` for each key, in order; found[i] is 1 on a hit. Returns the hit count.
+  std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    std::size_t hits = 0;
+    for (std::size_t i = 0; i < keys.size() && i < values.size() && i < found.size(); ++i) {
+      found[i] = get(keys[i], values[i]) ? 1 : 0;
+      hits += found[i];
+    }
+    return hits;
+  }
+
+  /// `put` for each pair; returns how many were stored.
+  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+    std::size_t stored = 0;
+    for (std::size_t i = 0; i < keys.size() && i < values.size(); ++i) stored += put(keys[i], values[i]) ? 1 : 0;
+    return stored;
+  }
+
+  /// Bytes of all segment files (records, dead records, tombstones, headers).
+  [[nodiscard]] std::uint64_t size_bytes() const noexcept { return total_bytes_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t capacity_bytes() const noexcept { return options_.capacity_bytes; }
+  [[nodiscard]] std::string_view name() const noexcept { return "disk"; }
+  [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
+  /// False when the directory could not be opened; then `unavailable_reason()` says why.
+  [[nodiscard]] bool available() const noexcept { return available_; }
+  [[nodiscard]] const std::string& unavailable_reason() const noexcept { return unavailable_reason_; }
+  /// The largest value `put` accepts.
+  [[nodiscard]] std::uint64_t max_value_bytes() const noexcept {
+    auto overhead = detail::disk_format::segment_header_size + detail::disk_format::record_header_size;
+    return options_.segment_bytes > overhead ? options_.segment_bytes - overhead : 0;
+  }
+  /// Number of segment files.
+  [[nodiscard]] std::size_t segment_count() const {
+    std::shared_lock lock(mutex_);
+    return segments_.size();
+  }
+
+  /// fdatasync of the segment being written; false (counted) on failure.
+  bool sync() {
+    std::unique_lock lock(mutex_);
+    if (!writable_ || segments_.empty()) return true;
+    if (::fdatasync(segments_.rbegin()->second.fd) == 0) return true;
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  /// A snapshot of the counters. Thread-safe.
+  [[nodiscard]] tier_stats stats() const {
+    tier_stats out;
+    out.hits = hits_.load(std::memory_order_relaxed);
+    out.misses = misses_.load(std::memory_order_relaxed);
+    out.puts = puts_.load(std::memory_order_relaxed);
+    out.rejected_puts = rejected_puts_.load(std::memory_order_relaxed);
+    out.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+    out.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+    out.evictions = evictions_.load(std::memory_order_relaxed);
+    out.failures = failures_.load(std::memory_order_relaxed);
+    out.size_bytes = size_bytes();
+    out.capacity_bytes = capacity_bytes();
+    out.get_latency = get_latency_;
+    out.put_latency = put_latency_;
+    return out;
+  }
+
+ private:
+  struct location {
+    std::uint64_t segment_id;
+    int fd;
+    std::uint64_t offset;  // of the record header
+    std::uint64_t value_length;
+  };
+  struct segment {
+    int fd = -1;
+    std::uint64_t size = 0;
+    std::vector<cache_key> keys;  // keys whose records live here, for eviction
+  };
+
+  static bool read_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
+    for (;;) {
+      auto got = ::preadv(fd, parts, 2, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 || static_cast<std::size_t>(got) != total) return false;
+      return true;
+    }
+  }
+  static bool write_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
+    int count = 2;
+    while (total > 0) {
+      auto wrote = ::pwritev(fd, parts, count, static_cast<off_t>(offset));
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote <= 0) return false;
+      auto done = static_cast<std::size_t>(wrote);
+      total -= done;
+      offset += done;
+      while (count > 0 && done >= parts->iov_len) {
+        done -= parts->iov_len;
+        ++parts;
+        --count;
+      }
+      if (count > 0) {
+        parts->iov_base = static_cast<char*>(parts->iov_base) + done;
+        parts->iov_len -= done;
+      }
+    }
+    return true;
+  }
+
+  bool count_miss(std::chrono::steady_clock::time_point start) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    get_latency_.record(std::chrono::steady_clock::now() - start);
+    return false;
+  }
+
+  std::string describe_errno(const std::string& what) const {
+    return what + ": " + std::strerror(errno);
+  }
+
+  bool open_directory(std::string& reason) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (directory_.has_parent_path()) fs::create_directories(directory_.parent_path(), ec);
+    if (::mkdir(directory_.c_str(), 0700) == 0) {
+      ::chmod(directory_.c_str(), 0700);  // the umask may have removed bits
+    } else if (errno != EEXIST) {
+      reason = describe_errno("cannot create the cache directory");
+      return false;
+    }
+    struct stat info {};
+    if (::stat(directory_.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      reason = "the cache path exists and is not a directory";
+      return false;
+    }
+    auto lock_path = directory_ / "lock";
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) {
+      reason = describe_errno("cannot open the lock file " + lock_path.string());
+      return false;
+    }
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      reason = errno == EWOULDBLOCK ? "the cache directory is in use by another process (flock on " +
+                                          lock_path.string() + ")"
+                                    : describe_errno("cannot lock " + lock_path.string());
+      return false;
+    }
+    fs::directory_iterator entries(directory_, ec);
+    if (ec) {
+      reason = "cannot list the cache directory: " + ec.message();
+      return false;
+    }
+    std::vector<std::uint64_t> ids;
+    for (const auto& entry : entries)
+      if (auto id = detail::disk_format::parse_segment_file_name(entry.path().filename().string())) ids.push_back(*id);
+    std::sort(ids.begin(), ids.end());
+    for (auto id : ids) load_segment(id);
+    next_segment_id_ = ids.empty() ? 1 : ids.back() + 1;
+    std::unique_lock lock(mutex_);
+    evict_until_fits(0);
+    return true;
+  }
+
+  // Scans one segment into the index; unreadable segments are kept (empty) so
+  // that eviction deletes them in turn.
+  void load_segment(std::uint64_t id) {
+    auto path = directory_ / detail::disk_format::segment_file_name(id);
+    segment seg;
+    seg.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat info {};
+    if (seg.fd < 0 || ::fstat(seg.fd, &info) != 0) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      if (seg.fd >= 0) ::close(seg.fd);
+      return;
+    }
+    seg.size = static_cast<std::uint64_t>(info.st_size);
+    auto summary = detail::disk_format::scan_segment(
+        seg.fd, seg.size, max_value_bytes(), [&](const detail::disk_format::record_header& header, std::uint64_t at) {
+          if (header.kind == detail::disk_format::record_kind::tombstone) {
+            index_.erase(header.key);
+            return;
+          }
+          index_[header.key] = location{id, seg.fd, at, header.value_length};
+          seg.keys.push_back(header.key);
+        });
+    if (summary.stopped_early || summary.damaged_records > 0) failures_.fetch_add(1, std::memory_order_relaxed);
+    total_bytes_.fetch_add(seg.size, std::memory_order_relaxed);
+    segments_.emplace(id, std::move(seg));
+  }
+
+  // Drops whole oldest segments while `incoming` more bytes would not fit.
+  // Caller holds the exclusive lock.
+  void evict_until_fits(std::uint64_t incoming) {
+    while (!segments_.empty() && total_bytes_.load(std::memory_order_relaxed) + incoming > options_.capacity_bytes) {
+      auto oldest = segments_.begin();
+      for (const auto& key : oldest->second.keys) {
+        auto found = index_.find(key);
+        if (found != index_.end() && found->second.segment_id == oldest->first) {
+          index_.erase(found);
+          evictions_.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      ::close(oldest->second.fd);
+      ::unlink((directory_ / detail::disk_format::segment_file_name(oldest->first)).c_str());
+      total_bytes_.fetch_sub(oldest->second.size, std::memory_order_relaxed);
+      if (std::next(oldest) == segments_.end()) writable_ = false;
+      segments_.erase(oldest);
+    }
+  }
+
+  // Starts a new segment for appends. Caller holds the exclusive lock.
+  bool start_segment() {
+    auto id = next_segment_id_++;
+    auto path = directory_ / detail::disk_format::segment_file_name(id);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    auto header = detail::disk_format::encode_segment_header(id);
+    if (::pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      return false;
+    }
+    segments_.emplace(id, segment{fd, header.size(), {}});
+    total_bytes_.fetch_add(header.size(), std::memory_order_relaxed);
+    writable_ = true;
+    return true;
+  }
+
+  bool append(detail::disk_format::record_kind kind, const cache_key& key, std::span<const std::byte> value) {
+    if (!available_) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (value.size() > max_value_bytes()) return false;
+    auto header = detail::disk_format::encode_record_header(kind, key, value);
+    auto record_size = header.size() + value.size();
+    std::unique_lock lock(mutex_);
+    bool need_segment = !writable_ || segments_.rbegin()->second.size + record_size > options_.segment_bytes;
+    if (need_segment) writable_ = false;
+    evict_until_fits(record_size + (need_segment ? detail::disk_format::segment_header_size : 0));
+    if (need_segment && !start_segment()) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
+      return false;
+    }
+    auto& [id, active] = *segments_.rbegin();
+    iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(value.data()), value.size()}};
+    if (!write_vector(active.fd, parts, active.size, record_size)) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
+      if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0) writable_ = false;
+      return false;
+    }
+    if (kind == detail::disk_format::record_kind::tombstone) {
+      index_.erase(key);
+    } else {
+      index_[key] = location{id, active.fd, active.size, value.size()};
+      active.keys.push_back(key);
+    }
+    active.size += record_size;
+    total_bytes_.fetch_add(record_size, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Forgets a key whose record failed verification, unless a put replaced it meanwhile.
+  void drop_damaged(const cache_key& key, const location& where) {
+    std::unique_lock lock(mutex_);
+    auto found = index_.find(key);
+    if (found != index_.end() && found->second.segment_id == where.segment_id &&
+        found->second.offset == where.offset)
+      index_.erase(found);
+  }
+
+  void close_all() noexcept {
+    for (auto& [id, seg] : segments_) ::close(seg.fd);
+    segments_.clear();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+
+  std::filesystem::path directory_;
+  disk_tier_options options_;
+  bool available_ = false;
+  std::string unavailable_reason_;
+  int lock_fd_ = -1;
+
+  mutable std::shared_mutex mutex_;  // guards everything below except the atomics
+  std::map<std::uint64_t, segment> segments_;  // by id: begin() is the oldest
+  std::unordered_map<cache_key, location, cache_key_hash> index_;
+  std::uint64_t next_segment_id_ = 1;
+  bool writable_ = false;  // the newest segment was started by this object and takes appends
+
+  std::atomic<std::uint64_t> total_bytes_{0};
+  std::atomic<std::uint64_t> hits_{0}, misses_{0}, puts_{0}, rejected_puts_{0}, bytes_read_{0},
+      bytes_written_{0}, evictions_{0}, failures_{0};
+  latency_histogram get_latency_, put_latency_;
+};
+
+static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier concept");
+
+}  // namespace conveyor

@@ -1,0 +1,79 @@
+// libFuzzer target: arbitrary bytes as a disk tier segment file. Opening the
+// tier scans them; then every key named by a record-looking header in the input
+// is looked up. A hit must be bytes that follow a header for that key in the
+// input (the tier may never invent data), and a fresh put must read back.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/disk_tier.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace format = conveyor::detail::disk_format;
+
+const fs::path& scratch_directory() {
+  static const fs::path path = [] {
+    std::string pattern = (fs::temp_directory_path() / "conveyor-disk-fuzz-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    return fs::path(pattern);
+  }();
+  return path;
+}
+
+// Positions in the input where a record header's magic appears.
+std::vector<std::size_t> magic_positions(const std::uint8_t* data, std::size_t size) {
+  std::vector<std::size_t> out;
+  const unsigned char magic[4] = {'C', 'V', 'R', 'C'};
+  for (std::size_t i = 0; i + format::record_header_size <= size; ++i)
+    if (std::memcmp(data + i, magic, 4) == 0) out.push_back(i);
+  return out;
+}
+
+conveyor::cache_key key_at(const std::uint8_t* data, std::size_t at) {
+  auto* bytes = reinterpret_cast<const std::byte*>(data + at);
+  return {format::load_le(bytes + 8, 8), format::load_le(bytes + 16, 8), format::load_le(bytes + 24, 8)};
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto& dir = scratch_directory();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove(entry.path(), ec);
+  {
+    std::ofstream file(dir / format::segment_file_name(1), std::ios::binary);
+    file.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  conveyor::disk_tier tier(dir, {.capacity_bytes = 4 << 20, .segment_bytes = 1 << 20});
+  if (!tier.available()) std::abort();
+
+  conveyor::byte_buffer out;
+  auto positions = magic_positions(data, size);
+  for (auto at : positions) {
+    auto key = key_at(data, at);
+    if (!tier.get(key, out)) continue;
+    bool explained = false;
+    for (auto other : positions) {
+      auto start = other + format::record_header_size;
+      if (key_at(data, other) == key && start + out.size() <= size &&
+          std::memcmp(data + start, out.data(), out.size()) == 0)
+        explained = true;
+    }
+    if (!explained) std::abort();  // the tier returned bytes it was never given
+  }
+
+  conveyor::cache_key fresh{0xfeed, 0xbeef, size};
+  std::vector<std::byte> value(size % 97, std::byte{0x5a});
+  if (!tier.put(fresh, value) || !tier.get(fresh, out) || out != value) std::abort();
+  return 0;
+}
