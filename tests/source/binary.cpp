@@ -1,0 +1,311 @@
+// Tests for the fixed-width record and .npy sources: real files in a temporary
+// directory and .npy fixtures written by numpy 2.4 (tests/source/data/).
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "conveyor/source/binary_records.hpp"
+#include "conveyor/source/npy.hpp"
+
+namespace fs = std::filesystem;
+using conveyor::element_type;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("conveyor_binary_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  fs::path operator/(const std::string& name) const { return path / name; }
+};
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+fs::path fixture(const std::string& name) {
+  return fs::path(CONVEYOR_SOURCE_DIR) / "tests" / "source" / "data" / name;
+}
+
+// Runs `action`, which must throw a data_error; returns it for inspection.
+template <class Action>
+conveyor::data_error expect_data_error(Action&& action) {
+  try {
+    action();
+  } catch (const conveyor::data_error& error) {
+    return error;
+  }
+  FAIL("expected a data_error");
+  return conveyor::data_error("unreachable", "");
+}
+
+// A little-endian uint32 records file: `header` bytes of 0xAB, then `records`
+// rows of 3 values, row r holding 3r, 3r+1, 3r+2.
+std::string make_records(std::size_t header, std::size_t records) {
+  std::string bytes(header, '\xAB');
+  for (std::uint32_t value = 0; value < records * 3; ++value)
+    bytes.append(reinterpret_cast<const char*>(&value), sizeof value);
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("binary_records_file reads batches in the order given") {
+  temp_dir dir;
+  write_file(dir / "rows.bin", make_records(16, 100));
+  conveyor::binary_records_file file(dir / "rows.bin", {16, {element_type::uint32, {3}}});
+  CHECK(file.size() == 100);
+  CHECK(file.record_bytes() == 12);
+
+  const std::vector<std::uint64_t> indices{5, 0, 99, 5, 6, 7, 8, 42};
+  std::vector<std::uint32_t> rows(indices.size() * 3);
+  file.read(indices, std::span<std::uint32_t>(rows));
+  for (std::size_t i = 0; i < indices.size(); ++i)
+    for (std::uint32_t k = 0; k < 3; ++k) CHECK(rows[i * 3 + k] == indices[i] * 3 + k);
+
+  std::uint32_t first[3];
+  std::memcpy(first, file.record(33).data(), sizeof first);
+  CHECK(first[0] == 99);
+  CHECK(first[2] == 101);
+}
+
+TEST_CASE("binary_records_file rejects caller mistakes") {
+  temp_dir dir;
+  write_file(dir / "rows.bin", make_records(0, 10));
+  conveyor::binary_records_file file(dir / "rows.bin", {0, {element_type::uint32, {3}}});
+  std::vector<std::uint32_t> rows(3);
+  const std::vector<std::uint64_t> past_end{10};
+  CHECK_THROWS_AS(file.read(past_end, std::span<std::uint32_t>(rows)), std::out_of_range);
+  const std::vector<std::uint64_t> two{1, 2};
+  CHECK_THROWS_AS(file.read(two, std::span<std::uint32_t>(rows)), std::invalid_argument);
+  std::vector<float> floats(3);
+  const std::vector<std::uint64_t> one{1};
+  CHECK_THROWS_AS(file.read(one, std::span<float>(floats)), std::invalid_argument);
+}
+
+TEST_CASE("binary_records_file names the offset of a partial record") {
+  temp_dir dir;
+  write_file(dir / "partial.bin", make_records(16, 10) + "12345");
+  const auto error = expect_data_error(
+      [&] { conveyor::binary_records_file(dir / "partial.bin", {16, {element_type::uint32, {3}}}); });
+  CHECK(error.where().offset == 16 + 10 * 12);
+  CHECK(error.where().record == 10);
+  CHECK(std::string(error.what()).find("partial.bin") != std::string::npos);
+  CHECK(std::string(error.what()).find("byte offset 136") != std::string::npos);
+
+  write_file(dir / "short.bin", "abc");
+  const auto short_header = expect_data_error(
+      [&] { conveyor::binary_records_file(dir / "short.bin", {16, {element_type::uint8, {4}}}); });
+  CHECK(short_header.where().offset == 3);
+}
+
+TEST_CASE("binary_records_file: empty and missing files") {
+  temp_dir dir;
+  write_file(dir / "empty.bin", "");
+  conveyor::binary_records_file empty(dir / "empty.bin", {0, {element_type::float32, {4}}});
+  CHECK(empty.size() == 0);
+  empty.read({}, std::span<std::byte>{});
+  CHECK_THROWS_AS(
+      conveyor::binary_records_file(dir / "absent.bin", {0, {element_type::uint8, {1}}}),
+      conveyor::io_error);
+}
+
+TEST_CASE("npy_file reads every dtype numpy wrote") {
+  const auto probe = fixture("npy_f4.npy");
+  if (!fs::exists(probe)) {
+    MESSAGE("fixtures missing, skipped");
+    return;
+  }
+  const std::vector<std::uint64_t> all{1, 0};  // reversed on purpose
+
+  auto check = [&]<class T>(const std::string& name, std::array<T, 6> expected) {
+    CAPTURE(name);
+    conveyor::npy_file file(fixture(name));
+    REQUIRE(file.size() == 2);
+    REQUIRE(file.layout().shape == std::vector<std::uint64_t>{3});
+    std::array<T, 6> rows{};  // not std::vector: vector<bool> has no span
+    file.read(all, std::span<T>(rows));
+    for (std::size_t k = 0; k < 3; ++k) {
+      CHECK(rows[k] == expected[3 + k]);
+      CHECK(rows[3 + k] == expected[k]);
+    }
+  };
+  check.operator()<bool>("npy_b1.npy", {false, true, false, true, false, true});
+  check.operator()<std::int8_t>("npy_i1.npy", {0, -7, -14, -21, -28, -35});
+  check.operator()<std::uint8_t>("npy_u1.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<std::int16_t>("npy_i2.npy", {0, -7, -14, -21, -28, -35});
+  check.operator()<std::uint16_t>("npy_u2.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<std::int32_t>("npy_i4.npy", {0, -7, -14, -21, -28, -35});
+  check.operator()<std::uint32_t>("npy_u4.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<std::int64_t>("npy_i8.npy", {0, -7, -14, -21, -28, -35});
+  check.operator()<std::uint64_t>("npy_u8.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<float>("npy_f4.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<double>("npy_f8.npy", {0, 7, 14, 21, 28, 35});
+  // Big-endian files are byte-swapped on read.
+  check.operator()<std::int16_t>("npy_be_i2.npy", {0, -7, -14, -21, -28, -35});
+  check.operator()<std::uint32_t>("npy_be_u4.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<float>("npy_be_f4.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<double>("npy_be_f8.npy", {0, 7, 14, 21, 28, 35});
+  check.operator()<std::int64_t>("npy_be_i8.npy", {0, -7, -14, -21, -28, -35});
+
+  // float16 has no C++ type: read bytes. 7.0 in IEEE half is 0x4700.
+  conveyor::npy_file half(fixture("npy_f2.npy"));
+  CHECK(half.layout().dtype == element_type::float16);
+  std::array<std::uint16_t, 3> bits{};
+  const std::vector<std::uint64_t> first{0};
+  half.read(first, std::as_writable_bytes(std::span(bits)));
+  CHECK(bits[0] == 0x0000);
+  CHECK(bits[1] == 0x4700);
+}
+
+TEST_CASE("npy_file reads format versions 2.0 and 3.0 and any rank") {
+  if (!fs::exists(fixture("npy_v2_f4_3d.npy"))) {
+    MESSAGE("fixtures missing, skipped");
+    return;
+  }
+  conveyor::npy_file cube(fixture("npy_v2_f4_3d.npy"));
+  CHECK(cube.format_version() == 2);
+  CHECK(cube.size() == 2);
+  CHECK(cube.layout().shape == std::vector<std::uint64_t>{3, 4});
+  std::vector<float> row(12);
+  const std::vector<std::uint64_t> second{1};
+  cube.read(second, std::span<float>(row));
+  for (std::size_t k = 0; k < 12; ++k) CHECK(row[k] == static_cast<float>(12 + k) / 4);
+
+  conveyor::npy_file vector(fixture("npy_v3_u2.npy"));
+  CHECK(vector.format_version() == 3);
+  CHECK(vector.size() == 5);
+  CHECK(vector.layout().shape.empty());
+  std::vector<std::uint16_t> values(3);
+  const std::vector<std::uint64_t> picks{4, 2, 4};
+  vector.read(picks, std::span<std::uint16_t>(values));
+  CHECK(values == std::vector<std::uint16_t>{4000, 2000, 4000});
+
+  CHECK(conveyor::npy_file(fixture("npy_empty.npy")).size() == 0);
+}
+
+TEST_CASE("npy_file rejects fortran order with the header offset") {
+  if (!fs::exists(fixture("npy_fortran.npy"))) {
+    MESSAGE("fixtures missing, skipped");
+    return;
+  }
+  const auto error = expect_data_error([] { conveyor::npy_file(fixture("npy_fortran.npy")); });
+  CHECK(std::string(error.what()).find("fortran_order") != std::string::npos);
+  CHECK(error.where().offset > 10);
+  CHECK(error.where().offset < 128);
+}
+
+TEST_CASE("npy_file: malformed headers name the byte offset") {
+  temp_dir dir;
+  const std::string good_dict = "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }\n";
+  auto v1 = [](const std::string& dict) {
+    std::string bytes = "\x93NUMPY\x01";
+    bytes += '\0';
+    bytes += static_cast<char>(dict.size() & 0xff);
+    bytes += static_cast<char>(dict.size() >> 8);
+    return bytes + dict;
+  };
+  auto offset_of = [&](const std::string& bytes) {
+    write_file(dir / "bad.npy", bytes);
+    const auto error = expect_data_error([&] { conveyor::npy_file(dir / "bad.npy"); });
+    CHECK(std::string(error.what()).find("bad.npy") != std::string::npos);
+    return error.where().offset;
+  };
+
+  // The good file parses, so each case below fails for its own reason only.
+  write_file(dir / "good.npy", v1(good_dict) + std::string(6, '\x01'));
+  CHECK(conveyor::npy_file(dir / "good.npy").size() == 3);
+
+  CHECK(offset_of("PK\x03\x04 not numpy at all") == 0);
+  auto bad_version = v1(good_dict) + std::string(6, '\0');
+  bad_version[6] = '\x04';
+  CHECK(offset_of(bad_version) == 6);
+  CHECK(offset_of(v1(good_dict).substr(0, 40)) == 8);                   // length past EOF
+  CHECK(offset_of(v1("{'descr': '<u2', 'fortran_order': False, 'shape': [3], }") +
+                  std::string(6, '\0')) == 10 + 50);                      // list, not tuple
+  CHECK(offset_of(v1("{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }") +
+                  std::string(24, '\0')) == 10 + 10);                     // complex
+  CHECK(offset_of(v1("{'descr': '<u2', 'shape': (3,), }") + std::string(6, '\0')) == 10);
+  CHECK(offset_of(v1("{'descr': '<u2', 'fortran_order': False, 'shape': (3,), 'x': 1}") +
+                  std::string(6, '\0')) == 10 + 56);                      // unknown key
+  CHECK(offset_of(v1("garbage")) == 10);
+  CHECK(offset_of(v1("{'descr': '<u2', 'fortran_order': False, 'shape': (3), }") +
+                  std::string(6, '\0')) == 10 + 52);                      // (3) is an int
+  CHECK(offset_of(v1("{'descr': '<u2', 'fortran_order': False, 'shape': (), }")) == 10);
+
+  // Truncated data: the error names the first incomplete record.
+  write_file(dir / "bad.npy", v1(good_dict) + std::string(3, '\0'));
+  const auto truncated = expect_data_error([&] { conveyor::npy_file(dir / "bad.npy"); });
+  CHECK(truncated.where().record == 1);
+  CHECK(truncated.where().offset == 10 + good_dict.size() + 2);
+  CHECK(offset_of(v1(good_dict) + std::string(8, '\0')) == 10 + good_dict.size() + 6);
+}
+
+TEST_CASE("npy_writer streams rows that npy_file reads back") {
+  temp_dir dir;
+  const auto path = dir / "stream.npy";
+  {
+    conveyor::npy_writer writer(path, {element_type::float32, {2, 2}});
+    std::vector<float> chunk;
+    for (int row = 0; row < 1000;) {
+      chunk.clear();
+      for (int k = 0; k < 7 && row < 1000; ++k, ++row)
+        for (int e = 0; e < 4; ++e) chunk.push_back(static_cast<float>(row * 4 + e));
+      writer.write(std::span<const float>(chunk));
+    }
+    CHECK(writer.rows_written() == 1000);
+    writer.close();
+  }
+  conveyor::npy_file file(path);
+  CHECK(file.size() == 1000);
+  CHECK(file.layout().shape == std::vector<std::uint64_t>{2, 2});
+  std::vector<float> rows(8);
+  const std::vector<std::uint64_t> picks{999, 3};
+  file.read(picks, std::span<float>(rows));
+  CHECK(rows[0] == 3996.0f);
+  CHECK(rows[7] == 15.0f);
+
+  conveyor::npy_writer typed(dir / "typed.npy", {element_type::int16, {}});
+  const std::vector<float> wrong{1.0f};
+  CHECK_THROWS_AS(typed.write(std::span<const float>(wrong)), std::invalid_argument);
+}
+
+TEST_CASE("write_npy writes the bytes numpy writes") {
+  if (!fs::exists(fixture("npy_f4.npy"))) {
+    MESSAGE("fixtures missing, skipped");
+    return;
+  }
+  temp_dir dir;
+  const std::vector<float> values{0, 7, 14, 21, 28, 35};
+  const std::vector<std::uint64_t> shape{2, 3};
+  conveyor::write_npy(dir / "ours.npy", element_type::float32, shape,
+                      std::as_bytes(std::span(values)));
+  CHECK(read_file(dir / "ours.npy") == read_file(fixture("npy_f4.npy")));
+
+  const std::vector<std::uint64_t> wrong_shape{3, 3};
+  CHECK_THROWS_AS(conveyor::write_npy(dir / "x.npy", element_type::float32, wrong_shape,
+                                      std::as_bytes(std::span(values))),
+                  std::invalid_argument);
+}
