@@ -1,0 +1,109 @@
+// conveyor/cache/detail/memory_entry.hpp: one cached value of a memory tier,
+// its key, its eviction metadata and its bytes in a single allocation, plus the
+// intrusive FIFO/LRU list the eviction policies thread entries on.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+
+#include "conveyor/cache/tier.hpp"
+
+namespace conveyor::detail {
+
+// Header of an entry; the value bytes follow it in the same allocation so that a
+// put costs one allocation and a hit reads one contiguous block.
+struct memory_entry {
+  cache_key key;
+  std::uint64_t hash = 0;
+  std::uint64_t charged_bytes = 0;  // what the entry counts against the budget
+  std::size_t value_size = 0;
+  memory_entry* newer = nullptr;  // toward the head (most recently inserted)
+  memory_entry* older = nullptr;  // toward the tail (next eviction candidate)
+  // S3-FIFO's 2-bit access counter, SIEVE's visited bit. Written by readers that
+  // hold only a shared lock, so atomic; relaxed because the shard's exclusive
+  // lock orders it before any eviction decision that reads it.
+  std::atomic<std::uint8_t> frequency{0};
+  std::uint8_t queue = 0;  // which of a policy's lists holds the entry
+
+  [[nodiscard]] std::byte* value_data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+  [[nodiscard]] const std::byte* value_data() const noexcept {
+    return reinterpret_cast<const std::byte*>(this + 1);
+  }
+  [[nodiscard]] std::span<const std::byte> value() const noexcept { return {value_data(), value_size}; }
+};
+
+static_assert(alignof(memory_entry) <= alignof(std::max_align_t),
+              "memory_entry is placed in storage from plain operator new");
+
+struct memory_entry_deleter {
+  void operator()(memory_entry* entry) const noexcept {
+    entry->~memory_entry();
+    ::operator delete(static_cast<void*>(entry));
+  }
+};
+
+using memory_entry_ptr = std::unique_ptr<memory_entry, memory_entry_deleter>;
+
+// Allocates the header and the value in one block and copies the value in.
+inline memory_entry_ptr make_memory_entry(const cache_key& key, std::uint64_t hash,
+                                          std::span<const std::byte> value,
+                                          std::uint64_t charged_bytes) {
+  void* storage = ::operator new(sizeof(memory_entry) + value.size());
+  auto* entry = ::new (storage) memory_entry{};
+  entry->key = key;
+  entry->hash = hash;
+  entry->charged_bytes = charged_bytes;
+  entry->value_size = value.size();
+  if (!value.empty()) std::memcpy(entry->value_data(), value.data(), value.size());
+  return memory_entry_ptr(entry);
+}
+
+// A doubly linked list of entries that does not own them. Head is the newest
+// end, tail the oldest. Tracks entry count and charged bytes.
+class entry_list {
+ public:
+  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
+  [[nodiscard]] memory_entry* head() const noexcept { return head_; }
+  [[nodiscard]] memory_entry* tail() const noexcept { return tail_; }
+
+  void push_head(memory_entry* entry) noexcept {
+    entry->newer = nullptr;
+    entry->older = head_;
+    if (head_ != nullptr) head_->newer = entry;
+    head_ = entry;
+    if (tail_ == nullptr) tail_ = entry;
+    ++count_;
+    bytes_ += entry->charged_bytes;
+  }
+
+  void remove(memory_entry* entry) noexcept {
+    if (entry->newer != nullptr) entry->newer->older = entry->older;
+    else head_ = entry->older;
+    if (entry->older != nullptr) entry->older->newer = entry->newer;
+    else tail_ = entry->newer;
+    entry->newer = entry->older = nullptr;
+    --count_;
+    bytes_ -= entry->charged_bytes;
+  }
+
+  memory_entry* pop_tail() noexcept {
+    memory_entry* entry = tail_;
+    if (entry != nullptr) remove(entry);
+    return entry;
+  }
+
+ private:
+  memory_entry* head_ = nullptr;
+  memory_entry* tail_ = nullptr;
+  std::size_t count_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace conveyor::detail

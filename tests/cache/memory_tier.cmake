@@ -1,0 +1,1 @@
+conveyor_add_test(cache_memory_tier_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/memory_tier.cpp LABELS threaded)

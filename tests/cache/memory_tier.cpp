@@ -1,0 +1,354 @@
+#include "conveyor/cache/memory_tier.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace cy = conveyor;
+
+static_assert(cy::cache_tier<cy::memory_tier<>>);
+static_assert(cy::cache_tier<cy::memory_tier<cy::eviction::s3fifo>>);
+static_assert(cy::cache_tier<cy::memory_tier<cy::eviction::lru>>);
+static_assert(cy::cache_tier<cy::memory_tier<cy::eviction::sieve>>);
+static_assert(std::is_nothrow_move_constructible_v<cy::memory_tier<>>);
+
+namespace {
+
+cy::cache_key key_of(std::uint64_t record) { return cy::cache_key{7, 11, record}; }
+
+// A value that names its key and version in every byte, so a torn or wrong
+// value cannot pass `value_matches`.
+cy::byte_buffer value_for(std::uint64_t record, std::uint64_t version, std::size_t size) {
+  cy::byte_buffer value(size);
+  for (std::size_t i = 0; i < size; ++i)
+    value[i] = static_cast<std::byte>((record * 131 + version * 31 + i * 7) & 0xff);
+  if (size >= 16) {
+    std::memcpy(value.data(), &record, 8);
+    std::memcpy(value.data() + 8, &version, 8);
+  }
+  return value;
+}
+
+bool value_matches(std::uint64_t record, const cy::byte_buffer& value) {
+  if (value.size() < 16) return false;
+  std::uint64_t stored_record = 0, version = 0;
+  std::memcpy(&stored_record, value.data(), 8);
+  std::memcpy(&version, value.data() + 8, 8);
+  return stored_record == record && value == value_for(record, version, value.size());
+}
+
+// Options without designated initializers (GCC 12 warns about omitted fields).
+cy::memory_tier_options options(std::uint64_t capacity, std::size_t shards = 0,
+                                std::uint32_t sample_period = 16) {
+  cy::memory_tier_options out;
+  out.capacity_bytes = capacity;
+  out.shard_count = shards;
+  out.latency_sample_period = sample_period;
+  return out;
+}
+
+std::span<const std::byte> bytes(const cy::byte_buffer& buffer) { return {buffer.data(), buffer.size()}; }
+
+constexpr std::size_t small_value = 100;
+
+// One shard holding exactly `entries` values of `small_value` bytes; evicted
+// records are appended to `evicted` in eviction order.
+template <class Policy>
+cy::memory_tier<Policy> exact_tier(std::size_t entries, std::vector<std::uint64_t>& evicted,
+                                   double small_fraction = 0.1) {
+  auto tier_options = options(entries * cy::memory_tier<Policy>::charged_bytes(small_value), 1, 1);
+  tier_options.small_queue_fraction = small_fraction;
+  tier_options.on_evict = [&evicted](const cy::cache_key& key, std::span<const std::byte>) {
+    evicted.push_back(key.record);
+  };
+  return cy::memory_tier<Policy>(std::move(tier_options));
+}
+
+template <class Tier>
+void put_record(Tier& tier, std::uint64_t record) {
+  CHECK(tier.put(key_of(record), bytes(value_for(record, 0, small_value))));
+}
+
+template <class Tier>
+void hit(Tier& tier, std::uint64_t record, int times = 1) {
+  cy::byte_buffer out;
+  for (int i = 0; i < times; ++i) REQUIRE(tier.get(key_of(record), out));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("memory_tier stores, replaces, erases and counts", Policy, cy::eviction::s3fifo,
+                   cy::eviction::lru, cy::eviction::sieve) {
+  cy::memory_tier<Policy> tier(options(1 << 20, 0, 1));
+  cy::byte_buffer out;
+  CHECK_FALSE(tier.get(key_of(1), out));
+  CHECK_FALSE(tier.contains(key_of(1)));
+  auto first = value_for(1, 0, 300);
+  CHECK(tier.put(key_of(1), bytes(first)));
+  CHECK(tier.contains(key_of(1)));
+  CHECK(tier.get(key_of(1), out));
+  CHECK(out == first);
+  CHECK(tier.size_bytes() == tier.charged_bytes(300));
+
+  auto second = value_for(1, 1, 50);
+  CHECK(tier.put(key_of(1), bytes(second)));
+  CHECK(tier.get(key_of(1), out));
+  CHECK(out == second);
+  CHECK(tier.size_bytes() == tier.charged_bytes(50));
+  CHECK(tier.entry_count() == 1);
+
+  CHECK(tier.put(key_of(2), {}));  // empty values are values
+  CHECK(tier.get(key_of(2), out));
+  CHECK(out.empty());
+
+  CHECK(tier.erase(key_of(1)));
+  CHECK_FALSE(tier.erase(key_of(1)));
+  CHECK_FALSE(tier.contains(key_of(1)));
+  CHECK(tier.size_bytes() == tier.charged_bytes(0));
+
+  auto stats = tier.stats();
+  CHECK(stats.hits == 3);
+  CHECK(stats.misses == 1);
+  CHECK(stats.puts == 3);
+  CHECK(stats.bytes_read == 350);
+  CHECK(stats.bytes_written == 350);
+  CHECK(stats.evictions == 0);
+  CHECK(stats.size_bytes == tier.size_bytes());
+  CHECK(stats.capacity_bytes == 1 << 20);
+  CHECK(stats.get_latency.count() == 4);
+  CHECK(stats.put_latency.count() == 3);
+  CHECK(tier.name() == std::string("memory/") + std::string(Policy::name));
+}
+
+TEST_CASE("memory_tier picks a power-of-two shard count of at least twice the hardware threads") {
+  cy::memory_tier<> tier(64 << 20);
+  auto threads = std::max(1u, std::thread::hardware_concurrency());
+  CHECK(std::has_single_bit(tier.shard_count()));
+  CHECK(tier.shard_count() >= 2 * threads);
+}
+
+TEST_CASE_TEMPLATE("memory_tier rejects values larger than a shard and keeps the old value", Policy,
+                   cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
+  cy::memory_tier<Policy> tier(options(4 * 4096, 4));
+  auto fits = value_for(3, 0, 4096 - sizeof(cy::cache_key) - tier.entry_overhead_bytes);
+  auto too_big = value_for(3, 1, fits.size() + 1);
+  CHECK(tier.put(key_of(3), bytes(fits)));
+  CHECK_FALSE(tier.put(key_of(3), bytes(too_big)));
+  cy::byte_buffer out;
+  CHECK(tier.get(key_of(3), out));
+  CHECK(out == fits);
+  CHECK(tier.stats().rejected_puts == 1);
+  CHECK(tier.size_bytes() == 4096);
+}
+
+TEST_CASE_TEMPLATE("memory_tier never exceeds its budget and accounts bytes exactly", Policy,
+                   cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
+  constexpr std::uint64_t capacity = 200'000;
+  std::vector<std::uint64_t> evicted;
+  auto tier_options = options(capacity, 4);
+  tier_options.on_evict = [&](const cy::cache_key& key, std::span<const std::byte> value) {
+    cy::byte_buffer copy(value.begin(), value.end());
+    CHECK(value_matches(key.record, copy));
+    evicted.push_back(key.record);
+  };
+  cy::memory_tier<Policy> tier(std::move(tier_options));
+  std::mt19937_64 random(42);
+  std::unordered_map<std::uint64_t, std::size_t> latest_size;
+  cy::byte_buffer out;
+  for (int step = 0; step < 5000; ++step) {
+    std::uint64_t record = random() % 600;
+    if (random() % 10 == 0) {
+      tier.erase(key_of(record));
+    } else if (random() % 3 == 0) {
+      if (tier.get(key_of(record), out)) CHECK(value_matches(record, out));
+    } else {
+      std::size_t size = 16 + random() % 3000;
+      if (tier.put(key_of(record), bytes(value_for(record, step, size)))) latest_size[record] = size;
+    }
+    REQUIRE(tier.size_bytes() <= capacity);
+  }
+  std::uint64_t expected_bytes = 0;
+  std::size_t present = 0;
+  for (auto [record, size] : latest_size)
+    if (tier.contains(key_of(record))) {
+      expected_bytes += tier.charged_bytes(size);
+      ++present;
+    }
+  CHECK(tier.size_bytes() == expected_bytes);
+  CHECK(tier.entry_count() == present);
+  CHECK(tier.stats().evictions == evicted.size());
+  CHECK(evicted.size() > 100);
+}
+
+TEST_CASE("S3-FIFO: a one-hit-wonder scan does not evict a frequently used key (LRU does)") {
+  std::vector<std::uint64_t> evicted_s3fifo, evicted_lru;
+  auto s3fifo = exact_tier<cy::eviction::s3fifo>(10, evicted_s3fifo);
+  auto lru = exact_tier<cy::eviction::lru>(10, evicted_lru);
+  for (std::uint64_t r = 0; r < 10; ++r) {
+    put_record(s3fifo, r);
+    put_record(lru, r);
+  }
+  hit(s3fifo, 5, 3);
+  hit(lru, 5, 3);
+  for (std::uint64_t r = 1000; r < 1100; ++r) {  // a scan of 100 new keys, each seen once
+    put_record(s3fifo, r);
+    put_record(lru, r);
+  }
+  CHECK(s3fifo.contains(key_of(5)));
+  CHECK_FALSE(lru.contains(key_of(5)));
+  CHECK(std::find(evicted_lru.begin(), evicted_lru.end(), 5) != evicted_lru.end());
+  CHECK(std::find(evicted_s3fifo.begin(), evicted_s3fifo.end(), 5) == evicted_s3fifo.end());
+}
+
+TEST_CASE("S3-FIFO: a key evicted from small returns through the ghost into main") {
+  std::vector<std::uint64_t> evicted;
+  auto tier = exact_tier<cy::eviction::s3fifo>(10, evicted);
+  for (std::uint64_t r = 0; r < 10; ++r) put_record(tier, r);
+  put_record(tier, 100);  // small is over its 10%: its unaccessed tail, record 0, goes to the ghost
+  REQUIRE(evicted == std::vector<std::uint64_t>{0});
+  put_record(tier, 0);  // ghost hit: inserted into main, evicting record 1 from small
+  REQUIRE(evicted == std::vector<std::uint64_t>{0, 1});
+  for (std::uint64_t r = 200; r < 230; ++r) put_record(tier, r);  // never accessed, never in the ghost
+  CHECK(tier.contains(key_of(0)));  // main is not touched while small holds >= 10%
+  CHECK_FALSE(tier.contains(key_of(100)));
+  CHECK(std::count(evicted.begin(), evicted.end(), 0) == 1);
+}
+
+TEST_CASE("S3-FIFO: accessed small entries move to main; main reinserts with freq-1, capped at 3") {
+  std::vector<std::uint64_t> evicted;
+  auto tier = exact_tier<cy::eviction::s3fifo>(10, evicted);  // small target: 1 entry
+  for (std::uint64_t r = 0; r < 10; ++r) put_record(tier, r);
+  for (std::uint64_t r = 0; r < 10; ++r) hit(tier, r);
+  // Every small entry was accessed: all move to main with cleared counters,
+  // small empties, and main's tail, record 0, is evicted.
+  put_record(tier, 100);
+  REQUIRE(evicted == std::vector<std::uint64_t>{0});
+  hit(tier, 1, 7);  // capped at 3
+  hit(tier, 2, 3);
+  hit(tier, 3, 1);
+  // From here each new record is accessed once right after its put, so small
+  // always promotes it and every eviction comes from main.
+  hit(tier, 100);
+  std::uint64_t next = 101;
+  while (std::find(evicted.begin(), evicted.end(), 2) == evicted.end()) {
+    put_record(tier, next);
+    hit(tier, next);
+    ++next;
+    REQUIRE(next < 200);
+  }
+  // Pass 1 (put 101): 1 and 2 go back to the head with 2, 3 with 0, 4 goes.
+  REQUIRE(evicted.size() >= 10);
+  CHECK(std::vector<std::uint64_t>(evicted.begin(), evicted.begin() + 7) ==
+        std::vector<std::uint64_t>{0, 4, 5, 6, 7, 8, 9});
+  // 100 (promoted before them) then 3 (freq 0 after one reinsertion) follow.
+  CHECK(evicted[7] == 100);
+  CHECK(evicted[8] == 3);
+  // 1 and 2 stay adjacent and leave together after three reinsertions each:
+  // 1's seven hits bought nothing over 2's three.
+  auto position_of_1 = std::find(evicted.begin(), evicted.end(), 1) - evicted.begin();
+  CHECK(evicted.back() == 2);
+  CHECK(position_of_1 == static_cast<std::ptrdiff_t>(evicted.size()) - 2);
+  // Worked by hand: the reinsertions happen at puts 101 (freq 3 -> 2), 108
+  // (2 -> 1) and 116 (1 -> 0); 1 is evicted at put 124 and 2 at put 125. Had
+  // the counter not been capped, 1 would have survived four more passes.
+  CHECK(next - 1 == 125);
+}
+
+TEST_CASE("SIEVE: the hand skips visited entries once, clearing their bit, and stays put") {
+  std::vector<std::uint64_t> evicted;
+  auto tier = exact_tier<cy::eviction::sieve>(4, evicted);
+  for (std::uint64_t r : {1, 2, 3, 4}) put_record(tier, r);
+  hit(tier, 2);
+  put_record(tier, 5);  // hand at tail 1: not visited, evicted; hand moves to 2
+  CHECK(evicted == std::vector<std::uint64_t>{1});
+  hit(tier, 4);
+  put_record(tier, 6);  // 2 visited -> cleared, 3 evicted; hand at 4
+  CHECK(evicted == std::vector<std::uint64_t>{1, 3});
+  put_record(tier, 7);  // 4 visited -> cleared, 5 evicted; hand at 6
+  put_record(tier, 8);  // 6 evicted; hand at 7
+  CHECK(evicted == std::vector<std::uint64_t>{1, 3, 5, 6});
+  CHECK(tier.contains(key_of(2)));
+  CHECK(tier.contains(key_of(4)));
+  hit(tier, 7);
+  hit(tier, 8);
+  put_record(tier, 9);  // 7 and 8 cleared, the hand wraps to the tail: 2 (cleared before) goes
+  CHECK(evicted == std::vector<std::uint64_t>{1, 3, 5, 6, 2});
+  put_record(tier, 10);  // the hand stayed at 4, whose bit is clear
+  CHECK(evicted == std::vector<std::uint64_t>{1, 3, 5, 6, 2, 4});
+}
+
+TEST_CASE("LRU evicts the least recently used entry") {
+  std::vector<std::uint64_t> evicted;
+  auto tier = exact_tier<cy::eviction::lru>(3, evicted);
+  for (std::uint64_t r : {1, 2, 3}) put_record(tier, r);
+  hit(tier, 1);
+  put_record(tier, 4);
+  put_record(tier, 5);
+  put_record(tier, 6);
+  CHECK(evicted == std::vector<std::uint64_t>{2, 3, 1});
+}
+
+TEST_CASE("memory_tier get_many and put_many") {
+  cy::memory_tier<> tier(options(1 << 20, 2));
+  std::vector<cy::cache_key> keys{key_of(1), key_of(2), key_of(3)};
+  std::vector<cy::byte_buffer> stored{value_for(1, 0, 40), value_for(2, 0, 50), value_for(3, 0, 60)};
+  std::vector<std::span<const std::byte>> views{bytes(stored[0]), bytes(stored[2])};
+  std::vector<cy::cache_key> put_keys{key_of(1), key_of(3)};
+  CHECK(tier.put_many(put_keys, views) == 2);
+  std::vector<cy::byte_buffer> values(3);
+  std::vector<std::uint8_t> found(3, 9);
+  CHECK(tier.get_many(keys, values, found) == 2);
+  CHECK(found == std::vector<std::uint8_t>{1, 0, 1});
+  CHECK(values[0] == stored[0]);
+  CHECK(values[1].empty());
+  CHECK(values[2] == stored[2]);
+}
+
+TEST_CASE_TEMPLATE("memory_tier under concurrent readers, writers and erasers returns only whole, right values",
+                   Policy, cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
+  constexpr std::uint64_t capacity = 256 * 1024;
+  constexpr std::uint64_t records = 2000;  // about 4x what fits: constant eviction
+  cy::memory_tier<Policy> tier(options(capacity, 4, 4));
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> wrong{0}, over_budget{0}, hits{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937_64 random(t);
+      for (std::uint64_t step = 0; step < 20000; ++step) {
+        std::uint64_t record = random() % records;
+        if (step % 16 == 0) tier.erase(key_of(record));
+        else tier.put(key_of(record), bytes(value_for(record, step, 16 + random() % 1000)));
+        if (tier.size_bytes() > capacity) over_budget.fetch_add(1);
+      }
+    });
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937_64 random(100 + t);
+      cy::byte_buffer out;
+      while (!stop.load()) {
+        std::uint64_t record = random() % records;
+        if (tier.get(key_of(record), out)) {
+          hits.fetch_add(1, std::memory_order_relaxed);
+          if (!value_matches(record, out)) wrong.fetch_add(1);
+        }
+        if (tier.contains(key_of(record + 1)) && tier.get(key_of(record + 1), out) &&
+            !value_matches(record + 1, out))
+          wrong.fetch_add(1);
+      }
+    });
+  for (int t = 0; t < 2; ++t) threads[t].join();
+  stop = true;
+  for (std::size_t t = 2; t < threads.size(); ++t) threads[t].join();
+  CHECK(wrong.load() == 0);
+  CHECK(over_budget.load() == 0);
+  CHECK(hits.load() > 0);
+  CHECK(tier.size_bytes() <= capacity);
+  CHECK(tier.stats().evictions > 0);
+}
