@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -69,6 +70,51 @@ class io_error : public error {
            std::uint64_t offset = unknown_position)
       : error(std::move(message), error_location{std::move(file), record, offset}) {}
   io_error(std::string message, error_location where) : error(std::move(message), std::move(where)) {}
+};
+
+/// An exception raised inside a pipeline stage, as the consumer sees it: the
+/// stage's name, the epoch and batch, and the original error (its location is
+/// kept; `cause()` rethrows the original).
+class stage_error : public error {
+ public:
+  stage_error(std::string stage, std::uint64_t epoch, std::uint64_t batch, std::exception_ptr cause)
+      : error(describe(stage, epoch, batch, cause), location_of(cause)), stage_(std::move(stage)),
+        epoch_(epoch), batch_(batch), cause_(std::move(cause)) {}
+
+  [[nodiscard]] const std::string& stage() const noexcept { return stage_; }
+  [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+  [[nodiscard]] std::uint64_t batch() const noexcept { return batch_; }
+  [[nodiscard]] const std::exception_ptr& cause() const noexcept { return cause_; }
+
+ private:
+  static std::string describe(const std::string& stage, std::uint64_t epoch, std::uint64_t batch,
+                              const std::exception_ptr& cause) {
+    std::string text = "stage '" + stage + "' failed in epoch " + std::to_string(epoch) + ", batch " +
+                       std::to_string(batch) + ": ";
+    try {
+      if (cause) std::rethrow_exception(cause);
+    } catch (const error& e) {
+      text += e.message();
+    } catch (const std::exception& e) {
+      text += e.what();
+    } catch (...) {
+      text += "unknown exception";
+    }
+    return text;
+  }
+  static error_location location_of(const std::exception_ptr& cause) {
+    try {
+      if (cause) std::rethrow_exception(cause);
+    } catch (const error& e) {
+      return e.where();
+    } catch (...) {
+    }
+    return {};
+  }
+  std::string stage_;
+  std::uint64_t epoch_;
+  std::uint64_t batch_;
+  std::exception_ptr cause_;
 };
 
 /// What a pipeline does when a stage reports bad data or failed I/O.

@@ -1,0 +1,137 @@
+// conveyor/core/buffer_pool.hpp: where batch memory comes from.
+//
+// Buffers flow backwards: the sink of a pipeline owns a pool and every stage
+// allocates its output columns from it, so a decoder writes straight into the
+// memory the consumer will use (pageable by default; pinned and device pools
+// plug in through the same `buffer_pool` interface). A `pooled_buffer` returns
+// its memory to the pool when destroyed, so in steady state no batch allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <utility>
+#include <vector>
+
+namespace conveyor {
+
+/// The interface every pool implements. Thread-safe: stages on several
+/// threads allocate concurrently and consumers release from their own thread.
+class buffer_pool {
+ public:
+  /// Alignment of every buffer: enough for AVX-512 loads and CUDA copies.
+  static constexpr std::size_t alignment = 64;
+
+  virtual ~buffer_pool() = default;
+  /// Returns at least `bytes` bytes aligned to `alignment`; throws std::bad_alloc.
+  virtual void* acquire(std::size_t bytes, std::size_t& capacity) = 0;
+  /// Gives memory obtained from acquire back; never throws.
+  virtual void release(void* memory, std::size_t capacity) noexcept = 0;
+  /// A short name for stats ("pageable", "pinned", "device").
+  [[nodiscard]] virtual const char* kind() const noexcept = 0;
+};
+
+/// Memory from a pool, returned to it on destruction. Move-only. Holds the pool
+/// alive, so a batch may outlive the pipeline that produced it.
+class pooled_buffer {
+ public:
+  pooled_buffer() = default;
+  pooled_buffer(std::shared_ptr<buffer_pool> pool, std::size_t bytes) : pool_(std::move(pool)) {
+    if (bytes > 0) data_ = pool_->acquire(bytes, capacity_);
+  }
+  pooled_buffer(pooled_buffer&& other) noexcept
+      : pool_(std::move(other.pool_)), data_(std::exchange(other.data_, nullptr)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+  pooled_buffer& operator=(pooled_buffer&& other) noexcept {
+    if (this != &other) {
+      reset();
+      pool_ = std::move(other.pool_);
+      data_ = std::exchange(other.data_, nullptr);
+      capacity_ = std::exchange(other.capacity_, 0);
+    }
+    return *this;
+  }
+  pooled_buffer(const pooled_buffer&) = delete;
+  pooled_buffer& operator=(const pooled_buffer&) = delete;
+  ~pooled_buffer() { reset(); }
+
+  void reset() noexcept {
+    if (data_ != nullptr) pool_->release(data_, capacity_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  [[nodiscard]] void* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept { return pool_; }
+
+ private:
+  std::shared_ptr<buffer_pool> pool_;
+  void* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+/// Ordinary heap memory, recycled by size class (powers of two from 256 B).
+/// Keeps at most `max_cached_per_class` free buffers per class; the rest go
+/// back to the heap. acquire/release take one short mutex per call (per
+/// column per batch, never per record).
+class pageable_pool final : public buffer_pool {
+ public:
+  explicit pageable_pool(std::size_t max_cached_per_class = 64) : max_cached_(max_cached_per_class) {}
+  pageable_pool(const pageable_pool&) = delete;
+  pageable_pool& operator=(const pageable_pool&) = delete;
+  ~pageable_pool() override {
+    for (auto& list : free_)
+      for (void* p : list) ::operator delete(p, std::align_val_t{alignment});
+  }
+
+  void* acquire(std::size_t bytes, std::size_t& capacity) override {
+    unsigned size_class = class_of(bytes);
+    capacity = std::size_t{1} << size_class;
+    {
+      std::lock_guard lock(mutex_);
+      auto& list = free_[size_class];
+      if (!list.empty()) {
+        void* p = list.back();
+        list.pop_back();
+        return p;
+      }
+    }
+    return ::operator new(capacity, std::align_val_t{alignment});
+  }
+
+  void release(void* memory, std::size_t capacity) noexcept override {
+    unsigned size_class = class_of(capacity);
+    {
+      std::lock_guard lock(mutex_);
+      auto& list = free_[size_class];
+      if (list.size() < max_cached_) {
+        try {
+          list.push_back(memory);
+          return;
+        } catch (...) {  // no room to remember it: give it back to the heap
+        }
+      }
+    }
+    ::operator delete(memory, std::align_val_t{alignment});
+  }
+
+  [[nodiscard]] const char* kind() const noexcept override { return "pageable"; }
+
+ private:
+  static constexpr unsigned min_class = 8;  // 256 bytes
+  static unsigned class_of(std::size_t bytes) noexcept {
+    unsigned c = min_class;
+    while ((std::size_t{1} << c) < bytes) ++c;
+    return c;
+  }
+  std::mutex mutex_;
+  std::vector<void*> free_[64];
+  std::size_t max_cached_;
+};
+
+/// The pool a pipeline uses when its sink names none.
+inline std::shared_ptr<buffer_pool> default_pool() { return std::make_shared<pageable_pool>(); }
+
+}  // namespace conveyor
