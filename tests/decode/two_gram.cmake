@@ -1,0 +1,6 @@
+find_package(OpenSSL QUIET COMPONENTS Crypto)
+conveyor_add_test(decode_two_gram_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/two_gram.cpp)
+if(OpenSSL_FOUND)
+  target_link_libraries(decode_two_gram_test PRIVATE OpenSSL::Crypto)
+  target_compile_definitions(decode_two_gram_test PRIVATE CONVEYOR_TEST_HAVE_OPENSSL=1)
+endif()
