@@ -79,4 +79,34 @@ inline void normalize_bools(std::span<std::byte> bytes) {
   for (auto& byte : bytes) byte = byte == std::byte{0} ? std::byte{0} : std::byte{1};
 }
 
+// A run of consecutive rows read with one selection block.
+struct row_span {
+  std::uint64_t first;
+  std::uint64_t count;
+};
+
+// Coalesces sorted unique rows into spans. Consecutive rows always join; rows
+// separated by a gap join too when both lie in the same storage chunk of
+// `chunk_rows` rows (0: not chunked) and the gap is at most `max_gap_rows`,
+// because the chunk is fetched whole anyway and one block is cheaper to select
+// than two.
+inline std::vector<row_span> coalesce_rows(std::span<const std::uint64_t> rows,
+                                           std::uint64_t chunk_rows, std::uint64_t max_gap_rows) {
+  std::vector<row_span> spans;
+  for (auto row : rows) {
+    if (!spans.empty()) {
+      auto& last = spans.back();
+      const auto end = last.first + last.count;
+      const bool adjacent = row == end;
+      const bool same_chunk = chunk_rows > 0 && row / chunk_rows == (end - 1) / chunk_rows;
+      if (adjacent || (same_chunk && row - end <= max_gap_rows)) {
+        last.count = row - last.first + 1;
+        continue;
+      }
+    }
+    spans.push_back({row, 1});
+  }
+  return spans;
+}
+
 }  // namespace conveyor::detail

@@ -1,0 +1,337 @@
+// Tests for the HDF5 source: every file is created with HDF5's C API in a
+// temporary directory, then read back through conveyor::hdf5_dataset.
+#include <doctest/doctest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conveyor/source/hdf5.hpp"
+
+namespace fs = std::filesystem;
+using conveyor::element_type;
+using conveyor::hdf5_content;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("conveyor_hdf5_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+// Writes one dataset of `dims` with `file_type` from `data` (in `memory_type`),
+// chunked by `chunk` rows when non-zero, deflated when `deflate`.
+void write_dataset(hid_t file, const char* name, hid_t file_type, hid_t memory_type,
+                   std::vector<hsize_t> dims, const void* data, hsize_t chunk = 0,
+                   bool deflate = false) {
+  hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+  if (chunk > 0) {
+    auto chunk_dims = dims;
+    chunk_dims[0] = chunk;
+    H5Pset_chunk(create, static_cast<int>(chunk_dims.size()), chunk_dims.data());
+    if (deflate) H5Pset_deflate(create, 4);
+  }
+  hid_t dataset = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, create, H5P_DEFAULT);
+  REQUIRE(dataset >= 0);
+  REQUIRE(H5Dwrite(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+  H5Dclose(dataset);
+  H5Pclose(create);
+  H5Sclose(space);
+}
+
+struct sample {
+  std::int32_t id;
+  double score;
+  char name[6];
+  float vec[3];
+};
+
+constexpr std::uint64_t rows = 1000;
+constexpr std::uint64_t width = 16;
+
+float value_at(std::uint64_t row, std::uint64_t column) {
+  return static_cast<float>(row * width + column) * 0.5f;
+}
+
+// The fixture file: numeric, string, compound, enum and scalar datasets.
+fs::path make_file(const temp_dir& dir) {
+  const auto path = dir.path / "data.h5";
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(file >= 0);
+  std::vector<float> matrix(rows * width);
+  for (std::uint64_t r = 0; r < rows; ++r)
+    for (std::uint64_t c = 0; c < width; ++c) matrix[r * width + c] = value_at(r, c);
+  H5Gclose(H5Gcreate2(file, "/train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  write_dataset(file, "/train/x", H5T_IEEE_F32BE, H5T_NATIVE_FLOAT, {rows, width}, matrix.data(), 64);
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0)
+    write_dataset(file, "/train/x_deflate", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {rows, width},
+                  matrix.data(), 100, true);
+  write_dataset(file, "/contiguous", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {rows, 4, 4}, matrix.data());
+
+  std::vector<std::int64_t> ids(rows);
+  for (std::uint64_t r = 0; r < rows; ++r) ids[r] = -static_cast<std::int64_t>(r) * 1000003;
+  write_dataset(file, "/ids", H5T_STD_I64LE, H5T_NATIVE_INT64, {rows}, ids.data(), 128);
+
+  hid_t fixed = H5Tcopy(H5T_C_S1);
+  H5Tset_size(fixed, 8);
+  const char fixed_text[3][8] = {"alpha", "beta", "gamma"};
+  write_dataset(file, "/fixed", fixed, fixed, {3}, fixed_text);
+  H5Tset_strpad(fixed, H5T_STR_SPACEPAD);
+  const char padded_text[2][8] = {{'a', 'b', ' ', ' ', ' ', ' ', ' ', ' '},
+                                  {'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'}};
+  write_dataset(file, "/padded", fixed, fixed, {2}, padded_text);
+  H5Tclose(fixed);
+
+  hid_t variable = H5Tcopy(H5T_C_S1);
+  H5Tset_size(variable, H5T_VARIABLE);
+  const char* words[4] = {"one", "", "three and more", "four"};
+  write_dataset(file, "/words", variable, variable, {2, 2}, words);
+  H5Tclose(variable);
+
+  hid_t name_type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(name_type, 6);
+  const hsize_t vec_dims[1] = {3};
+  hid_t vec_type = H5Tarray_create2(H5T_NATIVE_FLOAT, 1, vec_dims);
+  hid_t compound = H5Tcreate(H5T_COMPOUND, sizeof(sample));
+  H5Tinsert(compound, "id", offsetof(sample, id), H5T_NATIVE_INT32);
+  H5Tinsert(compound, "score", offsetof(sample, score), H5T_NATIVE_DOUBLE);
+  H5Tinsert(compound, "name", offsetof(sample, name), name_type);
+  H5Tinsert(compound, "vec", offsetof(sample, vec), vec_type);
+  hid_t packed = H5Tcopy(compound);
+  H5Tpack(packed);  // the file stores it packed; conveyor must realign
+  std::vector<sample> samples(50);
+  for (int i = 0; i < 50; ++i) {
+    samples[i] = {i, i * 1.5, "", {float(i), float(i) + 1, float(i) + 2}};
+    std::snprintf(samples[i].name, sizeof samples[i].name, "s%d", i);
+  }
+  write_dataset(file, "/samples", packed, compound, {50}, samples.data(), 8);
+  H5Tclose(packed);
+  H5Tclose(compound);
+  H5Tclose(vec_type);
+  H5Tclose(name_type);
+
+  hid_t flag = H5Tenum_create(H5T_NATIVE_INT8);
+  std::int8_t no = 0, yes = 1;
+  H5Tenum_insert(flag, "FALSE", &no);
+  H5Tenum_insert(flag, "TRUE", &yes);
+  const std::int8_t flags[4] = {1, 0, 0, 1};
+  write_dataset(file, "/flags", flag, flag, {4}, flags);
+  H5Tclose(flag);
+
+  hid_t scalar_space = H5Screate(H5S_SCALAR);
+  hid_t scalar = H5Dcreate2(file, "/scalar", H5T_NATIVE_INT, scalar_space, H5P_DEFAULT, H5P_DEFAULT,
+                            H5P_DEFAULT);
+  H5Dclose(scalar);
+  H5Sclose(scalar_space);
+  H5Fclose(file);
+  return path;
+}
+
+template <class Action>
+std::string data_error_text(Action&& action) {
+  try {
+    action();
+  } catch (const conveyor::data_error& error) {
+    return error.what();
+  }
+  FAIL("expected a data_error");
+  return {};
+}
+
+void check_rows(const std::vector<std::uint64_t>& indices, const std::vector<float>& got) {
+  for (std::size_t i = 0; i < indices.size(); ++i)
+    for (std::uint64_t c = 0; c < width; ++c) REQUIRE(got[i * width + c] == value_at(indices[i], c));
+}
+
+}  // namespace
+
+TEST_CASE("hdf5_dataset reads numeric batches in the order given") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  conveyor::hdf5_dataset x(path, "/train/x");
+  CHECK(x.size() == rows);
+  CHECK(x.content() == hdf5_content::numeric);
+  CHECK(x.layout().dtype == element_type::float32);
+  CHECK(x.layout().shape == std::vector<std::uint64_t>{width});
+  CHECK(x.chunk_rows() == 64);
+
+  // Scattered, duplicated, consecutive, same-chunk-with-gap, and sorted batches.
+  const std::vector<std::vector<std::uint64_t>> batches{
+      {999, 0, 500, 500, 1, 2, 3, 70, 64, 66}, {10, 11, 12, 13}, {5}, {}, {63, 64, 127, 128}};
+  for (const auto& batch : batches) {
+    std::vector<float> got(batch.size() * width, -1.0f);
+    x.read(batch, std::span<float>(got));
+    check_rows(batch, got);
+  }
+  std::mt19937_64 random(7);
+  std::vector<std::uint64_t> batch(256);
+  for (auto& index : batch) index = random() % rows;
+  std::vector<float> got(batch.size() * width);
+  x.read(batch, std::span<float>(got));
+  check_rows(batch, got);
+
+  conveyor::hdf5_dataset cube(path, "/contiguous");
+  CHECK(cube.chunk_rows() == 0);
+  CHECK(cube.layout().shape == std::vector<std::uint64_t>{4, 4});
+  cube.read(batch, std::span<float>(got));
+  check_rows(batch, got);
+
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
+    conveyor::hdf5_dataset deflated(path, "/train/x_deflate", {.chunk_cache_bytes = 1 << 16});
+    deflated.read(batch, std::span<float>(got));
+    check_rows(batch, got);
+  }
+}
+
+TEST_CASE("hdf5_dataset: 1-D point selections, enums, checks") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  conveyor::hdf5_dataset ids(path, "/ids");
+  CHECK(ids.layout().dtype == element_type::int64);
+  CHECK(ids.layout().shape.empty());
+  const std::vector<std::uint64_t> batch{900, 3, 450, 3, 4};
+  std::vector<std::int64_t> got(batch.size());
+  ids.read(batch, std::span<std::int64_t>(got));
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    CHECK(got[i] == -static_cast<std::int64_t>(batch[i]) * 1000003);
+
+  std::vector<double> wrong(batch.size());
+  const auto text = data_error_text([&] { ids.read(batch, std::span<double>(wrong)); });
+  CHECK(text.find("data.h5") != std::string::npos);
+  CHECK(text.find("'/ids'") != std::string::npos);
+  CHECK(text.find("int64") != std::string::npos);
+  const std::vector<std::uint64_t> past_end{rows};
+  CHECK_THROWS_AS(ids.read(past_end, std::span<std::int64_t>(got.data(), 1)), std::out_of_range);
+  CHECK_THROWS_AS(ids.read(batch, std::span<std::int64_t>(got.data(), 2)), std::invalid_argument);
+
+  conveyor::hdf5_dataset flags(path, "/flags");
+  CHECK(flags.layout().dtype == element_type::int8);
+  std::vector<std::int8_t> flag_values(4);
+  const std::vector<std::uint64_t> all{0, 1, 2, 3};
+  flags.read(all, std::span<std::int8_t>(flag_values));
+  CHECK(flag_values == std::vector<std::int8_t>{1, 0, 0, 1});
+}
+
+TEST_CASE("hdf5_dataset reads fixed and variable-length strings") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  conveyor::hdf5_dataset fixed(path, "/fixed");
+  CHECK(fixed.content() == hdf5_content::fixed_string);
+  CHECK(fixed.record_bytes() == 8);
+  const std::vector<std::uint64_t> order{2, 0, 1};
+  CHECK(fixed.read_strings(order) == std::vector<std::string>{"gamma", "alpha", "beta"});
+  std::vector<float> floats(3);
+  const auto text = data_error_text([&] { fixed.read(order, std::span<float>(floats)); });
+  CHECK(text.find("'/fixed'") != std::string::npos);
+  CHECK(text.find("fixed-length strings") != std::string::npos);
+
+  conveyor::hdf5_dataset padded(path, "/padded");
+  const std::vector<std::uint64_t> both{1, 0};
+  CHECK(padded.read_strings(both) == std::vector<std::string>{"cdefghij", "ab"});
+
+  conveyor::hdf5_dataset words(path, "/words");
+  CHECK(words.content() == hdf5_content::variable_string);
+  CHECK(words.elements_per_record() == 2);
+  const std::vector<std::uint64_t> rows_asked{1, 0, 1};
+  CHECK(words.read_strings(rows_asked) ==
+        std::vector<std::string>{"three and more", "four", "one", "", "three and more", "four"});
+  std::vector<std::byte> bytes(3 * words.record_bytes());
+  CHECK_THROWS_AS(words.read(rows_asked, bytes), conveyor::data_error);
+}
+
+TEST_CASE("hdf5_dataset reads compound records into a matching struct") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  conveyor::hdf5_dataset samples(path, "/samples");
+  CHECK(samples.content() == hdf5_content::compound);
+  REQUIRE(samples.fields().size() == 4);
+  CHECK(samples.record_bytes() == sizeof(sample));
+  const auto& fields = samples.fields();
+  CHECK(fields[0].name == "id");
+  CHECK(fields[0].offset == offsetof(sample, id));
+  CHECK(fields[0].dtype == element_type::int32);
+  CHECK(fields[1].offset == offsetof(sample, score));
+  CHECK(fields[1].dtype == element_type::float64);
+  CHECK(fields[2].content == hdf5_content::fixed_string);
+  CHECK(fields[2].offset == offsetof(sample, name));
+  CHECK(fields[3].offset == offsetof(sample, vec));
+  CHECK(fields[3].shape == std::vector<std::uint64_t>{3});
+
+  const std::vector<std::uint64_t> batch{49, 7, 8, 9, 0};
+  std::vector<sample> got(batch.size());
+  samples.read(batch, std::as_writable_bytes(std::span(got)));
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto r = static_cast<int>(batch[i]);
+    CHECK(got[i].id == r);
+    CHECK(got[i].score == r * 1.5);
+    CHECK(std::string(got[i].name) == "s" + std::to_string(r));
+    CHECK(got[i].vec[2] == float(r) + 2);
+  }
+}
+
+TEST_CASE("hdf5_dataset: missing file, non-HDF5 file, missing or scalar dataset") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  CHECK_THROWS_AS(conveyor::hdf5_dataset(dir.path / "absent.h5", "/x"), conveyor::io_error);
+  {
+    std::ofstream(dir.path / "text.h5") << "not hdf5 at all";
+  }
+  CHECK(data_error_text([&] { conveyor::hdf5_dataset(dir.path / "text.h5", "/x"); })
+            .find("not an HDF5 file") != std::string::npos);
+  const auto missing = data_error_text([&] { conveyor::hdf5_dataset(path, "/train/nothing"); });
+  CHECK(missing.find("data.h5") != std::string::npos);
+  CHECK(missing.find("'/train/nothing'") != std::string::npos);
+  CHECK(data_error_text([&] { conveyor::hdf5_dataset(path, "/scalar"); }).find("scalar") !=
+        std::string::npos);
+  CHECK_THROWS_AS(conveyor::hdf5_dataset(path, "/train"), conveyor::data_error);  // a group
+}
+
+TEST_CASE("hdf5_dataset is read from several threads at once") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  for (const bool serialize : {false, true}) {
+    CAPTURE(serialize);
+    conveyor::hdf5_serialize_always(serialize);
+    conveyor::hdf5_dataset x(path, "/train/x");
+    conveyor::hdf5_dataset words(path, "/words");
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        std::mt19937_64 random(t);
+        std::vector<std::uint64_t> batch(64);
+        std::vector<float> got(batch.size() * width);
+        for (int round = 0; round < 30; ++round) {
+          for (auto& index : batch) index = random() % rows;
+          x.read(batch, std::span<float>(got));
+          for (std::size_t i = 0; i < batch.size(); ++i)
+            if (got[i * width + 3] != value_at(batch[i], 3)) ++mismatches;
+          const std::vector<std::uint64_t> word_rows{random() % 2};
+          if (words.read_strings(word_rows)[1] != (word_rows[0] == 0 ? "" : "four")) ++mismatches;
+        }
+      });
+    for (auto& thread : threads) thread.join();
+    CHECK(mismatches.load() == 0);
+  }
+  conveyor::hdf5_serialize_always(false);
+  MESSAGE("HDF5 library thread-safe: " << conveyor::hdf5_is_threadsafe());
+}
