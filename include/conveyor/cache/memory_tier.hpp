@@ -25,6 +25,7 @@
 
 #include "conveyor/cache/detail/eviction_policies.hpp"
 #include "conveyor/cache/detail/memory_entry.hpp"
+#include "conveyor/cache/eviction_listener.hpp"
 #include "conveyor/cache/tier.hpp"
 #include "conveyor/core/histogram.hpp"
 
@@ -42,12 +43,6 @@ using lru = detail::lru_policy;
 /// Hits take only a shared lock.
 using sieve = detail::sieve_policy;
 }  // namespace eviction
-
-/// Called with each entry a tier evicts to make room (not for `erase`, not for
-/// a value replaced by a newer `put` of the same key). Runs on the thread whose
-/// `put` caused the eviction, after the tier's lock is released, so it may call
-/// into other tiers (this is how `tiered<...>` writes back). Must not throw.
-using eviction_listener = std::function<void(const cache_key&, std::span<const std::byte>)>;
 
 /// How to build a `memory_tier`.
 struct memory_tier_options {
@@ -358,5 +353,6 @@ class memory_tier {
 };
 
 static_assert(cache_tier<memory_tier<>>);
+static_assert(eviction_reporting_tier<memory_tier<>>);
 
 }  // namespace conveyor

@@ -1,0 +1,368 @@
+// conveyor/cache/tiered.hpp: a stack of cache tiers that is itself a tier.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "conveyor/cache/eviction_listener.hpp"
+#include "conveyor/cache/tier.hpp"
+#include "conveyor/core/histogram.hpp"
+
+namespace conveyor {
+
+/// How `tiered<...>::put` fills the tiers.
+enum class write_policy : std::uint8_t {
+  /// Every put goes to every tier. Lower tiers always hold what upper ones do.
+  write_through,
+  /// A put goes to the top tier; a tier that reports evictions
+  /// (`eviction_reporting_tier`) hands each value it evicts to the tier below.
+  /// A value also goes straight down past any tier that cannot report
+  /// evictions, or that refused it (too large).
+  write_back,
+};
+
+/// A stack of cache tiers, fastest first, satisfying `cache_tier` itself.
+///
+/// `get` asks the tiers top-down; a hit in a lower tier is copied ("promoted")
+/// into every tier above it. `get_many` issues one `get_many` per tier for the
+/// keys still missing and promotes with one `put_many` per upper tier. `put`
+/// follows the `write_policy`. `erase` erases from every tier; `contains` asks
+/// each in turn.
+///
+/// Ownership: each template argument says how its tier is held. A plain type
+/// is held by value (moved in); an lvalue reference type is held by reference,
+/// and the referenced tier must outlive the `tiered`. Class template argument
+/// deduction picks this from the arguments: `tiered(memory_tier<>(1 << 30),
+/// disk)` owns the memory tier and refers to `disk`. In write-back mode the
+/// `tiered` installs itself as the eviction listener of its reporting tiers
+/// (replacing theirs) and removes itself when destroyed.
+///
+/// Allocation: the tiers live in one heap block so that a `tiered` moves
+/// cheaply and the listeners' pointer stays valid; batched calls allocate
+/// scratch arrays for the keys that lower tiers are asked about. Thread-safety:
+/// as thread-safe as its tiers (all conveyor tiers are); construction, move
+/// and destruction are not. Errors: none of its own; tiers answer failures as
+/// misses, and an exception from a tier propagates.
+template <class... Tiers>
+  requires(sizeof...(Tiers) >= 1 && (cache_tier<std::remove_reference_t<Tiers>> && ...))
+class tiered {
+ public:
+  static constexpr std::size_t tier_count = sizeof...(Tiers);
+
+  /// Write-through stack of `tiers` (forwarded into the stored tiers).
+  template <class... Args>
+    requires(sizeof...(Args) == tier_count && (cache_tier<std::remove_cvref_t<Args>> && ...))
+  explicit tiered(Args&&... tiers) : tiered(write_policy::write_through, std::forward<Args>(tiers)...) {}
+
+  template <class... Args>
+    requires(sizeof...(Args) == tier_count && (cache_tier<std::remove_cvref_t<Args>> && ...))
+  tiered(write_policy policy, Args&&... tiers)
+      : state_(std::make_unique<state>(policy, std::forward<Args>(tiers)...)) {
+    build_name();
+    if (policy == write_policy::write_back) install_listeners(std::true_type{});
+  }
+
+  tiered(tiered&&) noexcept = default;
+  tiered& operator=(tiered&& other) noexcept {
+    if (this != &other) {
+      remove_listeners();
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  ~tiered() { remove_listeners(); }
+
+  /// Tier `I` of the stack (0 is the top).
+  template <std::size_t I>
+  [[nodiscard]] auto& tier() noexcept { return std::get<I>(state_->tiers); }
+  template <std::size_t I>
+  [[nodiscard]] const auto& tier() const noexcept { return std::get<I>(state_->tiers); }
+
+  [[nodiscard]] write_policy policy() const noexcept { return state_->policy; }
+
+  /// Looks `key` up top-down; on a hit below the top, copies the value into
+  /// every tier above the one that had it.
+  bool get(const cache_key& key, byte_buffer& out) {
+    auto started = std::chrono::steady_clock::now();
+    bool hit = get_from<0>(key, out);
+    count_lookups(hit ? 1 : 0, hit ? 0 : 1, hit ? out.size() : 0);
+    state_->get_latency.record(std::chrono::steady_clock::now() - started);
+    return hit;
+  }
+
+  /// Stores `value` according to the write policy; true when some tier stored it.
+  bool put(const cache_key& key, std::span<const std::byte> value) {
+    auto started = std::chrono::steady_clock::now();
+    bool stored = state_->policy == write_policy::write_through ? put_through<0>(key, value)
+                                                                 : put_back_from<0>(key, value);
+    count_put(stored, value.size());
+    state_->put_latency.record(std::chrono::steady_clock::now() - started);
+    return stored;
+  }
+
+  /// Erases `key` from every tier; true when some tier held it.
+  bool erase(const cache_key& key) {
+    return std::apply([&](auto&... tiers) { return (static_cast<int>(tiers.erase(key)) | ...) != 0; },
+                      state_->tiers);
+  }
+
+  /// True when some tier holds `key`.
+  [[nodiscard]] bool contains(const cache_key& key) {
+    return std::apply([&](auto&... tiers) { return (tiers.contains(key) || ...); }, state_->tiers);
+  }
+
+  /// Batched `get`: tier 0 is asked for all keys, each lower tier once for the
+  /// keys still missing; hits are promoted with one `put_many` per upper tier.
+  /// Returns the number of hits; found[i] says which.
+  std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    auto started = std::chrono::steady_clock::now();
+    std::size_t count = std::min({keys.size(), values.size(), found.size()});
+    keys = keys.first(count);
+    values = values.first(count);
+    found = found.first(count);
+    std::size_t hits = std::get<0>(state_->tiers).get_many(keys, values, found);
+    if (hits < count) hits += get_many_below<1>(keys, values, found);
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < count; ++i)
+      if (found[i] != 0) bytes += values[i].size();
+    count_lookups(hits, count - hits, bytes);
+    state_->get_latency.record(std::chrono::steady_clock::now() - started);
+    return hits;
+  }
+
+  /// Batched `put`. Write-through: one `put_many` per tier. Write-back: one
+  /// `put_many` to the top tier, and to each lower tier while the one above
+  /// cannot report evictions or stored fewer values than given. Returns the
+  /// largest number of values any one tier stored.
+  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+    auto started = std::chrono::steady_clock::now();
+    std::size_t count = std::min(keys.size(), values.size());
+    std::size_t stored = put_many_from<0>(keys.first(count), values.first(count), 0);
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < count; ++i) bytes += values[i].size();
+    state_->puts.fetch_add(stored, std::memory_order_relaxed);
+    state_->rejected_puts.fetch_add(count - stored, std::memory_order_relaxed);
+    state_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+    state_->put_latency.record(std::chrono::steady_clock::now() - started);
+    return stored;
+  }
+
+  /// Sum over the tiers.
+  [[nodiscard]] std::uint64_t size_bytes() const {
+    return std::apply([](const auto&... tiers) { return (std::uint64_t{0} + ... + tiers.size_bytes()); },
+                      state_->tiers);
+  }
+  [[nodiscard]] std::uint64_t capacity_bytes() const {
+    return std::apply([](const auto&... tiers) { return (std::uint64_t{0} + ... + tiers.capacity_bytes()); },
+                      state_->tiers);
+  }
+
+  /// The stack seen as one tier: hits, misses, puts, bytes and latencies of
+  /// calls on the `tiered` itself; evictions, failures, size and capacity
+  /// summed over the tiers (ask `tier<I>().stats()` for one tier's view).
+  [[nodiscard]] tier_stats stats() const {
+    tier_stats out;
+    out.hits = state_->hits.load(std::memory_order_relaxed);
+    out.misses = state_->misses.load(std::memory_order_relaxed);
+    out.puts = state_->puts.load(std::memory_order_relaxed);
+    out.rejected_puts = state_->rejected_puts.load(std::memory_order_relaxed);
+    out.bytes_read = state_->bytes_read.load(std::memory_order_relaxed);
+    out.bytes_written = state_->bytes_written.load(std::memory_order_relaxed);
+    std::apply(
+        [&](const auto&... tiers) {
+          auto add = [&](const tier_stats& one) {
+            out.evictions += one.evictions;
+            out.failures += one.failures;
+          };
+          (add(tiers.stats()), ...);
+        },
+        state_->tiers);
+    out.size_bytes = size_bytes();
+    out.capacity_bytes = capacity_bytes();
+    out.get_latency = state_->get_latency;
+    out.put_latency = state_->put_latency;
+    return out;
+  }
+
+  /// "tiered(<top> > ... > <bottom>)".
+  [[nodiscard]] std::string_view name() const noexcept { return state_->name; }
+
+ private:
+  struct state {
+    template <class... Args>
+    explicit state(write_policy chosen, Args&&... args) : tiers(std::forward<Args>(args)...), policy(chosen) {}
+    std::tuple<Tiers...> tiers;
+    write_policy policy;
+    std::string name;
+    std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0}, bytes_read{0}, bytes_written{0};
+    latency_histogram get_latency, put_latency;
+  };
+
+  template <std::size_t I>
+  using tier_type = std::remove_reference_t<std::tuple_element_t<I, std::tuple<Tiers...>>>;
+  template <std::size_t I>
+  static constexpr bool reports_evictions = eviction_reporting_tier<tier_type<I>>;
+
+  void build_name() {
+    std::apply(
+        [&](const auto&... tiers) {
+          std::string name;
+          ((name += (name.empty() ? "" : " > "), name += tiers.name()), ...);
+          state_->name = "tiered(" + name + ")";
+        },
+        state_->tiers);
+  }
+
+  // Each reporting tier but the last hands its evictions to the tier below it.
+  template <std::size_t I = 0>
+  void install_listeners(std::true_type) {
+    if constexpr (I + 1 < tier_count) {
+      if constexpr (reports_evictions<I>) {
+        state* shared = state_.get();
+        std::get<I>(state_->tiers).set_eviction_listener(
+            [shared](const cache_key& key, std::span<const std::byte> value) {
+              put_back_from<I + 1>(*shared, key, value);
+            });
+      }
+      install_listeners<I + 1>(std::true_type{});
+    }
+  }
+
+  void remove_listeners() noexcept {
+    if (!state_ || state_->policy != write_policy::write_back) return;
+    remove_listener<0>();
+  }
+  template <std::size_t I>
+  void remove_listener() noexcept {
+    if constexpr (I + 1 < tier_count) {
+      if constexpr (reports_evictions<I>) std::get<I>(state_->tiers).set_eviction_listener({});
+      remove_listener<I + 1>();
+    }
+  }
+
+  template <std::size_t I>
+  bool get_from(const cache_key& key, byte_buffer& out) {
+    if (std::get<I>(state_->tiers).get(key, out)) {
+      promote_above<I>(key, out);
+      return true;
+    }
+    if constexpr (I + 1 < tier_count) return get_from<I + 1>(key, out);
+    else return false;
+  }
+
+  template <std::size_t I>
+  void promote_above(const cache_key& key, const byte_buffer& value) {
+    if constexpr (I > 0) {
+      std::span<const std::byte> bytes(value.data(), value.size());
+      [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
+        (std::get<Upper>(state_->tiers).put(key, bytes), ...);
+      }(std::make_index_sequence<I>{});
+    }
+  }
+
+  template <std::size_t I>
+  bool put_through(const cache_key& key, std::span<const std::byte> value) {
+    bool stored = std::get<I>(state_->tiers).put(key, value);
+    if constexpr (I + 1 < tier_count) stored = put_through<I + 1>(key, value) || stored;
+    return stored;
+  }
+
+  template <std::size_t I>
+  bool put_back_from(const cache_key& key, std::span<const std::byte> value) {
+    return put_back_from<I>(*state_, key, value);
+  }
+  template <std::size_t I>
+  static bool put_back_from(state& shared, const cache_key& key, std::span<const std::byte> value) {
+    bool stored = std::get<I>(shared.tiers).put(key, value);
+    if constexpr (I + 1 < tier_count) {
+      if (!stored || !reports_evictions<I>) stored = put_back_from<I + 1>(shared, key, value) || stored;
+    }
+    return stored;
+  }
+
+  template <std::size_t I>
+  std::size_t put_many_from(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values,
+                            std::size_t best) {
+    std::size_t stored = std::get<I>(state_->tiers).put_many(keys, values);
+    best = std::max(best, stored);
+    if constexpr (I + 1 < tier_count) {
+      bool continue_down = state_->policy == write_policy::write_through || !reports_evictions<I> ||
+                           stored < keys.size();
+      if (continue_down) return put_many_from<I + 1>(keys, values, best);
+    }
+    return best;
+  }
+
+  // Asks tier I (and below) for the keys not found yet. The caller's buffers
+  // are swapped into the scratch array and back so their capacity is reused.
+  template <std::size_t I>
+  std::size_t get_many_below(std::span<const cache_key> keys, std::span<byte_buffer> values,
+                             std::span<std::uint8_t> found) {
+    if constexpr (I >= tier_count) {
+      return 0;
+    } else {
+      std::vector<std::size_t> missing;
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        if (found[i] == 0) missing.push_back(i);
+      if (missing.empty()) return 0;
+      std::vector<cache_key> missing_keys(missing.size());
+      std::vector<byte_buffer> missing_values(missing.size());
+      std::vector<std::uint8_t> missing_found(missing.size(), 0);
+      for (std::size_t j = 0; j < missing.size(); ++j) {
+        missing_keys[j] = keys[missing[j]];
+        std::swap(missing_values[j], values[missing[j]]);
+      }
+      std::size_t hits = std::get<I>(state_->tiers).get_many(missing_keys, missing_values, missing_found);
+      std::vector<cache_key> promoted_keys;
+      std::vector<std::span<const std::byte>> promoted_values;
+      for (std::size_t j = 0; j < missing.size(); ++j) {
+        std::swap(missing_values[j], values[missing[j]]);
+        found[missing[j]] = missing_found[j] != 0 ? 1 : 0;
+        if (missing_found[j] != 0) {
+          promoted_keys.push_back(missing_keys[j]);
+          const byte_buffer& value = values[missing[j]];
+          promoted_values.emplace_back(value.data(), value.size());
+        }
+      }
+      if (!promoted_keys.empty()) {
+        [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
+          (std::get<Upper>(state_->tiers).put_many(promoted_keys, promoted_values), ...);
+        }(std::make_index_sequence<I>{});
+      }
+      if (hits < missing.size()) hits += get_many_below<I + 1>(keys, values, found);
+      return hits;
+    }
+  }
+
+  void count_lookups(std::uint64_t hits, std::uint64_t misses, std::uint64_t bytes) noexcept {
+    state_->hits.fetch_add(hits, std::memory_order_relaxed);
+    state_->misses.fetch_add(misses, std::memory_order_relaxed);
+    state_->bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  void count_put(bool stored, std::uint64_t bytes) noexcept {
+    (stored ? state_->puts : state_->rejected_puts).fetch_add(1, std::memory_order_relaxed);
+    if (stored) state_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+  }
+
+  std::unique_ptr<state> state_;
+};
+
+/// Lvalue arguments are held by reference, rvalues by value.
+template <class... Args>
+tiered(Args&&...) -> tiered<Args...>;
+template <class... Args>
+tiered(write_policy, Args&&...) -> tiered<Args...>;
+
+}  // namespace conveyor

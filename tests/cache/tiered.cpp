@@ -1,0 +1,240 @@
+#include "conveyor/cache/tiered.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "conveyor/cache/memory_tier.hpp"
+
+namespace cy = conveyor;
+
+using top_tier = cy::memory_tier<>;
+using bottom_tier = cy::memory_tier<cy::eviction::lru>;
+
+static_assert(cy::cache_tier<cy::tiered<top_tier, bottom_tier>>);
+static_assert(cy::cache_tier<cy::tiered<top_tier&, bottom_tier&>>);
+static_assert(cy::cache_tier<cy::tiered<top_tier>>);
+static_assert(!cy::eviction_reporting_tier<cy::tiered<top_tier, bottom_tier>>);
+
+namespace {
+
+cy::cache_key key_of(std::uint64_t record) { return cy::cache_key{1, 2, record}; }
+
+cy::byte_buffer value_for(std::uint64_t record, std::size_t size) {
+  cy::byte_buffer value(size);
+  for (std::size_t i = 0; i < size; ++i) value[i] = static_cast<std::byte>((record * 37 + i) & 0xff);
+  std::memcpy(value.data(), &record, std::min<std::size_t>(size, 8));
+  return value;
+}
+
+std::span<const std::byte> bytes(const cy::byte_buffer& buffer) { return {buffer.data(), buffer.size()}; }
+
+constexpr std::size_t value_size = 1000;
+
+// A single-shard tier holding exactly `entries` values of `value_size` bytes.
+template <class Tier>
+Tier tier_of(std::size_t entries) {
+  cy::memory_tier_options options;
+  options.capacity_bytes = entries * Tier::charged_bytes(value_size);
+  options.shard_count = 1;
+  return Tier(std::move(options));
+}
+
+template <class Stack>
+void put_records(Stack& stack, std::uint64_t first, std::uint64_t last) {
+  for (auto r = first; r < last; ++r) REQUIRE(stack.put(key_of(r), bytes(value_for(r, value_size))));
+}
+
+}  // namespace
+
+TEST_CASE("tiered deduces ownership: rvalues by value, lvalues by reference") {
+  auto top = tier_of<top_tier>(4);
+  cy::tiered by_reference(top, tier_of<bottom_tier>(8));
+  static_assert(std::is_same_v<decltype(by_reference), cy::tiered<top_tier&, bottom_tier>>);
+  cy::tiered by_value(cy::write_policy::write_back, tier_of<top_tier>(4), tier_of<bottom_tier>(8));
+  static_assert(std::is_same_v<decltype(by_value), cy::tiered<top_tier, bottom_tier>>);
+  CHECK(&by_reference.tier<0>() == &top);
+  CHECK(by_reference.put(key_of(1), bytes(value_for(1, 10))));
+  CHECK(top.contains(key_of(1)));
+  CHECK(by_value.name() == "tiered(memory/s3fifo > memory/lru)");
+  CHECK(by_value.capacity_bytes() == 12 * top_tier::charged_bytes(value_size));
+}
+
+TEST_CASE("tiered write-through: puts reach every tier; a lower hit is promoted") {
+  cy::tiered stack(tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+  CHECK(stack.policy() == cy::write_policy::write_through);
+  put_records(stack, 0, 10);
+  for (std::uint64_t r = 0; r < 10; ++r) CHECK(stack.tier<1>().contains(key_of(r)));
+  CHECK(stack.tier<0>().entry_count() == 4);
+  CHECK(stack.size_bytes() == 14 * top_tier::charged_bytes(value_size));
+
+  std::uint64_t evicted_from_top = 0;
+  while (stack.tier<0>().contains(key_of(evicted_from_top))) ++evicted_from_top;
+  cy::byte_buffer out;
+  CHECK(stack.get(key_of(evicted_from_top), out));
+  CHECK(out == value_for(evicted_from_top, value_size));
+  CHECK(stack.tier<0>().contains(key_of(evicted_from_top)));  // promoted
+  CHECK_FALSE(stack.get(key_of(99), out));
+
+  CHECK(stack.erase(key_of(evicted_from_top)));
+  CHECK_FALSE(stack.contains(key_of(evicted_from_top)));
+  CHECK_FALSE(stack.erase(key_of(evicted_from_top)));
+
+  auto stats = stack.stats();
+  CHECK(stats.hits == 1);
+  CHECK(stats.misses == 1);
+  CHECK(stats.puts == 10);
+  CHECK(stats.bytes_read == value_size);
+  CHECK(stats.evictions == stack.tier<0>().stats().evictions);
+  CHECK(stats.get_latency.count() == 2);
+}
+
+TEST_CASE("tiered write-back: only the top is written; its evictions move down intact") {
+  cy::tiered stack(cy::write_policy::write_back, tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+  put_records(stack, 0, 4);
+  CHECK(stack.tier<1>().entry_count() == 0);
+  put_records(stack, 4, 12);
+  CHECK(stack.tier<0>().entry_count() == 4);
+  CHECK(stack.tier<1>().entry_count() == 8);
+  CHECK(stack.tier<1>().stats().puts == 8);
+  cy::byte_buffer out;
+  for (std::uint64_t r = 0; r < 12; ++r) {
+    CHECK(stack.tier<0>().contains(key_of(r)) != stack.tier<1>().contains(key_of(r)));
+    CHECK(stack.get(key_of(r), out));
+    CHECK(out == value_for(r, value_size));
+  }
+  CHECK(stack.stats().hits == 12);
+}
+
+TEST_CASE("tiered write-back: a value too large for the top goes straight down") {
+  cy::tiered stack(cy::write_policy::write_back, tier_of<top_tier>(1), tier_of<bottom_tier>(16));
+  auto large = value_for(5, 3 * value_size);
+  CHECK(stack.put(key_of(5), bytes(large)));
+  CHECK_FALSE(stack.tier<0>().contains(key_of(5)));
+  CHECK(stack.tier<1>().contains(key_of(5)));
+  cy::byte_buffer out;
+  CHECK(stack.get(key_of(5), out));
+  CHECK(out == large);
+  CHECK(stack.tier<0>().stats().rejected_puts == 2);  // the put, then the promotion
+}
+
+TEST_CASE("tiered write-back chains through three tiers and survives a move") {
+  cy::tiered first(cy::write_policy::write_back, tier_of<top_tier>(2), tier_of<top_tier>(3),
+                   tier_of<bottom_tier>(100));
+  auto stack = std::move(first);
+  put_records(stack, 0, 20);
+  CHECK(stack.tier<0>().entry_count() == 2);
+  CHECK(stack.tier<1>().entry_count() == 3);
+  CHECK(stack.tier<2>().entry_count() == 15);
+  cy::byte_buffer out;
+  for (std::uint64_t r = 0; r < 20; ++r) {
+    CHECK(stack.get(key_of(r), out));
+    CHECK(out == value_for(r, value_size));
+  }
+}
+
+TEST_CASE("tiered removes its listener from a referenced tier when destroyed") {
+  auto top = tier_of<top_tier>(2);
+  auto bottom = tier_of<bottom_tier>(10);
+  {
+    cy::tiered stack(cy::write_policy::write_back, top, bottom);
+    put_records(stack, 0, 3);
+    CHECK(bottom.entry_count() == 1);
+  }
+  put_records(top, 10, 15);  // evicts; must not call into the destroyed stack
+  CHECK(bottom.entry_count() == 1);
+}
+
+TEST_CASE("tiered get_many asks each tier once for the keys still missing and promotes hits") {
+  cy::tiered stack(tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+  std::vector<cy::cache_key> keys;
+  for (std::uint64_t r = 0; r < 6; ++r) keys.push_back(key_of(r));
+  put_records(stack, 0, 4);
+  for (std::uint64_t r = 0; r < 2; ++r) stack.tier<0>().erase(key_of(r));  // 0, 1 only below
+  auto lower_lookups_before = stack.tier<1>().stats().hits + stack.tier<1>().stats().misses;
+
+  std::vector<cy::byte_buffer> values(keys.size());
+  std::vector<std::uint8_t> found(keys.size(), 7);
+  CHECK(stack.get_many(keys, values, found) == 4);
+  CHECK(found == std::vector<std::uint8_t>{1, 1, 1, 1, 0, 0});
+  for (std::uint64_t r = 0; r < 4; ++r) CHECK(values[r] == value_for(r, value_size));
+  auto lower = stack.tier<1>().stats();
+  CHECK(lower.hits + lower.misses - lower_lookups_before == 4);  // 0, 1, 4, 5
+  CHECK(stack.tier<0>().contains(key_of(0)));
+  CHECK(stack.tier<0>().contains(key_of(1)));
+  CHECK(stack.stats().hits == 4);
+  CHECK(stack.stats().misses == 2);
+}
+
+TEST_CASE("tiered put_many follows the write policy") {
+  std::vector<cy::cache_key> keys;
+  std::vector<cy::byte_buffer> stored;
+  for (std::uint64_t r = 0; r < 8; ++r) {
+    keys.push_back(key_of(r));
+    stored.push_back(value_for(r, value_size));
+  }
+  std::vector<std::span<const std::byte>> views(stored.begin(), stored.end());
+  cy::tiered through(tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+  CHECK(through.put_many(keys, views) == 8);
+  CHECK(through.tier<1>().entry_count() == 8);
+  cy::tiered back(cy::write_policy::write_back, tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+  CHECK(back.put_many(keys, views) == 8);
+  CHECK(back.tier<0>().entry_count() == 4);
+  CHECK(back.tier<1>().entry_count() == 4);  // only the evicted ones
+}
+
+TEST_CASE("tiered write-back under concurrent readers and writers serves only right values") {
+  auto make = [](std::uint64_t bytes, std::size_t shards) {
+    cy::memory_tier_options options;
+    options.capacity_bytes = bytes;
+    options.shard_count = shards;
+    return options;
+  };
+  cy::tiered stack(cy::write_policy::write_back, top_tier(make(64 * 1024, 4)),
+                   bottom_tier(make(1024 * 1024, 4)));
+  constexpr std::uint64_t records = 600;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> wrong{0}, hits{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937_64 random(t);
+      for (int step = 0; step < 8000; ++step) {
+        std::uint64_t record = random() % records;
+        stack.put(key_of(record), bytes(value_for(record, 64 + record % 900)));
+      }
+    });
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937_64 random(50 + t);
+      cy::byte_buffer out;
+      std::vector<cy::cache_key> keys(8);
+      std::vector<cy::byte_buffer> values(8);
+      std::vector<std::uint8_t> found(8);
+      while (!stop.load()) {
+        std::uint64_t record = random() % records;
+        if (stack.get(key_of(record), out)) {
+          hits.fetch_add(1, std::memory_order_relaxed);
+          if (out != value_for(record, 64 + record % 900)) wrong.fetch_add(1);
+        }
+        for (auto& key : keys) key = key_of(random() % records);
+        stack.get_many(keys, values, found);
+        for (std::size_t i = 0; i < keys.size(); ++i)
+          if (found[i] != 0 && values[i] != value_for(keys[i].record, 64 + keys[i].record % 900))
+            wrong.fetch_add(1);
+      }
+    });
+  threads[0].join();
+  threads[1].join();
+  stop = true;
+  threads[2].join();
+  threads[3].join();
+  CHECK(wrong.load() == 0);
+  CHECK(hits.load() > 0);
+  CHECK(stack.tier<0>().size_bytes() <= stack.tier<0>().capacity_bytes());
+  CHECK(stack.tier<1>().stats().puts > 0);
+}
