@@ -1,0 +1,167 @@
+// Hit throughput of memory_tier against a mutex-guarded std::unordered_map +
+// std::list LRU doing the same lookups (copying each value out), at 1 and 2
+// threads, for 4 KiB and 64-byte values. Every lookup hits. Each figure is the
+// median over interleaved rounds of (tier hits/s) / (baseline hits/s).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <cstdio>
+#include <list>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "conveyor/cache/memory_tier.hpp"
+
+namespace cy = conveyor;
+
+namespace {
+
+// The usual textbook LRU: one mutex, a hash map to list iterators, a list in
+// recency order. Hits splice the entry to the front.
+class mutex_lru {
+ public:
+  explicit mutex_lru(std::size_t max_entries) : max_entries_(max_entries) {}
+
+  bool get(const cy::cache_key& key, cy::byte_buffer& out) {
+    std::lock_guard lock(mutex_);
+    auto found = index_.find(key);
+    if (found == index_.end()) return false;
+    order_.splice(order_.begin(), order_, found->second);
+    out.assign(found->second->second.begin(), found->second->second.end());
+    return true;
+  }
+
+  void put(const cy::cache_key& key, std::span<const std::byte> value) {
+    std::lock_guard lock(mutex_);
+    if (auto found = index_.find(key); found != index_.end()) {
+      found->second->second.assign(value.begin(), value.end());
+      order_.splice(order_.begin(), order_, found->second);
+      return;
+    }
+    order_.emplace_front(key, cy::byte_buffer(value.begin(), value.end()));
+    index_.emplace(key, order_.begin());
+    if (index_.size() > max_entries_) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::size_t max_entries_;
+  std::list<std::pair<cy::cache_key, cy::byte_buffer>> order_;
+  std::unordered_map<cy::cache_key, std::list<std::pair<cy::cache_key, cy::byte_buffer>>::iterator,
+                     cy::cache_key_hash>
+      index_;
+};
+
+constexpr auto round_time = std::chrono::milliseconds(150);
+constexpr int rounds = 5;
+
+struct rates {
+  double per_wall_second;
+  double per_cpu_second;  // hits over the worker threads' CPU time: robust to a shared machine
+};
+
+double thread_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+// Runs `threads` threads doing lookups from a shared random key sequence for
+// `round_time`; returns hits per wall second and per CPU second.
+template <class Cache>
+rates hits_per_second(Cache& cache, const std::vector<cy::cache_key>& lookups, int threads) {
+  std::atomic<bool> go{false}, stop{false};
+  std::atomic<std::uint64_t> total{0};
+  std::atomic<std::uint64_t> cpu_nanoseconds{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      cy::byte_buffer out;
+      std::uint64_t done = 0;
+      std::size_t position = static_cast<std::size_t>(t) * lookups.size() / 2;
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      double cpu_start = thread_cpu_seconds();
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 256; ++i) {
+          if (!cache.get(lookups[position], out)) std::abort();
+          if (++position == lookups.size()) position = 0;
+        }
+        done += 256;
+      }
+      total.fetch_add(done);
+      cpu_nanoseconds.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu_start) * 1e9));
+    });
+  auto start = std::chrono::steady_clock::now();
+  go.store(true, std::memory_order_release);
+  std::this_thread::sleep_for(round_time);
+  stop.store(true);
+  for (auto& worker : workers) worker.join();
+  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  auto hits = static_cast<double>(total.load());
+  return {hits / elapsed.count(), hits / (static_cast<double>(cpu_nanoseconds.load()) * 1e-9)};
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+template <class Policy>
+cy::memory_tier<Policy> filled_tier(std::size_t keys, std::size_t value_size) {
+  cy::memory_tier_options options;
+  options.capacity_bytes = 2 * keys * cy::memory_tier<Policy>::charged_bytes(value_size);
+  cy::memory_tier<Policy> tier(std::move(options));
+  cy::byte_buffer value(value_size, std::byte{42});
+  for (std::size_t r = 0; r < keys; ++r)
+    if (!tier.put(cy::cache_key{1, 2, r}, value)) std::abort();
+  return tier;
+}
+
+template <class Policy>
+void compare(const char* policy_name, std::size_t keys, std::size_t value_size, int threads) {
+  auto tier = filled_tier<Policy>(keys, value_size);
+  mutex_lru baseline(keys);
+  cy::byte_buffer value(value_size, std::byte{42});
+  for (std::size_t r = 0; r < keys; ++r) baseline.put(cy::cache_key{1, 2, r}, value);
+  std::mt19937_64 random(7);
+  std::vector<cy::cache_key> lookups(1 << 20);
+  for (auto& key : lookups) key = cy::cache_key{1, 2, random() % keys};
+
+  std::vector<double> wall_ratios, cpu_ratios, tier_rates, baseline_rates;
+  for (int round = 0; round < rounds; ++round) {
+    rates base = hits_per_second(baseline, lookups, threads);
+    rates mine = hits_per_second(tier, lookups, threads);
+    baseline_rates.push_back(base.per_wall_second);
+    tier_rates.push_back(mine.per_wall_second);
+    wall_ratios.push_back(mine.per_wall_second / base.per_wall_second);
+    cpu_ratios.push_back(mine.per_cpu_second / base.per_cpu_second);
+  }
+  std::printf("%-7s %6zu B  %d thread%s  %12.0f  %12.0f  %6.2fx  %6.2fx\n", policy_name, value_size, threads,
+              threads == 1 ? " " : "s", median(tier_rates), median(baseline_rates), median(wall_ratios),
+              median(cpu_ratios));
+}
+
+}  // namespace
+
+int main() {
+  std::printf("memory_tier hit throughput vs mutex + unordered_map + list LRU (same lookups, value copied out)\n");
+  std::printf("hardware threads: %u; %d interleaved rounds of %lld ms, medians\n",
+              std::thread::hardware_concurrency(), rounds, static_cast<long long>(round_time.count()));
+  std::printf("%-7s %8s  %-9s  %12s  %12s  %7s  %7s\n", "policy", "value", "threads", "tier hits/s",
+              "base hits/s", "ratio", "ratio/cpu");
+  for (std::size_t value_size : {std::size_t{4096}, std::size_t{64}}) {
+    std::size_t keys = value_size >= 4096 ? 4096 : 65536;
+    for (int threads : {1, 2}) {
+      compare<cy::eviction::s3fifo>("s3fifo", keys, value_size, threads);
+      compare<cy::eviction::sieve>("sieve", keys, value_size, threads);
+      compare<cy::eviction::lru>("lru", keys, value_size, threads);
+    }
+  }
+}
