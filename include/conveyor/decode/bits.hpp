@@ -53,7 +53,8 @@ inline bool use_avx2(simd_path path) noexcept {
 }
 
 inline decode_status bit_length_status(std::size_t actual, std::size_t expected) noexcept {
-  return decode_status{decode_errc::wrong_length, std::min(actual, expected), expected, 0,
+  return decode_status{decode_errc::wrong_length, std::min(actual, expected),
+                       static_cast<std::int64_t>(expected), 0,
                        "wrong number of bits"};
 }
 
@@ -146,7 +147,7 @@ inline decode_status try_pack_bit_string(std::string_view bits, std::span<std::u
   const std::size_t expected_bytes = (bits.size() + 7) / 8;
   if (packed.size() != expected_bytes) {
     decode_status status = detail::bit_length_status(bits.size(), packed.size() * 8);
-    status.value = expected_bytes;
+    status.value = static_cast<std::int64_t>(expected_bytes);
     status.reason = "output byte count does not match the number of bits";
     return status;
   }

@@ -22,7 +22,7 @@ enum class decode_errc : std::uint8_t {
   wrong_length,        ///< the input does not have the length the output needs
   invalid_utf8,        ///< text that is not valid UTF-8 (two-gram labels)
   malformed,           ///< the text does not follow the grammar (int sets)
-  value_out_of_range,  ///< a value does not fit the output (int set value >= width, > 2^32-1)
+  value_out_of_range,  ///< a value does not fit the output (int set value < 0 or >= width)
   too_many_values,     ///< the caller's output span is too small (int sets)
 };
 
@@ -33,7 +33,7 @@ struct decode_status {
   /// where the shorter of input and expected length ends).
   std::size_t position = 0;
   /// wrong_length: the expected input length; value_out_of_range: the value.
-  std::uint64_t value = 0;
+  std::int64_t value = 0;
   /// Index of the field, for decoders that read several fields (two-grams).
   std::size_t field = 0;
   /// A static sentence describing the problem ("" when ok).
