@@ -137,6 +137,24 @@ fs::path make_file(const temp_dir& dir) {
   write_dataset(file, "/flags", flag, flag, {4}, flags);
   H5Tclose(flag);
 
+  // Chunked, only the first chunk written: the rest are unallocated (fill 0).
+  {
+    const hsize_t dims[1] = {1000}, chunk[1] = {100}, first[1] = {0}, count[1] = {100};
+    hid_t space = H5Screate_simple(1, dims, nullptr);
+    hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(create, 1, chunk);
+    hid_t sparse = H5Dcreate2(file, "/sparse", H5T_NATIVE_INT32, space, H5P_DEFAULT, create, H5P_DEFAULT);
+    std::vector<std::int32_t> head(100);
+    for (int i = 0; i < 100; ++i) head[i] = i + 1;
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, first, nullptr, count, nullptr);
+    hid_t memory = H5Screate_simple(1, count, nullptr);
+    H5Dwrite(sparse, H5T_NATIVE_INT32, memory, space, H5P_DEFAULT, head.data());
+    H5Sclose(memory);
+    H5Dclose(sparse);
+    H5Pclose(create);
+    H5Sclose(space);
+  }
+
   hid_t scalar_space = H5Screate(H5S_SCALAR);
   hid_t scalar = H5Dcreate2(file, "/scalar", H5T_NATIVE_INT, scalar_space, H5P_DEFAULT, H5P_DEFAULT,
                             H5P_DEFAULT);
@@ -189,11 +207,21 @@ TEST_CASE("hdf5_dataset reads numeric batches in the order given") {
   x.read(batch, std::span<float>(got));
   check_rows(batch, got);
 
-  conveyor::hdf5_dataset cube(path, "/contiguous");
-  CHECK(cube.chunk_rows() == 0);
-  CHECK(cube.layout().shape == std::vector<std::uint64_t>{4, 4});
-  cube.read(batch, std::span<float>(got));
-  check_rows(batch, got);
+  CHECK_FALSE(x.reads_directly());  // big-endian on disk: HDF5 converts
+
+  for (const bool direct : {true, false}) {
+    CAPTURE(direct);
+    conveyor::hdf5_dataset cube(path, "/contiguous", {.direct_reads = direct});
+    CHECK(cube.reads_directly() == direct);
+    CHECK(cube.chunk_rows() == 0);
+    CHECK(cube.layout().shape == std::vector<std::uint64_t>{4, 4});
+    cube.read(batch, std::span<float>(got));
+    check_rows(batch, got);
+    // One OR-ed selection for all blocks, whatever their number.
+    conveyor::hdf5_dataset one_selection(path, "/train/x", {.max_selection_blocks = 1000});
+    one_selection.read(batch, std::span<float>(got));
+    check_rows(batch, got);
+  }
 
   if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
     conveyor::hdf5_dataset deflated(path, "/train/x_deflate", {.chunk_cache_bytes = 1 << 16});
@@ -205,14 +233,27 @@ TEST_CASE("hdf5_dataset reads numeric batches in the order given") {
 TEST_CASE("hdf5_dataset: 1-D point selections, enums, checks") {
   temp_dir dir;
   const auto path = make_file(dir);
-  conveyor::hdf5_dataset ids(path, "/ids");
-  CHECK(ids.layout().dtype == element_type::int64);
-  CHECK(ids.layout().shape.empty());
   const std::vector<std::uint64_t> batch{900, 3, 450, 3, 4};
   std::vector<std::int64_t> got(batch.size());
-  ids.read(batch, std::span<std::int64_t>(got));
-  for (std::size_t i = 0; i < batch.size(); ++i)
-    CHECK(got[i] == -static_cast<std::int64_t>(batch[i]) * 1000003);
+  for (const bool direct : {false, true}) {
+    CAPTURE(direct);
+    conveyor::hdf5_dataset ids(path, "/ids", {.direct_reads = direct});
+    CHECK(ids.reads_directly() == direct);
+    CHECK(ids.layout().dtype == element_type::int64);
+    CHECK(ids.layout().shape.empty());
+    ids.read(batch, std::span<std::int64_t>(got));
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      CHECK(got[i] == -static_cast<std::int64_t>(batch[i]) * 1000003);
+  }
+  conveyor::hdf5_dataset ids(path, "/ids");
+
+  // Unallocated chunks have no address: the direct path falls back to H5Dread.
+  conveyor::hdf5_dataset sparse(path, "/sparse");
+  CHECK(sparse.reads_directly());
+  const std::vector<std::uint64_t> sparse_rows{500, 5, 99, 999};
+  std::vector<std::int32_t> sparse_values(4, -1);
+  sparse.read(sparse_rows, std::span<std::int32_t>(sparse_values));
+  CHECK(sparse_values == std::vector<std::int32_t>{0, 6, 100, 0});
 
   std::vector<double> wrong(batch.size());
   const auto text = data_error_text([&] { ids.read(batch, std::span<double>(wrong)); });

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "conveyor/core/error.hpp"
+#include "conveyor/source/detail/hdf5_direct.hpp"
 #include "conveyor/source/detail/hdf5_handle.hpp"
 #include "conveyor/source/detail/hdf5_types.hpp"
 #include "conveyor/source/detail/row_gather.hpp"
@@ -32,6 +34,13 @@ struct hdf5_options {
   /// Two requested rows in the same chunk with at most this many bytes of rows
   /// between them are read as one block (the chunk is fetched whole anyway).
   std::size_t max_gap_bytes = std::size_t{256} << 10;
+  /// A batch whose rows form more blocks than this is read with one H5Dread per
+  /// block instead of one OR-ed selection (HDF5 1.10 maps large irregular
+  /// selections onto chunks element by element; see docs/source-binary.md).
+  std::size_t max_selection_blocks = 16;
+  /// Read unfiltered datasets whose file type is the native type straight from a
+  /// memory map of the file (see detail/hdf5_direct.hpp); false: always H5Dread.
+  bool direct_reads = true;
 };
 
 /// True when the HDF5 library in this process was built thread-safe. When it is
@@ -102,6 +111,9 @@ class hdf5_dataset {
     type_ = std::move(*info);
     layout_.dtype = type_.content == hdf5_content::numeric ? type_.dtype : element_type::uint8;
     if (type_.content != hdf5_content::numeric) layout_.shape.push_back(type_.element_bytes);
+    if (options_.direct_reads && type_.content != hdf5_content::variable_string)
+      direct_ = detail::hdf5_direct_rows::open(dataset_.get(), type_.memory_type.get(), file_name_,
+                                               dims_, record_bytes());
   }
 
   /// Number of records (dimension 0).
@@ -118,6 +130,8 @@ class hdf5_dataset {
   [[nodiscard]] const std::vector<hdf5_field>& fields() const noexcept { return type_.fields; }
   /// Rows per chunk along dimension 0, or 0 when the dataset is not chunked.
   [[nodiscard]] std::uint64_t chunk_rows() const noexcept { return chunk_rows_; }
+  /// True when reads copy rows from a memory map instead of calling H5Dread.
+  [[nodiscard]] bool reads_directly() const noexcept { return direct_ != nullptr; }
   [[nodiscard]] const std::string& file() const noexcept { return file_name_; }
   [[nodiscard]] const std::string& dataset_path() const noexcept { return dataset_path_; }
 
@@ -217,9 +231,10 @@ class hdf5_dataset {
     }
   }
 
-  // One H5Dread of the unique sorted rows of `indices`, then placement in the
-  // order asked. `row_bytes` is per record in memory; for variable-length
-  // strings `strings` receives copies and HDF5's memory is reclaimed.
+  // Reads the unique sorted rows of `indices` (from the memory map, or with
+  // H5Dread), then places them in the order asked. `row_bytes` is per record in
+  // memory; for variable-length strings `strings` receives copies and HDF5's
+  // memory is reclaimed.
   void read_rows(std::span<const std::uint64_t> indices, std::byte* out, std::size_t row_bytes,
                  std::vector<std::string>* strings = nullptr) const {
     if (indices.empty() || row_bytes == 0) return;
@@ -228,7 +243,8 @@ class hdf5_dataset {
     rows.reserve(requests.size());
     for (const auto& request : requests)
       if (rows.empty() || rows.back() != request.index) rows.push_back(request.index);
-    const auto max_gap_rows = options_.max_gap_bytes / std::max<std::size_t>(1, record_bytes());
+    const bool direct = direct_ != nullptr && strings == nullptr;
+    const auto max_gap_rows = direct ? 0 : options_.max_gap_bytes / std::max<std::size_t>(1, record_bytes());
     const auto spans = detail::coalesce_rows(rows, chunk_rows_, max_gap_rows);
     std::uint64_t staged_rows = 0;
     for (const auto& span : spans) staged_rows += span.count;
@@ -237,38 +253,12 @@ class hdf5_dataset {
 
     std::vector<std::byte> staging(in_order ? 0 : staged_rows * row_bytes);
     std::byte* target = in_order ? out : staging.data();
-    detail::hdf5_session session;
-    detail::hdf5_id file_space(H5Dget_space(dataset_.get()), H5Sclose);
-    std::vector<hsize_t> start(dims_.size(), 0), count(dims_);
-    const bool points = dims_.size() == 1 && spans.size() > 1 && staged_rows == spans.size();
-    herr_t status = 0;
-    if (points) {
-      const std::vector<hsize_t> coordinates(rows.begin(), rows.end());
-      status = H5Sselect_elements(file_space.get(), H5S_SELECT_SET, coordinates.size(),
-                                  coordinates.data());
-    } else {
-      for (std::size_t s = 0; s < spans.size() && status >= 0; ++s) {
-        start[0] = spans[s].first;
-        count[0] = spans[s].count;
-        status = H5Sselect_hyperslab(file_space.get(), s == 0 ? H5S_SELECT_SET : H5S_SELECT_OR,
-                                     start.data(), nullptr, count.data(), nullptr);
-      }
-    }
-    count[0] = staged_rows;
-    detail::hdf5_id memory_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
-                                 H5Sclose);
-    if (status < 0 || !memory_space.valid())
-      throw io_error(where("cannot select rows: " + session.error_stack_text()), file_name_);
-    if (H5Dread(dataset_.get(), type_.memory_type.get(), memory_space.get(), file_space.get(),
-                H5P_DEFAULT, target) < 0)
-      throw io_error(where("read failed: " + session.error_stack_text()), file_name_,
-                     requests.front().index);
-    if (strings != nullptr) {
-      collect_strings(requests, spans, target, row_bytes, *strings);
-      H5Dvlen_reclaim(type_.memory_type.get(), memory_space.get(), H5P_DEFAULT, target);
-      return;
-    }
-    if (in_order) return;
+    bool copied = direct;
+    for (std::size_t s = 0, at = 0; copied && s < spans.size(); at += spans[s++].count)
+      copied = direct_->copy_rows(spans[s].first, spans[s].count, target + at * row_bytes);
+    if (!copied) read_with_hdf5(spans, staged_rows, target, requests.front().index, strings,
+                                requests);
+    if (in_order || strings != nullptr) return;
     std::size_t span = 0;
     std::uint64_t span_base = 0;  // staged row where spans[span] starts
     for (const auto& request : requests) {
@@ -276,6 +266,62 @@ class hdf5_dataset {
       std::memcpy(out + request.position * row_bytes,
                   target + (span_base + request.index - spans[span].first) * row_bytes, row_bytes);
     }
+  }
+
+  // H5Dread of `spans` into `target` (staged_rows rows, in span order): a point
+  // selection for scattered rows of a 1-D dataset, one OR-ed hyperslab for up to
+  // max_selection_blocks blocks, else one H5Dread per block.
+  void read_with_hdf5(const std::vector<detail::row_span>& spans, std::uint64_t staged_rows,
+                      std::byte* target, std::uint64_t first_record, std::vector<std::string>* strings,
+                      const std::vector<detail::row_request>& requests) const {
+    detail::hdf5_session session;
+    auto fail = [&](const char* what) {
+      throw io_error(where(what + session.error_stack_text()), file_name_, first_record);
+    };
+    std::vector<hsize_t> start(dims_.size(), 0), count(dims_);
+    const auto row_bytes = static_cast<std::size_t>(H5Tget_size(type_.memory_type.get()) * row_elements_);
+    auto read_blocks = [&](std::size_t begin, std::size_t end, std::uint64_t rows, std::byte* into) {
+      detail::hdf5_id file_space(H5Dget_space(dataset_.get()), H5Sclose);
+      herr_t status = 0;
+      if (dims_.size() == 1 && end - begin > 1 && rows == end - begin) {
+        std::vector<hsize_t> coordinates;
+        for (auto s = begin; s < end; ++s) coordinates.push_back(spans[s].first);
+        status = H5Sselect_elements(file_space.get(), H5S_SELECT_SET, coordinates.size(),
+                                    coordinates.data());
+      } else {
+        for (auto s = begin; s < end && status >= 0; ++s) {
+          start[0] = spans[s].first;
+          count[0] = spans[s].count;
+          status = H5Sselect_hyperslab(file_space.get(), s == begin ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                       start.data(), nullptr, count.data(), nullptr);
+        }
+      }
+      count[0] = rows;
+      detail::hdf5_id memory_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
+                                   H5Sclose);
+      if (status < 0 || !memory_space.valid()) fail("cannot select rows: ");
+      if (H5Dread(dataset_.get(), type_.memory_type.get(), memory_space.get(), file_space.get(),
+                  H5P_DEFAULT, into) < 0)
+        fail("read failed: ");
+    };
+    const bool scattered_points = dims_.size() == 1 && staged_rows == spans.size();
+    if (spans.size() <= options_.max_selection_blocks || scattered_points) {
+      read_blocks(0, spans.size(), staged_rows, target);
+    } else {
+      std::uint64_t at = 0;
+      for (std::size_t s = 0; s < spans.size(); at += spans[s++].count)
+        read_blocks(s, s + 1, spans[s].count, target + at * row_bytes);
+    }
+    if (strings == nullptr) return;
+    count[0] = staged_rows;
+    detail::hdf5_id whole(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
+    try {
+      collect_strings(requests, spans, target, row_bytes, *strings);
+    } catch (...) {
+      H5Dvlen_reclaim(type_.memory_type.get(), whole.get(), H5P_DEFAULT, target);
+      throw;
+    }
+    H5Dvlen_reclaim(type_.memory_type.get(), whole.get(), H5P_DEFAULT, target);
   }
 
   void collect_strings(const std::vector<detail::row_request>& requests,
@@ -306,6 +352,7 @@ class hdf5_dataset {
   std::uint64_t row_elements_ = 1;
   std::uint64_t chunk_rows_ = 0;
   std::size_t chunk_bytes_ = 0;
+  std::unique_ptr<detail::hdf5_direct_rows> direct_;  // null: every read uses H5Dread
 };
 
 }  // namespace conveyor
