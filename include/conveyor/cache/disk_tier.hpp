@@ -30,10 +30,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/detail/tier_counters.hpp"
 #include "conveyor/cache/tier.hpp"
 #include "conveyor/core/error.hpp"
 
@@ -86,7 +86,7 @@ class disk_tier {
     std::string reason;
     if (!open_directory(reason)) {
       unavailable_reason_ = reason;
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       close_all();
       if (options_.throw_if_unavailable) throw io_error(reason, directory_.string());
       return;
@@ -113,19 +113,19 @@ class disk_tier {
     out.resize(static_cast<std::size_t>(where.value_length));
     detail::disk_format::record_header_bytes header_bytes;
     iovec parts[2] = {{header_bytes.data(), header_bytes.size()}, {out.data(), out.size()}};
-    bool read_ok = read_vector(where.fd, parts, where.offset, header_bytes.size() + out.size());
+    bool read_ok = detail::disk_format::read_vector(where.fd, parts, where.offset, header_bytes.size() + out.size());
     lock.unlock();
     auto header = read_ok ? detail::disk_format::decode_record_header(header_bytes) : std::nullopt;
     if (!header || header->key != key || header->value_length != where.value_length ||
         !detail::disk_format::record_checksum_matches(header_bytes, header->record_checksum, out)) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       drop_damaged(key, where);
       out.clear();
       return count_miss(start);
     }
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    bytes_read_.fetch_add(out.size(), std::memory_order_relaxed);
-    get_latency_.record(std::chrono::steady_clock::now() - start);
+    counters_.bump(counters_.hits);
+    counters_.bump(counters_.bytes_read, out.size());
+    counters_.get_latency.record(std::chrono::steady_clock::now() - start);
     return true;
   }
 
@@ -136,12 +136,12 @@ class disk_tier {
     auto start = std::chrono::steady_clock::now();
     bool stored = append(detail::disk_format::record_kind::value, key, value);
     if (stored) {
-      puts_.fetch_add(1, std::memory_order_relaxed);
-      bytes_written_.fetch_add(value.size(), std::memory_order_relaxed);
+      counters_.bump(counters_.puts);
+      counters_.bump(counters_.bytes_written, value.size());
     } else {
-      rejected_puts_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.rejected_puts);
     }
-    put_latency_.record(std::chrono::steady_clock::now() - start);
+    counters_.put_latency.record(std::chrono::steady_clock::now() - start);
     return stored;
   }
 
@@ -202,27 +202,12 @@ class disk_tier {
     std::unique_lock lock(mutex_);
     if (!writable_ || segments_.empty()) return true;
     if (::fdatasync(segments_.rbegin()->second.fd) == 0) return true;
-    failures_.fetch_add(1, std::memory_order_relaxed);
+    counters_.bump(counters_.failures);
     return false;
   }
 
   /// A snapshot of the counters. Thread-safe.
-  [[nodiscard]] tier_stats stats() const {
-    tier_stats out;
-    out.hits = hits_.load(std::memory_order_relaxed);
-    out.misses = misses_.load(std::memory_order_relaxed);
-    out.puts = puts_.load(std::memory_order_relaxed);
-    out.rejected_puts = rejected_puts_.load(std::memory_order_relaxed);
-    out.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-    out.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-    out.evictions = evictions_.load(std::memory_order_relaxed);
-    out.failures = failures_.load(std::memory_order_relaxed);
-    out.size_bytes = size_bytes();
-    out.capacity_bytes = capacity_bytes();
-    out.get_latency = get_latency_;
-    out.put_latency = put_latency_;
-    return out;
-  }
+  [[nodiscard]] tier_stats stats() const { return counters_.snapshot(size_bytes(), capacity_bytes()); }
 
  private:
   struct location {
@@ -237,39 +222,9 @@ class disk_tier {
     std::vector<cache_key> keys;  // keys whose records live here, for eviction
   };
 
-  static bool read_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
-    for (;;) {
-      auto got = ::preadv(fd, parts, 2, static_cast<off_t>(offset));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0 || static_cast<std::size_t>(got) != total) return false;
-      return true;
-    }
-  }
-  static bool write_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
-    int count = 2;
-    while (total > 0) {
-      auto wrote = ::pwritev(fd, parts, count, static_cast<off_t>(offset));
-      if (wrote < 0 && errno == EINTR) continue;
-      if (wrote <= 0) return false;
-      auto done = static_cast<std::size_t>(wrote);
-      total -= done;
-      offset += done;
-      while (count > 0 && done >= parts->iov_len) {
-        done -= parts->iov_len;
-        ++parts;
-        --count;
-      }
-      if (count > 0) {
-        parts->iov_base = static_cast<char*>(parts->iov_base) + done;
-        parts->iov_len -= done;
-      }
-    }
-    return true;
-  }
-
   bool count_miss(std::chrono::steady_clock::time_point start) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
-    get_latency_.record(std::chrono::steady_clock::now() - start);
+    counters_.bump(counters_.misses);
+    counters_.get_latency.record(std::chrono::steady_clock::now() - start);
     return false;
   }
 
@@ -328,7 +283,7 @@ class disk_tier {
     seg.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat info {};
     if (seg.fd < 0 || ::fstat(seg.fd, &info) != 0) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       if (seg.fd >= 0) ::close(seg.fd);
       return;
     }
@@ -342,7 +297,7 @@ class disk_tier {
           index_[header.key] = location{id, seg.fd, at, header.value_length};
           seg.keys.push_back(header.key);
         });
-    if (summary.stopped_early || summary.damaged_records > 0) failures_.fetch_add(1, std::memory_order_relaxed);
+    if (summary.stopped_early || summary.damaged_records > 0) counters_.bump(counters_.failures);
     total_bytes_.fetch_add(seg.size, std::memory_order_relaxed);
     segments_.emplace(id, std::move(seg));
   }
@@ -356,7 +311,7 @@ class disk_tier {
         auto found = index_.find(key);
         if (found != index_.end() && found->second.segment_id == oldest->first) {
           index_.erase(found);
-          evictions_.fetch_add(1, std::memory_order_relaxed);
+          counters_.bump(counters_.evictions);
         }
       }
       ::close(oldest->second.fd);
@@ -387,7 +342,7 @@ class disk_tier {
 
   bool append(detail::disk_format::record_kind kind, const cache_key& key, std::span<const std::byte> value) {
     if (!available_) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       return false;
     }
     if (value.size() > max_value_bytes()) return false;
@@ -398,14 +353,14 @@ class disk_tier {
     if (need_segment) writable_ = false;
     evict_until_fits(record_size + (need_segment ? detail::disk_format::segment_header_size : 0));
     if (need_segment && !start_segment()) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
       return false;
     }
     auto& [id, active] = *segments_.rbegin();
     iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(value.data()), value.size()}};
-    if (!write_vector(active.fd, parts, active.size, record_size)) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+    if (!detail::disk_format::write_vector(active.fd, parts, active.size, record_size)) {
+      counters_.bump(counters_.failures);
       if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
       if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0) writable_ = false;
       return false;
@@ -450,9 +405,7 @@ class disk_tier {
   bool writable_ = false;  // the newest segment was started by this object and takes appends
 
   std::atomic<std::uint64_t> total_bytes_{0};
-  std::atomic<std::uint64_t> hits_{0}, misses_{0}, puts_{0}, rejected_puts_{0}, bytes_read_{0},
-      bytes_written_{0}, evictions_{0}, failures_{0};
-  latency_histogram get_latency_, put_latency_;
+  detail::tier_counters counters_;
 };
 
 static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier concept");

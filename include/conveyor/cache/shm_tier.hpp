@@ -24,6 +24,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include "conveyor/cache/detail/shm_layout.hpp"
+#include "conveyor/cache/detail/tier_counters.hpp"
 #include "conveyor/cache/tier.hpp"
 #include "conveyor/core/error.hpp"
 
@@ -77,7 +78,7 @@ class shm_tier {
       unavailable_reason_ = failure.what();
     }
     if (!unavailable_reason_.empty()) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       view_.base = nullptr;
       if (options_.throw_if_unavailable)
         throw io_error("shared-memory tier unavailable: " + unavailable_reason_, "/dev/shm/" + name_);
@@ -103,15 +104,15 @@ class shm_tier {
       out.assign(value, value + entry->length);
       if (detail::shm::slot_checksum(key, entry->length, out.data()) != entry->checksum) {
         entry->sequence = 0;
-        failures_.fetch_add(1, std::memory_order_relaxed);
+        counters_.bump(counters_.failures);
         out.clear();
         return;
       }
       hit = true;
     });
-    (hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
-    if (hit) bytes_read_.fetch_add(out.size(), std::memory_order_relaxed);
-    get_latency_.record(std::chrono::steady_clock::now() - start);
+    counters_.bump(hit ? counters_.hits : counters_.misses);
+    if (hit) counters_.bump(counters_.bytes_read, out.size());
+    counters_.get_latency.record(std::chrono::steady_clock::now() - start);
     return hit;
   }
 
@@ -123,12 +124,12 @@ class shm_tier {
     bool stored = false;
     if (available() && value.size() <= max_value_bytes()) stored = locked([&] { store(key, value); });
     if (stored) {
-      puts_.fetch_add(1, std::memory_order_relaxed);
-      bytes_written_.fetch_add(value.size(), std::memory_order_relaxed);
+      counters_.bump(counters_.puts);
+      counters_.bump(counters_.bytes_written, value.size());
     } else {
-      rejected_puts_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.rejected_puts);
     }
-    put_latency_.record(std::chrono::steady_clock::now() - start);
+    counters_.put_latency.record(std::chrono::steady_clock::now() - start);
     return stored;
   }
 
@@ -188,22 +189,7 @@ class shm_tier {
   [[nodiscard]] std::uint64_t rebuilds() const noexcept { return rebuilds_.load(std::memory_order_relaxed); }
 
   /// A snapshot of this object's counters. Thread-safe.
-  [[nodiscard]] tier_stats stats() const {
-    tier_stats out;
-    out.hits = hits_.load(std::memory_order_relaxed);
-    out.misses = misses_.load(std::memory_order_relaxed);
-    out.puts = puts_.load(std::memory_order_relaxed);
-    out.rejected_puts = rejected_puts_.load(std::memory_order_relaxed);
-    out.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-    out.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-    out.evictions = evictions_.load(std::memory_order_relaxed);
-    out.failures = failures_.load(std::memory_order_relaxed);
-    out.size_bytes = size_bytes();
-    out.capacity_bytes = capacity_bytes();
-    out.get_latency = get_latency_;
-    out.put_latency = put_latency_;
-    return out;
-  }
+  [[nodiscard]] tier_stats stats() const { return counters_.snapshot(size_bytes(), capacity_bytes()); }
 
  private:
   void attach() {
@@ -275,14 +261,14 @@ class shm_tier {
   template <class Work>
   bool locked(Work&& work) {
     if (!available()) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       return false;
     }
     auto& header = view_.header();
     auto outcome = detail::shm::lock_robust(header.mutex, options_.lock_timeout,
                                             [&] { detail::shm::drop_unfinished_slots(view_, shape_); });
     if (outcome == detail::shm::lock_outcome::failed) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.failures);
       return false;
     }
     if (outcome == detail::shm::lock_outcome::recovered) recovered_.fetch_add(1, std::memory_order_relaxed);
@@ -320,7 +306,7 @@ class shm_tier {
       if (live(entry)) return &entry;
       if (entry.sequence != 0 && !(entry.sequence & 1u)) {
         entry.sequence = 0;  // overwritten by the arena: evicted
-        evictions_.fetch_add(1, std::memory_order_relaxed);
+        counters_.bump(counters_.evictions);
       }
     }
     return nullptr;
@@ -336,7 +322,7 @@ class shm_tier {
     if (target == nullptr) {
       target = std::min_element(bucket, bucket + detail::shm::ways,
                                 [](const auto& a, const auto& b) { return a.position < b.position; });
-      evictions_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bump(counters_.evictions);
     }
     auto& header = view_.header();
     auto position = header.write_position.load(std::memory_order_relaxed);
@@ -362,9 +348,8 @@ class shm_tier {
   detail::shm::segment_view view_;
   detail::shm::geometry shape_;  // this process's copy, to detect a damaged header
 
-  std::atomic<std::uint64_t> hits_{0}, misses_{0}, puts_{0}, rejected_puts_{0}, bytes_read_{0}, bytes_written_{0},
-      evictions_{0}, failures_{0}, recovered_{0}, rebuilds_{0};
-  latency_histogram get_latency_, put_latency_;
+  std::atomic<std::uint64_t> recovered_{0}, rebuilds_{0};
+  detail::tier_counters counters_;
 };
 
 static_assert(cache_tier<shm_tier>, "shm_tier must satisfy the cache_tier concept");

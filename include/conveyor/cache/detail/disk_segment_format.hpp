@@ -32,6 +32,7 @@
 #include <vector>
 
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "conveyor/cache/detail/crc32c.hpp"
@@ -158,6 +159,38 @@ inline bool read_exact(int fd, void* into, std::size_t size, std::uint64_t offse
     bytes += got;
     size -= static_cast<std::size_t>(got);
     offset += static_cast<std::uint64_t>(got);
+  }
+  return true;
+}
+
+/// preadv of exactly `total` bytes into two parts; false otherwise.
+inline bool read_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
+  for (;;) {
+    auto got = ::preadv(fd, parts, 2, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 || static_cast<std::size_t>(got) != total) return false;
+    return true;
+  }
+}
+/// pwritev of all `total` bytes from two parts, resuming after short writes.
+inline bool write_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
+  int count = 2;
+  while (total > 0) {
+    auto wrote = ::pwritev(fd, parts, count, static_cast<off_t>(offset));
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return false;
+    auto done = static_cast<std::size_t>(wrote);
+    total -= done;
+    offset += done;
+    while (count > 0 && done >= parts->iov_len) {
+      done -= parts->iov_len;
+      ++parts;
+      --count;
+    }
+    if (count > 0) {
+      parts->iov_base = static_cast<char*>(parts->iov_base) + done;
+      parts->iov_len -= done;
+    }
   }
   return true;
 }

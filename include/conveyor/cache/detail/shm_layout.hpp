@@ -29,6 +29,17 @@
 
 #include <pthread.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define CONVEYOR_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CONVEYOR_THREAD_SANITIZER 1
+#endif
+#endif
+#if defined(CONVEYOR_THREAD_SANITIZER)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #include "conveyor/cache/detail/crc32c.hpp"
 #include "conveyor/cache/tier.hpp"
 
@@ -189,6 +200,12 @@ lock_outcome lock_robust(pthread_mutex_t& mutex, std::chrono::milliseconds timeo
   int result = ::pthread_mutex_timedlock(&mutex, &deadline);
   if (result == 0) return lock_outcome::locked;
   if (result != EOWNERDEAD) return lock_outcome::failed;
+#if defined(CONVEYOR_THREAD_SANITIZER)
+  // TSan's pthread_mutex_timedlock interceptor records only a 0 result as an
+  // acquisition (its lock and trylock interceptors also count EOWNERDEAD), so
+  // tell it that this thread owns the mutex now.
+  __tsan_mutex_post_lock(&mutex, __tsan_mutex_try_lock, 0);
+#endif
   repair();
   if (::pthread_mutex_consistent(&mutex) != 0) {
     ::pthread_mutex_unlock(&mutex);

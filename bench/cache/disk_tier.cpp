@@ -1,0 +1,200 @@
+// Benchmark: disk tier hits against raw pread of the same bytes at the same
+// offsets (files in the page cache), plus the shared-memory tier's hits for
+// reference. Every figure is a ratio to a baseline measured in this run; rounds
+// alternate baseline and candidate and the median ratio is printed.
+//
+//   disk_tier_bench [rounds=5] [gets_per_round=100000]
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "conveyor/cache/detail/crc32c.hpp"
+#include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/disk_tier.hpp"
+#include "conveyor/cache/shm_tier.hpp"
+
+namespace fs = std::filesystem;
+namespace format = conveyor::detail::disk_format;
+using conveyor::byte_buffer;
+using conveyor::cache_key;
+
+namespace {
+
+struct place {
+  int fd;
+  const std::byte* mapped;  // the segment file mapped read-only
+  std::uint64_t value_offset;
+};
+
+double seconds_for(const std::function<void()>& work) {
+  auto start = std::chrono::steady_clock::now();
+  work();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+volatile std::uint64_t sink = 0;
+
+void run_size(std::size_t value_bytes, int rounds, std::size_t gets) {
+  std::string pattern = (fs::temp_directory_path() / "conveyor-bench-XXXXXX").string();
+  fs::path dir = ::mkdtemp(pattern.data());
+  const std::size_t keys = (std::size_t{96} << 20) / value_bytes;  // ~96 MiB of values
+  {
+    conveyor::disk_tier writer(dir, {.capacity_bytes = 1 << 30, .segment_bytes = 32 << 20});
+    byte_buffer value(value_bytes);
+    std::mt19937_64 random(1);
+    for (std::size_t k = 0; k < keys; ++k) {
+      for (auto& b : value) b = static_cast<std::byte>(random());
+      if (!writer.put(cache_key{1, 2, k}, value)) std::abort();
+    }
+  }
+  // Where each value lives, found by scanning the segments as the tier does.
+  std::unordered_map<std::uint64_t, place> where;
+  std::vector<std::pair<int, std::pair<void*, std::size_t>>> open_files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".cvs") continue;
+    int fd = ::open(entry.path().c_str(), O_RDONLY);
+    auto size = fs::file_size(entry.path());
+    void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    open_files.push_back({fd, {mapped, size}});
+    format::scan_segment(fd, size, size, [&](const format::record_header& header, std::uint64_t at) {
+      where[header.key.record] = place{fd, static_cast<const std::byte*>(mapped), at + format::record_header_size};
+    });
+  }
+  conveyor::disk_tier tier(dir, {.capacity_bytes = 1 << 30, .segment_bytes = 32 << 20});
+  std::vector<std::uint64_t> order(gets);
+  std::mt19937_64 random(2);
+  for (auto& k : order) k = random() % keys;
+
+  byte_buffer buffer(value_bytes);
+  auto raw_pread = [&] {
+    for (auto k : order) {
+      const auto& p = where.at(k);
+      if (::pread(p.fd, buffer.data(), value_bytes, static_cast<off_t>(p.value_offset)) !=
+          static_cast<ssize_t>(value_bytes))
+        std::abort();
+      sink = sink + std::to_integer<unsigned>(buffer[0]);
+    }
+  };
+  auto pread_and_crc = [&] {
+    for (auto k : order) {
+      const auto& p = where.at(k);
+      if (::pread(p.fd, buffer.data(), value_bytes, static_cast<off_t>(p.value_offset)) !=
+          static_cast<ssize_t>(value_bytes))
+        std::abort();
+      sink = sink + conveyor::detail::crc32c(buffer);
+    }
+  };
+  auto mmap_copy = [&] {
+    for (auto k : order) {
+      const auto& p = where.at(k);
+      std::memcpy(buffer.data(), p.mapped + p.value_offset, value_bytes);
+      sink = sink + std::to_integer<unsigned>(buffer[0]);
+    }
+  };
+  byte_buffer out;
+  auto tier_get = [&] {
+    for (auto k : order) {
+      if (!tier.get(cache_key{1, 2, k}, out)) std::abort();
+      sink = sink + std::to_integer<unsigned>(out[0]);
+    }
+  };
+  raw_pread();  // warm the page cache and the index
+  tier_get();
+  std::vector<double> tier_ratio, crc_ratio, mmap_ratio;
+  double best_pread = 1e9, best_tier = 1e9;
+  for (int round = 0; round < rounds; ++round) {
+    double base = seconds_for(raw_pread);
+    double t = seconds_for(tier_get);
+    double c = seconds_for(pread_and_crc);
+    double m = seconds_for(mmap_copy);
+    tier_ratio.push_back(base / t);
+    crc_ratio.push_back(base / c);
+    mmap_ratio.push_back(base / m);
+    best_pread = std::min(best_pread, base);
+    best_tier = std::min(best_tier, t);
+  }
+  std::printf("value %6zu B, %zu keys, %zu random gets/round, %d rounds\n", value_bytes, keys, gets, rounds);
+  std::printf("  raw pread (baseline)        %10.0f reads/s\n", static_cast<double>(gets) / best_pread);
+  std::printf("  disk_tier.get               %10.0f hits/s   ratio to raw pread %.2f\n",
+              static_cast<double>(gets) / best_tier, median(tier_ratio));
+  std::printf("  pread + crc32c (no index)                     ratio to raw pread %.2f\n", median(crc_ratio));
+  std::printf("  memcpy from mmap                              ratio to raw pread %.2f\n", median(mmap_ratio));
+  for (auto& [fd, mapping] : open_files) {
+    ::munmap(mapping.first, mapping.second);
+    ::close(fd);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+void run_shm(std::size_t value_bytes, int rounds, std::size_t gets) {
+  std::string name = "conveyor-bench-" + std::to_string(::getpid());
+  conveyor::shm_tier::remove(name);
+  const std::size_t keys = (std::size_t{64} << 20) / value_bytes;
+  {
+    conveyor::shm_tier tier(name, {.capacity_bytes = 256 << 20, .average_value_bytes = value_bytes});
+    byte_buffer value(value_bytes, std::byte{7});
+    std::vector<byte_buffer> copies(keys, value);  // the memcpy baseline reads the same amount of memory
+    for (std::size_t k = 0; k < keys; ++k)
+      if (!tier.put(cache_key{1, 2, k}, value)) std::abort();
+    std::vector<std::uint64_t> order(gets);
+    std::mt19937_64 random(3);
+    for (auto& k : order) k = random() % keys;
+    byte_buffer buffer(value_bytes), out;
+    auto heap_copy = [&] {
+      for (auto k : order) {
+        std::memcpy(buffer.data(), copies[k].data(), value_bytes);
+        sink = sink + std::to_integer<unsigned>(buffer[0]);
+      }
+    };
+    auto shm_get = [&] {
+      for (auto k : order) {
+        if (!tier.get(cache_key{1, 2, k}, out)) std::abort();
+        sink = sink + std::to_integer<unsigned>(out[0]);
+      }
+    };
+    shm_get();
+    std::vector<double> ratio;
+    double best = 1e9;
+    for (int round = 0; round < rounds; ++round) {
+      double base = seconds_for(heap_copy);
+      double t = seconds_for(shm_get);
+      ratio.push_back(base / t);
+      best = std::min(best, t);
+    }
+    std::printf("shm_tier value %6zu B, %zu keys: %10.0f hits/s   ratio to memcpy from heap %.2f\n", value_bytes,
+                keys, static_cast<double>(gets) / best, median(ratio));
+  }
+  conveyor::shm_tier::remove(name);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
+  std::size_t gets = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100000;
+  std::printf("crc32c hardware path: %s\n", conveyor::detail::crc32c_hardware_available() ? "sse4.2" : "portable");
+  run_size(4096, rounds, gets);
+  run_size(16384, rounds, gets / 2);
+  run_shm(4096, rounds, gets);
+  run_shm(16384, rounds, gets / 2);
+  return 0;
+}
