@@ -5,7 +5,7 @@
 // (a quoted field may hold newlines), which is the slowest step of opening a
 // multi-GB file. The sidecar stores 8 bytes per record and is trusted only when
 // everything it claims checks out: its own checksum, and the size, mtime and a
-// hash of the first and last bytes of the file it indexes.
+// hash of sampled blocks of the file it indexes.
 #pragma once
 
 #include <algorithm>
@@ -64,18 +64,29 @@ inline record_index build_record_index(const char* data, std::size_t size, char 
 struct file_identity {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
-  std::uint64_t edge_hash = 0;  // hash of the first and last edge_bytes
+  std::uint64_t sample_hash = 0;  // hash of sampled blocks, see identify()
 };
 
-inline constexpr std::size_t edge_bytes = 4096;
+inline constexpr std::size_t sample_block_bytes = 4096;
+inline constexpr std::size_t sample_blocks = 16;
 
+// Hashes the first and last block and blocks evenly spaced between them:
+// O(1) reads however large the file, and a whole-file hash up to 64 KiB. It
+// catches a same-size rewrite that a coarse mtime might miss, unless every
+// change falls between the samples.
 inline file_identity identify(const char* data, std::size_t size, std::int64_t mtime_ns) {
   if (size == 0) return {0, mtime_ns, 0};
-  const std::size_t head = std::min(size, edge_bytes);
-  const std::size_t tail = std::min(size, edge_bytes);
-  const std::uint64_t first = hash_bytes(data, head);
-  const std::uint64_t last = hash_bytes(data + (size - tail), tail, first);
-  return {size, mtime_ns, last};
+  std::uint64_t hash = 0;
+  if (size <= sample_block_bytes * sample_blocks) {
+    hash = hash_bytes(data, size);
+  } else {
+    const std::size_t last_start = size - sample_block_bytes;
+    for (std::size_t block = 0; block < sample_blocks; ++block) {
+      const std::size_t start = last_start / (sample_blocks - 1) * block;
+      hash = hash_bytes(data + (block + 1 == sample_blocks ? last_start : start), sample_block_bytes, hash);
+    }
+  }
+  return {size, mtime_ns, hash};
 }
 
 // The sidecar's fixed header; the offsets follow it.
@@ -85,7 +96,7 @@ struct sidecar_header {
   std::uint32_t syntax;  // delimiter byte | skip_blank_lines << 8
   std::uint64_t file_size;
   std::int64_t file_mtime_ns;
-  std::uint64_t file_edge_hash;
+  std::uint64_t file_sample_hash;
   std::uint64_t header_offset;
   std::uint64_t record_count;
   std::uint64_t offsets_hash;
@@ -131,7 +142,7 @@ inline bool load_sidecar(const std::filesystem::path& sidecar, const file_identi
     return false;
   }
   if (header.file_size != identity.size || header.file_mtime_ns != identity.mtime_ns ||
-      header.file_edge_hash != identity.edge_hash) {
+      header.file_sample_hash != identity.sample_hash) {
     reason = "sidecar is stale: the file changed";
     return false;
   }
@@ -180,7 +191,7 @@ inline bool save_sidecar(const std::filesystem::path& sidecar, const file_identi
   header.syntax = syntax;
   header.file_size = identity.size;
   header.file_mtime_ns = identity.mtime_ns;
-  header.file_edge_hash = identity.edge_hash;
+  header.file_sample_hash = identity.sample_hash;
   header.header_offset = index.header_offset;
   header.record_count = index.offsets.size();
   header.offsets_hash = hash_offsets(index.offsets);
