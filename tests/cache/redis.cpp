@@ -350,3 +350,38 @@ TEST_CASE("Redis Cluster: batches across nodes, MOVED and ASK after a slot migra
   CHECK(tier.counters().moved_redirects == 1);  // the refreshed map routes every key right
   CHECK(tier.stats().failures == 0);
 }
+
+TEST_CASE("several threads share one tier") {
+  SKIP_WITHOUT_REDIS();
+  redis_process server;
+  cy::redis_tier tier(options_for(server.address()));
+  std::vector<std::thread> workers;
+  std::atomic<int> wrong{0};
+  for (std::uint64_t t = 0; t < 4; ++t)
+    workers.emplace_back([&, t] {
+      cy::byte_buffer out;
+      for (std::uint64_t i = 0; i < 200; ++i) {
+        auto key = key_number(t * 1000 + i);
+        auto text = "t" + std::to_string(t) + "-" + std::to_string(i);
+        if (!tier.put(key, bytes_of(text)) || !tier.get(key, out) || text_of(out) != text) ++wrong;
+        (void)tier.stats();
+      }
+    });
+  for (auto& worker : workers) worker.join();
+  CHECK(wrong == 0);
+  CHECK(tier.stats().hits == 800);
+  CHECK(tier.stats().puts == 800);
+}
+
+TEST_CASE("misuse is reported: bad addresses and short output spans") {
+  cy::redis_tier_options options;
+  options.servers = {"localhost:notaport"};
+  CHECK_THROWS_AS(cy::redis_tier{options}, std::invalid_argument);
+  options.servers = {};
+  CHECK_THROWS_AS(cy::redis_tier{options}, std::invalid_argument);
+  cy::redis_tier tier(options_for("127.0.0.1:1"));
+  std::vector<cy::cache_key> keys(3);
+  std::vector<cy::byte_buffer> values(2);
+  std::vector<std::uint8_t> found(3);
+  CHECK_THROWS_AS(tier.get_many(keys, values, found), std::invalid_argument);
+}

@@ -63,7 +63,8 @@ using redis_tier_counters = redis::client_counters;
 /// connect_timeout + io_timeout per round (a few rounds when cluster redirects
 /// occur), and return at once while the server is in backoff.
 /// Errors: the constructor throws `std::invalid_argument` for an unparsable
-/// server address; nothing else throws except std::bad_alloc. Server trouble
+/// server address, and get_many/put_many for spans shorter than `keys` (a
+/// programming error); nothing else throws except std::bad_alloc. Server trouble
 /// is counted (stats().failures, counters()) and answered as a miss / false.
 /// `size_bytes()` and `capacity_bytes()` return 0: Redis owns eviction and
 /// memory (see INFO memory), the tier does not track them.
@@ -94,6 +95,8 @@ class redis_tier {
   /// Looks up all keys; sets found[i] and values[i]; returns the hit count.
   /// `values` and `found` must be at least as long as `keys`.
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values, std::span<std::uint8_t> found) {
+    if (values.size() < keys.size() || found.size() < keys.size())
+      throw std::invalid_argument("redis_tier::get_many: values and found must be at least as long as keys");
     std::lock_guard lock(mutex_);
     std::size_t hits = 0;
     for (std::size_t begin = 0; begin < keys.size(); begin += options_.max_batch) {
@@ -125,6 +128,8 @@ class redis_tier {
   /// Stores all values; returns how many were stored. Values above
   /// max_value_bytes are rejected without contacting the server.
   std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> new_values) {
+    if (new_values.size() < keys.size())
+      throw std::invalid_argument("redis_tier::put_many: new_values must be at least as long as keys");
     std::lock_guard lock(mutex_);
     std::size_t stored = 0;
     std::vector<cache_key> accepted;
