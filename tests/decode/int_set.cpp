@@ -162,6 +162,11 @@ TEST_CASE("the DEA twostephash column parses: 100-250 values per row, in [-2000,
     CHECK(values.front() >= -2000);
     CHECK(values.back() < 2'100'000);
     negatives += static_cast<std::size_t>(std::count_if(values.begin(), values.end(), [](auto v) { return v < 0; }));
+    if (rows >= 50) {  // the 2.1M-wide multi-hot check is slow in Debug builds: 50 rows suffice
+      total += values.size();
+      ++rows;
+      continue;
+    }
     const auto status = cy::try_parse_int_set_multi_hot(fields[3], std::span<std::uint8_t>(row));
     if (values.front() < 0) {
       CHECK(status.code == cy::decode_errc::value_out_of_range);
