@@ -204,6 +204,7 @@ lock_outcome lock_robust(pthread_mutex_t& mutex, std::chrono::milliseconds timeo
   // TSan's pthread_mutex_timedlock interceptor records only a 0 result as an
   // acquisition (its lock and trylock interceptors also count EOWNERDEAD), so
   // tell it that this thread owns the mutex now.
+  __tsan_mutex_pre_lock(&mutex, __tsan_mutex_try_lock);
   __tsan_mutex_post_lock(&mutex, __tsan_mutex_try_lock, 0);
 #endif
   repair();
