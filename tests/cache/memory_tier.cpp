@@ -133,18 +133,19 @@ TEST_CASE("memory_tier picks a power-of-two shard count of at least twice the ha
   CHECK(tier.shard_count() >= 2 * threads);
 }
 
-TEST_CASE_TEMPLATE("memory_tier rejects values larger than a shard and keeps the old value", Policy,
+TEST_CASE_TEMPLATE("memory_tier rejects values larger than a shard and drops the older value", Policy,
                    cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
   cy::memory_tier<Policy> tier(options(4 * 4096, 4));
   auto fits = value_for(3, 0, 4096 - sizeof(cy::cache_key) - tier.entry_overhead_bytes);
   auto too_big = value_for(3, 1, fits.size() + 1);
   CHECK(tier.put(key_of(3), bytes(fits)));
+  CHECK(tier.size_bytes() == 4096);  // exactly one shard's budget
   CHECK_FALSE(tier.put(key_of(3), bytes(too_big)));
   cy::byte_buffer out;
-  CHECK(tier.get(key_of(3), out));
-  CHECK(out == fits);
+  CHECK_FALSE(tier.get(key_of(3), out));  // never serve a value older than the last put
   CHECK(tier.stats().rejected_puts == 1);
-  CHECK(tier.size_bytes() == 4096);
+  CHECK(tier.size_bytes() == 0);
+  CHECK(tier.stats().evictions == 0);
 }
 
 TEST_CASE_TEMPLATE("memory_tier never exceeds its budget and accounts bytes exactly", Policy,

@@ -122,6 +122,18 @@ TEST_CASE("tiered write-back: a value too large for the top goes straight down")
   CHECK(stack.tier<0>().stats().rejected_puts == 2);  // the put, then the promotion
 }
 
+TEST_CASE("tiered never serves an older value after a tier refused a newer one") {
+  cy::tiered stack(tier_of<top_tier>(4), tier_of<bottom_tier>(2));
+  auto old_value = value_for(9, value_size);
+  auto new_value = value_for(10, 3 * value_size);  // fits the top, not the bottom
+  CHECK(stack.put(key_of(9), bytes(old_value)));
+  CHECK(stack.put(key_of(9), bytes(new_value)));
+  CHECK_FALSE(stack.tier<1>().contains(key_of(9)));
+  stack.tier<0>().erase(key_of(9));  // as if the top had evicted it
+  cy::byte_buffer out;
+  CHECK_FALSE(stack.get(key_of(9), out));
+}
+
 TEST_CASE("tiered write-back chains through three tiers and survives a move") {
   cy::tiered first(cy::write_policy::write_back, tier_of<top_tier>(2), tier_of<top_tier>(3),
                    tier_of<bottom_tier>(100));

@@ -80,7 +80,7 @@ struct memory_tier_options {
 /// every member is safe to call concurrently except construction, move,
 /// destruction and `set_eviction_listener`. Errors: never throws except
 /// std::bad_alloc; a value too large for a shard is refused (`put` returns
-/// false, counted as a rejected put).
+/// false, counted as a rejected put, and an older value of that key is erased).
 template <class EvictionPolicy = eviction::s3fifo>
 class memory_tier {
  public:
@@ -130,8 +130,8 @@ class memory_tier {
   }
 
   /// Stores a copy of `value` under `key`, replacing any previous value, and
-  /// evicts entries of the key's shard until it fits. Returns false (and stores
-  /// nothing, leaving an older value in place) when the value cannot fit.
+  /// evicts entries of the key's shard until it fits. Returns false when the
+  /// value cannot fit; the key is then absent (an older value is erased).
   bool put(const cache_key& key, std::span<const std::byte> value) {
     auto timer = start_timer();
     std::uint64_t hash = key.hash();
@@ -139,6 +139,7 @@ class memory_tier {
     std::uint64_t charge = charged_bytes(value.size());
     if (charge > s.capacity_bytes) {
       s.rejected_puts.fetch_add(1, std::memory_order_relaxed);
+      erase(key);  // an older value must not outlive a newer one that was refused
       return false;
     }
     auto entry = detail::make_memory_entry(key, hash, value, charge);

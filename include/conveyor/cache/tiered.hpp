@@ -272,9 +272,18 @@ class tiered {
     }
   }
 
+  // A tier that refuses a value must not keep serving an older one.
+  template <std::size_t I>
+  static bool put_or_erase(state& shared, const cache_key& key, std::span<const std::byte> value) {
+    auto& tier = std::get<I>(shared.tiers);
+    if (tier.put(key, value)) return true;
+    tier.erase(key);
+    return false;
+  }
+
   template <std::size_t I>
   bool put_through(const cache_key& key, std::span<const std::byte> value) {
-    bool stored = std::get<I>(state_->tiers).put(key, value);
+    bool stored = put_or_erase<I>(*state_, key, value);
     if constexpr (I + 1 < tier_count) stored = put_through<I + 1>(key, value) || stored;
     return stored;
   }
@@ -285,7 +294,7 @@ class tiered {
   }
   template <std::size_t I>
   static bool put_back_from(state& shared, const cache_key& key, std::span<const std::byte> value) {
-    bool stored = std::get<I>(shared.tiers).put(key, value);
+    bool stored = put_or_erase<I>(shared, key, value);
     if constexpr (I + 1 < tier_count) {
       if (!stored || !reports_evictions<I>) stored = put_back_from<I + 1>(shared, key, value) || stored;
     }
