@@ -19,13 +19,14 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 // Runs redis-benchmark and returns the requests/s of its GET line (0 on failure).
-double redis_benchmark_get(const conveyor::test::redis_process& server, std::size_t keyspace, std::size_t requests,
-                           std::size_t value_bytes) {
+double redis_benchmark_get(const conveyor::test::redis_process& server, std::size_t keyspace,
+                           std::size_t requests, std::size_t value_bytes) {
   auto tool = conveyor::test::find_program("redis-benchmark");
   // SET first fills key:__rand_int__ so that the GETs read real values of the same size.
-  auto command = tool + " -h 127.0.0.1 -p " + std::to_string(server.port()) + " -P 16 -t set,get -r " +
-                 std::to_string(keyspace) + " -n " + std::to_string(requests) + " -d " +
-                 std::to_string(value_bytes) + " -q --csv 2>/dev/null";
+  auto command = tool + " -h 127.0.0.1 -p " + std::to_string(server.port()) +
+                 " -P 16 -t set,get -r " + std::to_string(keyspace) + " -n " +
+                 std::to_string(requests) + " -d " + std::to_string(value_bytes) +
+                 " -q --csv 2>/dev/null";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return 0;
   char line[512];
@@ -38,8 +39,8 @@ double redis_benchmark_get(const conveyor::test::redis_process& server, std::siz
 }
 
 // Keys/s of get_many over every key, in batches of `batch`, for `passes` passes.
-double tier_get_rate(conveyor::redis_tier& tier, const std::vector<conveyor::cache_key>& keys, std::size_t batch,
-                     int passes) {
+double tier_get_rate(conveyor::redis_tier& tier, const std::vector<conveyor::cache_key>& keys,
+                     std::size_t batch, int passes) {
   std::vector<conveyor::byte_buffer> values(batch);
   std::vector<std::uint8_t> found(batch);
   std::size_t hits = 0;
@@ -77,20 +78,26 @@ void run_case(std::size_t key_count, std::size_t value_bytes, std::size_t reques
   double best_baseline = 0;
   for (int round = 0; round < 2; ++round) {
     best_tier = std::max(best_tier, tier_get_rate(tier, keys, 1024, passes));
-    best_baseline = std::max(best_baseline, redis_benchmark_get(server, key_count, requests, value_bytes));
+    best_baseline =
+        std::max(best_baseline, redis_benchmark_get(server, key_count, requests, value_bytes));
   }
-  std::printf("%6zu keys x %5zu B  redis_tier get_many(1024): %10.0f keys/s  redis-benchmark -P 16 GET: %10.0f req/s  "
-              "ratio %.2f\n",
-              key_count, value_bytes, best_tier, best_baseline, best_baseline > 0 ? best_tier / best_baseline : 0.0);
+  std::printf(
+      "%6zu keys x %5zu B  redis_tier get_many(1024): %10.0f keys/s  redis-benchmark -P 16 GET: "
+      "%10.0f req/s  "
+      "ratio %.2f\n",
+      key_count, value_bytes, best_tier, best_baseline,
+      best_baseline > 0 ? best_tier / best_baseline : 0.0);
 }
 }  // namespace
 
 int main() {
-  if (!conveyor::test::redis_process::available() || conveyor::test::find_program("redis-benchmark").empty()) {
+  if (!conveyor::test::redis_process::available() ||
+      conveyor::test::find_program("redis-benchmark").empty()) {
     std::printf("redis-server or redis-benchmark not installed; nothing measured\n");
     return 0;
   }
-  std::printf("redis_tier batched GET vs redis-benchmark (same server, same run; ratio target >= 0.5)\n");
+  std::printf(
+      "redis_tier batched GET vs redis-benchmark (same server, same run; ratio target >= 0.5)\n");
   run_case(100000, 64, 200000, 1);
   run_case(20000, 4096, 60000, 1);
   return 0;

@@ -2,7 +2,6 @@
 // 3-node cluster with slot migration) and against fake servers on loopback
 // that send garbage or never answer. Skips when redis-server is not installed.
 #include <doctest/doctest.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,7 +31,9 @@ std::vector<std::byte> bytes_of(const std::string& text) {
 std::string text_of(const cy::byte_buffer& bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
-cy::cache_key key_number(std::uint64_t record) { return cy::cache_key{7, 11, record}; }
+cy::cache_key key_number(std::uint64_t record) {
+  return cy::cache_key{7, 11, record};
+}
 
 cy::redis_tier_options options_for(const std::string& address) {
   cy::redis_tier_options options;
@@ -44,10 +45,10 @@ cy::redis_tier_options options_for(const std::string& address) {
   return options;
 }
 
-#define SKIP_WITHOUT_REDIS()                                            \
+#define SKIP_WITHOUT_REDIS()                                           \
   if (!redis_process::available()) {                                   \
     MESSAGE("redis-server is not installed; skipping this test case"); \
-    return;                                                             \
+    return;                                                            \
   }
 
 // A TCP listener on a free loopback port. It never accepts: the kernel still
@@ -109,7 +110,8 @@ TEST_CASE("redis_tier round trips, batches, erase and contains on one server") {
   REQUIRE(tier.get(key_number(1), out));
   CHECK(out == value);
   CHECK(tier.contains(key_number(1)));
-  CHECK(send_command(server.where(), {"EXISTS", "conveyor:" + key_number(1).to_string()}).integer == 1);
+  CHECK(send_command(server.where(), {"EXISTS", "conveyor:" + key_number(1).to_string()}).integer ==
+        1);
 
   std::vector<cy::cache_key> keys;
   std::vector<std::vector<std::byte>> values;
@@ -162,7 +164,8 @@ TEST_CASE("key prefix and TTL are applied") {
 
 TEST_CASE("AUTH with a password and with username + password") {
   SKIP_WITHOUT_REDIS();
-  redis_process server({"--requirepass", "s3cret", "--user", "alice", "on", ">wonderland", "~*", "+@all"});
+  redis_process server(
+      {"--requirepass", "s3cret", "--user", "alice", "on", ">wonderland", "~*", "+@all"});
   auto options = options_for(server.address());
 
   SUBCASE("no password: the server refuses, the tier counts failures and misses") {
@@ -210,14 +213,14 @@ TEST_CASE("a killed server gives counted misses, fails fast while backing off, t
 
   server.stop();
   cy::byte_buffer out;
-  CHECK_FALSE(tier.get(key_number(1), out));  // the open connection breaks
+  CHECK_FALSE(tier.get(key_number(1), out));                 // the open connection breaks
   CHECK_FALSE(tier.put(key_number(2), bytes_of("during")));  // in backoff: refused at once
   auto counters = tier.counters();
   CHECK(counters.request_failures == 1);
   CHECK(counters.fast_failures >= 1);
   CHECK(tier.stats().failures == 2);
 
-  server.start();  // same port, empty (no persistence)
+  server.start();                      // same port, empty (no persistence)
   std::this_thread::sleep_for(500ms);  // past the backoff
   bool stored = false;
   for (int attempt = 0; attempt < 20 && !stored; ++attempt) {
@@ -324,9 +327,12 @@ TEST_CASE("Redis Cluster: batches across nodes, MOVED and ASK after a slot migra
   auto& to = cluster.node(target);
   auto from_id = send_command(from.where(), {"CLUSTER", "MYID"}).text;
   auto to_id = send_command(to.where(), {"CLUSTER", "MYID"}).text;
-  REQUIRE(send_command(to.where(), {"CLUSTER", "SETSLOT", slot, "IMPORTING", from_id}).is_string("OK"));
-  REQUIRE(send_command(from.where(), {"CLUSTER", "SETSLOT", slot, "MIGRATING", to_id}).is_string("OK"));
-  REQUIRE(send_command(from.where(), {"MIGRATE", "127.0.0.1", std::to_string(to.port()), name, "0", "5000"})
+  REQUIRE(
+      send_command(to.where(), {"CLUSTER", "SETSLOT", slot, "IMPORTING", from_id}).is_string("OK"));
+  REQUIRE(
+      send_command(from.where(), {"CLUSTER", "SETSLOT", slot, "MIGRATING", to_id}).is_string("OK"));
+  REQUIRE(send_command(from.where(),
+                       {"MIGRATE", "127.0.0.1", std::to_string(to.port()), name, "0", "5000"})
               .is_string("OK"));
 
   // Mid-migration the old owner answers ASK for the moved key.
@@ -337,10 +343,12 @@ TEST_CASE("Redis Cluster: batches across nodes, MOVED and ASK after a slot migra
 
   auto in_slot = send_command(from.where(), {"CLUSTER", "GETKEYSINSLOT", slot, "1000"});
   for (const auto& key : in_slot.elements)
-    REQUIRE(send_command(from.where(), {"MIGRATE", "127.0.0.1", std::to_string(to.port()), key.text, "0", "5000"})
+    REQUIRE(send_command(from.where(),
+                         {"MIGRATE", "127.0.0.1", std::to_string(to.port()), key.text, "0", "5000"})
                 .is_string("OK"));
   for (std::size_t n = 0; n < cluster.size(); ++n)
-    REQUIRE(send_command(cluster.node(n).where(), {"CLUSTER", "SETSLOT", slot, "NODE", to_id}).is_string("OK"));
+    REQUIRE(send_command(cluster.node(n).where(), {"CLUSTER", "SETSLOT", slot, "NODE", to_id})
+                .is_string("OK"));
 
   // Now the tier's map is stale: MOVED, map refresh, and the right answer.
   REQUIRE(tier.get(keys[0], out));

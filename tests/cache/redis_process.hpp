@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -93,7 +92,8 @@ inline pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::
 }
 
 /// Sends one command to `where` on a fresh connection; throws on failure.
-inline redis::resp_value send_command(const redis::endpoint& where, std::vector<std::string> arguments,
+inline redis::resp_value send_command(const redis::endpoint& where,
+                                      std::vector<std::string> arguments,
                                       const std::string& password = {}) {
   boost::asio::io_context io;
   redis::connection_options options;
@@ -130,8 +130,17 @@ class redis_process {
   static bool available() { return !find_program("redis-server").empty(); }
 
   void start() {
-    std::vector<std::string> argv{find_program("redis-server"), "--port", std::to_string(port_), "--bind",
-                                  "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"};
+    std::vector<std::string> argv{find_program("redis-server"),
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--daemonize",
+                                  "no"};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     pid_ = spawn(argv, directory_, directory_ / "redis.log");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -173,23 +182,28 @@ class redis_cluster {
  public:
   redis_cluster() {
     for (int i = 0; i < 3; ++i)
-      nodes_.push_back(std::make_unique<redis_process>(std::vector<std::string>{
-          "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"}));
+      nodes_.push_back(std::make_unique<redis_process>(
+          std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file",
+                                   "nodes.conf", "--cluster-node-timeout", "5000"}));
     std::vector<std::string> argv{find_program("redis-cli"), "--cluster", "create"};
     for (const auto& node : nodes_) argv.push_back(node->address());
     argv.insert(argv.end(), {"--cluster-replicas", "0", "--cluster-yes"});
     auto pid = spawn(argv, nodes_[0]->directory(), nodes_[0]->directory() / "cluster-create.log");
     int status = 0;
     ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("redis-cli --cluster create failed");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw std::runtime_error("redis-cli --cluster create failed");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!all_ok()) {
-      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("cluster did not become ok");
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("cluster did not become ok");
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
 
-  static bool available() { return redis_process::available() && !find_program("redis-cli").empty(); }
+  static bool available() {
+    return redis_process::available() && !find_program("redis-cli").empty();
+  }
 
   [[nodiscard]] redis_process& node(std::size_t i) { return *nodes_.at(i); }
   [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }

@@ -14,7 +14,8 @@
 namespace redis = conveyor::redis;
 
 namespace {
-std::vector<redis::resp_value> parse_all(const std::string& bytes, std::size_t chunk, redis::resp_limits limits = {}) {
+std::vector<redis::resp_value> parse_all(const std::string& bytes, std::size_t chunk,
+                                         redis::resp_limits limits = {}) {
   redis::resp_parser parser("test", limits);
   std::vector<redis::resp_value> replies;
   for (std::size_t at = 0; at < bytes.size(); at += chunk) {
@@ -63,9 +64,11 @@ TEST_CASE("the command writer produces RESP arrays of bulk strings") {
 }
 
 TEST_CASE("replies parse identically whatever the chunking") {
-  std::string stream = "+OK\r\n-ERR bad\r\n:-42\r\n$5\r\nhe\r\nl\r\n$-1\r\n*-1\r\n*0\r\n"
-                       "*3\r\n:1\r\n*2\r\n$1\r\na\r\n*0\r\n$0\r\n\r\n+after\r\n";
-  for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7}, stream.size()}) {
+  std::string stream =
+      "+OK\r\n-ERR bad\r\n:-42\r\n$5\r\nhe\r\nl\r\n$-1\r\n*-1\r\n*0\r\n"
+      "*3\r\n:1\r\n*2\r\n$1\r\na\r\n*0\r\n$0\r\n\r\n+after\r\n";
+  for (std::size_t chunk :
+       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7}, stream.size()}) {
     CAPTURE(chunk);
     auto replies = parse_all(stream, chunk);
     REQUIRE(replies.size() == 9);
@@ -90,7 +93,8 @@ TEST_CASE("replies parse identically whatever the chunking") {
 }
 
 TEST_CASE("protocol errors name the source, the reply and the byte offset") {
-  CHECK(error_of("+OK\r\n?what\r\n") == "redis test, record 1, byte offset 5: RESP protocol error: unknown type byte 0x3f");
+  CHECK(error_of("+OK\r\n?what\r\n") ==
+        "redis test, record 1, byte offset 5: RESP protocol error: unknown type byte 0x3f");
   CHECK(error_of(":12x\r\n").find("malformed number") != std::string::npos);
   CHECK(error_of("$3\r\nabcd\r\n").find("byte offset 7") != std::string::npos);
   CHECK(error_of("+OK\n").find("not terminated by CRLF") != std::string::npos);
@@ -108,9 +112,12 @@ TEST_CASE("limits stop huge lengths and deep nesting before any allocation") {
   CHECK(error_of("$9223372036854775807\r\n").find("exceeds limit") != std::string::npos);
   CHECK(error_of("$99999999999999999999999\r\n").find("malformed number") != std::string::npos);
   CHECK(error_of("*5\r\n", limits).find("array length 5 exceeds limit") != std::string::npos);
-  CHECK(error_of("*1\r\n*1\r\n*1\r\n:1\r\n", limits).find("nested too deeply") != std::string::npos);
+  CHECK(error_of("*1\r\n*1\r\n*1\r\n:1\r\n", limits).find("nested too deeply") !=
+        std::string::npos);
   CHECK(error_of("+0123456789\r\n", limits).find("header line too long") != std::string::npos);
-  CHECK(parse_all("$16\r\n0123456789abcdef\r\n*1\r\n*4\r\n:1\r\n:2\r\n:3\r\n+1234567\r\n", 3, limits).size() == 2);
+  CHECK(
+      parse_all("$16\r\n0123456789abcdef\r\n*1\r\n*4\r\n:1\r\n:2\r\n:3\r\n+1234567\r\n", 3, limits)
+          .size() == 2);
   // A long header without a newline is refused as soon as it exceeds the limit.
   redis::resp_parser parser("t", limits);
   parser.feed("+0123456789");
@@ -135,12 +142,14 @@ TEST_CASE("endpoints parse host:port, bracketed IPv6 and reject junk") {
 }
 
 TEST_CASE("CLUSTER SLOTS replies become a slot map; malformed ones are data errors") {
-  std::string reply = "*2\r\n"
-                      "*3\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
-                      "*4\r\n:8192\r\n:16383\r\n*2\r\n$0\r\n\r\n:7001\r\n*2\r\n$9\r\n127.0.0.9\r\n:7002\r\n";
+  std::string reply =
+      "*2\r\n"
+      "*3\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+      "*4\r\n:8192\r\n:16383\r\n*2\r\n$0\r\n\r\n:7001\r\n*2\r\n$9\r\n127.0.0.9\r\n:7002\r\n";
   auto parsed = parse_all(reply, 5);
   REQUIRE(parsed.size() == 1);
-  auto map = redis::slot_map::from_cluster_slots(parsed[0], redis::endpoint{"10.0.0.1", 7001}, "seed");
+  auto map =
+      redis::slot_map::from_cluster_slots(parsed[0], redis::endpoint{"10.0.0.1", 7001}, "seed");
   CHECK(map.assigned_slots() == 16384);
   REQUIRE(map.nodes().size() == 2);
   CHECK(map.nodes()[map.node_for_slot(0)].port == 7000);

@@ -20,14 +20,18 @@ void describe(const resp_value& value, std::string& out) {
   out += std::to_string(static_cast<int>(value.kind));
   out += ':';
   switch (value.kind) {
-    case resp_value::type::integer: out += std::to_string(value.integer); break;
+    case resp_value::type::integer:
+      out += std::to_string(value.integer);
+      break;
     case resp_value::type::array:
       out += std::to_string(value.elements.size()) + "[";
       for (const auto& element : value.elements) describe(element, out);
       out += "]";
       break;
-    case resp_value::type::null: break;
-    default: out += std::to_string(value.text.size()) + "=" + value.text;
+    case resp_value::type::null:
+      break;
+    default:
+      out += std::to_string(value.text.size()) + "=" + value.text;
   }
   out += ';';
 }

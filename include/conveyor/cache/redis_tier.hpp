@@ -37,16 +37,16 @@ namespace conveyor {
 /// How to reach Redis and how to behave when it misbehaves.
 struct redis_tier_options {
   std::vector<std::string> servers{"127.0.0.1:6379"};  ///< "host:port"; in cluster mode, seed nodes
-  bool cluster = false;                 ///< discover nodes with CLUSTER SLOTS and route by hash slot
+  bool cluster = false;  ///< discover nodes with CLUSTER SLOTS and route by hash slot
   std::string key_prefix = "conveyor:";
-  std::chrono::milliseconds ttl{0};     ///< 0: values never expire
-  std::string username;                 ///< ACL user (Redis 6+); empty: AUTH <password>
-  std::string password;                 ///< empty: no AUTH
+  std::chrono::milliseconds ttl{0};  ///< 0: values never expire
+  std::string username;              ///< ACL user (Redis 6+); empty: AUTH <password>
+  std::string password;              ///< empty: no AUTH
   std::chrono::milliseconds connect_timeout{500};
   std::chrono::milliseconds io_timeout{1000};  ///< deadline of one pipelined request round
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
-  std::size_t max_batch = 1024;          ///< keys per pipelined round in get_many/put_many
+  std::size_t max_batch = 1024;                  ///< keys per pipelined round in get_many/put_many
   std::uint64_t max_value_bytes = 512ull << 20;  ///< larger puts are rejected (Redis's own limit)
 };
 
@@ -70,7 +70,8 @@ using redis_tier_counters = redis::client_counters;
 /// memory (see INFO memory), the tier does not track them.
 class redis_tier {
  public:
-  explicit redis_tier(redis_tier_options options) : options_(std::move(options)), client_(client_options_from(options_)) {}
+  explicit redis_tier(redis_tier_options options)
+      : options_(std::move(options)), client_(client_options_from(options_)) {}
 
   [[nodiscard]] std::string_view name() const noexcept { return "redis"; }
 
@@ -83,20 +84,25 @@ class redis_tier {
 
   /// Stores `value` (with the configured TTL). Returns false when not stored.
   bool put(const cache_key& key, std::span<const std::byte> value) {
-    return put_many(std::span<const cache_key>(&key, 1), std::span<const std::span<const std::byte>>(&value, 1)) == 1;
+    return put_many(std::span<const cache_key>(&key, 1),
+                    std::span<const std::span<const std::byte>>(&value, 1)) == 1;
   }
 
   /// Deletes the key; returns whether it existed.
   bool erase(const cache_key& key) { return single_integer(redis::command_kind::del, key) > 0; }
 
   /// Whether the key exists (a failure answers false).
-  bool contains(const cache_key& key) { return single_integer(redis::command_kind::exists, key) > 0; }
+  bool contains(const cache_key& key) {
+    return single_integer(redis::command_kind::exists, key) > 0;
+  }
 
   /// Looks up all keys; sets found[i] and values[i]; returns the hit count.
   /// `values` and `found` must be at least as long as `keys`.
-  std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values, std::span<std::uint8_t> found) {
+  std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
+                       std::span<std::uint8_t> found) {
     if (values.size() < keys.size() || found.size() < keys.size())
-      throw std::invalid_argument("redis_tier::get_many: values and found must be at least as long as keys");
+      throw std::invalid_argument(
+          "redis_tier::get_many: values and found must be at least as long as keys");
     std::lock_guard lock(mutex_);
     std::size_t hits = 0;
     for (std::size_t begin = 0; begin < keys.size(); begin += options_.max_batch) {
@@ -127,9 +133,11 @@ class redis_tier {
 
   /// Stores all values; returns how many were stored. Values above
   /// max_value_bytes are rejected without contacting the server.
-  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> new_values) {
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> new_values) {
     if (new_values.size() < keys.size())
-      throw std::invalid_argument("redis_tier::put_many: new_values must be at least as long as keys");
+      throw std::invalid_argument(
+          "redis_tier::put_many: new_values must be at least as long as keys");
     std::lock_guard lock(mutex_);
     std::size_t stored = 0;
     std::vector<cache_key> accepted;
@@ -148,7 +156,8 @@ class redis_tier {
         accepted_values.push_back(new_values[i]);
       }
       auto names = key_names(accepted);
-      auto results = client_.run(redis::command_kind::set, names, accepted_values, options_.ttl.count());
+      auto results =
+          client_.run(redis::command_kind::set, names, accepted_values, options_.ttl.count());
       for (std::size_t i = 0; i < results.size(); ++i) {
         if (results[i].ok && results[i].reply.is_string("OK")) {
           ++stats_.puts;
@@ -181,7 +190,9 @@ class redis_tier {
   }
 
   /// The Redis key that holds `key`'s value.
-  [[nodiscard]] std::string redis_key(const cache_key& key) const { return options_.key_prefix + key.to_string(); }
+  [[nodiscard]] std::string redis_key(const cache_key& key) const {
+    return options_.key_prefix + key.to_string();
+  }
 
  private:
   using clock = std::chrono::steady_clock;
@@ -201,10 +212,12 @@ class redis_tier {
     settings.connection.io_timeout = options.io_timeout;
     settings.connection.username = options.username;
     settings.connection.password = options.password;
-    settings.connection.limits.max_bulk_bytes = std::max<std::uint64_t>(options.max_value_bytes, 1 << 20);
+    settings.connection.limits.max_bulk_bytes =
+        std::max<std::uint64_t>(options.max_value_bytes, 1 << 20);
     settings.backoff_initial = options.backoff_initial;
     settings.backoff_max = options.backoff_max;
-    if (options.max_batch == 0) throw std::invalid_argument("redis_tier: max_batch must be at least 1");
+    if (options.max_batch == 0)
+      throw std::invalid_argument("redis_tier: max_batch must be at least 1");
     return settings;
   }
 
@@ -227,7 +240,8 @@ class redis_tier {
     return result.reply.integer;
   }
 
-  static void record_latency(latency_histogram& histogram, clock::time_point started, std::size_t count) {
+  static void record_latency(latency_histogram& histogram, clock::time_point started,
+                             std::size_t count) {
     if (count == 0) return;
     histogram.record((clock::now() - started) / static_cast<std::int64_t>(count));
   }

@@ -10,9 +10,8 @@
 // off, commands routed to it fail at once instead of waiting for a deadline.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -42,11 +41,11 @@ struct client_options {
 
 /// Event counters (not per key): how often each failure path ran.
 struct client_counters {
-  std::uint64_t connects = 0;           ///< successful connects (first and reconnects)
+  std::uint64_t connects = 0;  ///< successful connects (first and reconnects)
   std::uint64_t connect_failures = 0;
-  std::uint64_t request_failures = 0;   ///< exchanges that failed (timeout, reset, protocol)
-  std::uint64_t protocol_errors = 0;    ///< of which the server broke RESP
-  std::uint64_t fast_failures = 0;      ///< commands refused at once during backoff
+  std::uint64_t request_failures = 0;  ///< exchanges that failed (timeout, reset, protocol)
+  std::uint64_t protocol_errors = 0;   ///< of which the server broke RESP
+  std::uint64_t fast_failures = 0;     ///< commands refused at once during backoff
   std::uint64_t moved_redirects = 0;
   std::uint64_t ask_redirects = 0;
   std::uint64_t slot_map_refreshes = 0;
@@ -105,7 +104,8 @@ class client {
     ++counters_.slot_map_refreshes;
     std::vector<endpoint> candidates = slots_.nodes();
     for (const auto& seed : options_.servers)
-      if (std::find(candidates.begin(), candidates.end(), seed) == candidates.end()) candidates.push_back(seed);
+      if (std::find(candidates.begin(), candidates.end(), seed) == candidates.end())
+        candidates.push_back(seed);
     for (const auto& candidate : candidates) {
       auto node = node_index(candidate);
       if (!ready(node)) continue;
@@ -113,7 +113,8 @@ class client {
         std::string request;
         command_writer(request).command({"CLUSTER", "SLOTS"});
         auto replies = nodes_[node].link->exchange(std::move(request), 1);
-        auto map = slot_map::from_cluster_slots(replies.at(0), candidate, "redis " + candidate.to_string());
+        auto map = slot_map::from_cluster_slots(replies.at(0), candidate,
+                                                "redis " + candidate.to_string());
         if (map.empty()) continue;
         slots_ = std::move(map);
         slots_stale_ = false;
@@ -188,9 +189,15 @@ class client {
   static void encode(command_writer& writer, command_kind kind, const std::string& key,
                      std::span<const std::byte> value, std::int64_t ttl_ms) {
     switch (kind) {
-      case command_kind::get: writer.command({"GET", key}); break;
-      case command_kind::del: writer.command({"DEL", key}); break;
-      case command_kind::exists: writer.command({"EXISTS", key}); break;
+      case command_kind::get:
+        writer.command({"GET", key});
+        break;
+      case command_kind::del:
+        writer.command({"DEL", key});
+        break;
+      case command_kind::exists:
+        writer.command({"EXISTS", key});
+        break;
       case command_kind::set:
         writer.begin(ttl_ms > 0 ? 5 : 3);
         writer.arg(std::string_view("SET"));
@@ -276,7 +283,8 @@ class client {
       return false;
     if (is_moved) {
       ++counters_.moved_redirects;
-      slots_.assign_range(static_cast<std::uint16_t>(slot), static_cast<std::uint16_t>(slot), target);
+      slots_.assign_range(static_cast<std::uint16_t>(slot), static_cast<std::uint16_t>(slot),
+                          target);
       node_index(target);
       entry.ask_node = no_node;
       moved = true;
@@ -289,7 +297,7 @@ class client {
   }
 
   client_options options_;
-  boost::asio::io_context io_;            // declared before nodes_: outlives connections
+  boost::asio::io_context io_;  // declared before nodes_: outlives connections
   std::vector<node_state> nodes_;
   slot_map slots_;
   bool slots_stale_ = false;

@@ -15,7 +15,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -55,8 +54,12 @@ class connection {
   using clock = std::chrono::steady_clock;
 
   connection(boost::asio::io_context& io, endpoint where, connection_options options)
-      : io_(&io), where_(std::move(where)), options_(std::move(options)), socket_(io),
-        parser_("redis " + where_.to_string(), options_.limits), read_buffer_(64 * 1024) {}
+      : io_(&io),
+        where_(std::move(where)),
+        options_(std::move(options)),
+        socket_(io),
+        parser_("redis " + where_.to_string(), options_.limits),
+        read_buffer_(64 * 1024) {}
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   ~connection() { abort_and_drain(); }
@@ -101,16 +104,19 @@ class connection {
     writing_ = !request_.empty();
     reading_ = reply_count > 0;
     if (!socket_.is_open()) {
-      record_failure(std::make_exception_ptr(io_error("not connected", "redis " + where_.to_string())));
+      record_failure(
+          std::make_exception_ptr(io_error("not connected", "redis " + where_.to_string())));
       return;
     }
     if (writing_) {
       ++in_flight_;
-      boost::asio::async_write(socket_, boost::asio::buffer(request_), [this](auto ec, std::size_t) {
-        --in_flight_;
-        writing_ = false;
-        if (ec) record_failure(io_failure("write failed: " + ec.message()));
-      });
+      boost::asio::async_write(socket_, boost::asio::buffer(request_),
+                               [this](auto ec, std::size_t) {
+                                 --in_flight_;
+                                 writing_ = false;
+                                 if (ec)
+                                   record_failure(io_failure("write failed: " + ec.message()));
+                               });
     }
     if (reading_) read_more();
   }
@@ -160,7 +166,9 @@ class connection {
   }
 
  private:
-  io_error io_failure(const std::string& message) const { return io_error(message, "redis " + where_.to_string()); }
+  io_error io_failure(const std::string& message) const {
+    return io_error(message, "redis " + where_.to_string());
+  }
   [[noreturn]] void fail_io(const std::string& message) {
     close();
     drain();
@@ -173,22 +181,28 @@ class connection {
     close();
   }
   template <class Error>
-  void record_failure(const Error& failure) { record_failure(std::make_exception_ptr(failure)); }
+  void record_failure(const Error& failure) {
+    record_failure(std::make_exception_ptr(failure));
+  }
 
   void read_more() {
     ++in_flight_;
     socket_.async_read_some(boost::asio::buffer(read_buffer_), [this](auto ec, std::size_t bytes) {
       --in_flight_;
       if (!reading_) return;
-      if (ec) return record_failure(io_failure(ec == boost::asio::error::eof ? "server closed the connection"
-                                                                            : "read failed: " + ec.message()));
+      if (ec)
+        return record_failure(io_failure(ec == boost::asio::error::eof
+                                             ? "server closed the connection"
+                                             : "read failed: " + ec.message()));
       try {
         parser_.feed(std::string_view(read_buffer_.data(), bytes));
         resp_value reply;
-        while (replies_.size() < expected_ && parser_.next(reply)) replies_.push_back(std::move(reply));
+        while (replies_.size() < expected_ && parser_.next(reply))
+          replies_.push_back(std::move(reply));
         if (replies_.size() == expected_) {
-          if (parser_.buffered_bytes() != 0) throw data_error("RESP protocol error: unsolicited bytes after the last reply",
-                                                              "redis " + where_.to_string());
+          if (parser_.buffered_bytes() != 0)
+            throw data_error("RESP protocol error: unsolicited bytes after the last reply",
+                             "redis " + where_.to_string());
           reading_ = false;
           return;
         }

@@ -57,6 +57,7 @@ inline constexpr auto crc16_table = make_crc16_table();
   return static_cast<std::uint16_t>(crc16(hash_tag_of(key)) % cluster_slot_count);
 }
 
-static_assert(crc16("123456789") == 0x31c3, "CRC16/XMODEM check value (from the Redis Cluster spec)");
+static_assert(crc16("123456789") == 0x31c3,
+              "CRC16/XMODEM check value (from the Redis Cluster spec)");
 
 }  // namespace conveyor::redis

@@ -44,7 +44,9 @@ struct endpoint {
     unsigned port = 6379;
     if (!port_text.empty()) {
       auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-      if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535) return false;
+      if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+          port > 65535)
+        return false;
     } else if (text.find(':') != std::string_view::npos && text.front() != '[') {
       return false;
     }

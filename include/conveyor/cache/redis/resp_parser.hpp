@@ -89,10 +89,13 @@ class resp_parser {
         pending_bulk_ = -1;
       } else {
         switch (read_header(value)) {
-          case header::need_more: return false;
+          case header::need_more:
+            return false;
           case header::opened_array:
-          case header::opened_bulk: continue;
-          case header::complete: break;
+          case header::opened_bulk:
+            continue;
+          case header::complete:
+            break;
         }
       }
       if (deliver(std::move(value), out)) return true;
@@ -199,10 +202,12 @@ class resp_parser {
         if (static_cast<std::uint64_t>(count) > limits_.max_array_elements)
           fail("array length " + std::to_string(count) + " exceeds limit", header_position + 1);
         if (count == 0) return header::complete;
-        if (stack_.size() + 1 > limits_.max_depth) fail("arrays nested too deeply", header_position);
+        if (stack_.size() + 1 > limits_.max_depth)
+          fail("arrays nested too deeply", header_position);
         // Reserve what the bytes already received could hold at most (each element
         // takes at least 3 bytes), never what the peer merely announced.
-        value.elements.reserve(std::min<std::size_t>(static_cast<std::size_t>(count), available() / 3 + 1));
+        value.elements.reserve(
+            std::min<std::size_t>(static_cast<std::size_t>(count), available() / 3 + 1));
         stack_.push_back(frame{std::move(value), static_cast<std::uint64_t>(count)});
         return header::opened_array;
       }
@@ -234,10 +239,10 @@ class resp_parser {
   std::string source_;
   resp_limits limits_;
   std::string buffer_;
-  std::size_t read_ = 0;              // first unconsumed byte in buffer_
-  std::uint64_t stream_offset_ = 0;   // stream offset of buffer_[0]
+  std::size_t read_ = 0;             // first unconsumed byte in buffer_
+  std::uint64_t stream_offset_ = 0;  // stream offset of buffer_[0]
   std::uint64_t replies_ = 0;
-  std::int64_t pending_bulk_ = -1;    // body length of a bulk whose header was read
+  std::int64_t pending_bulk_ = -1;  // body length of a bulk whose header was read
   std::vector<frame> stack_;
 };
 

@@ -29,13 +29,17 @@ class slot_map {
   /// Parses a CLUSTER SLOTS reply received from `asked` (whose host stands in
   /// for an empty or "?" host in the reply). Throws `data_error` naming `source`
   /// when the reply does not have the documented shape.
-  static slot_map from_cluster_slots(const resp_value& reply, const endpoint& asked, const std::string& source) {
-    auto bad = [&](const std::string& why) { return data_error("malformed CLUSTER SLOTS reply: " + why, source); };
+  static slot_map from_cluster_slots(const resp_value& reply, const endpoint& asked,
+                                     const std::string& source) {
+    auto bad = [&](const std::string& why) {
+      return data_error("malformed CLUSTER SLOTS reply: " + why, source);
+    };
     if (reply.is_error()) throw bad("server answered " + reply.text);
     if (reply.kind != resp_value::type::array) throw bad("not an array");
     slot_map map;
     for (const auto& range : reply.elements) {
-      if (range.kind != resp_value::type::array || range.elements.size() < 3) throw bad("range entry too short");
+      if (range.kind != resp_value::type::array || range.elements.size() < 3)
+        throw bad("range entry too short");
       const auto& first = range.elements[0];
       const auto& last = range.elements[1];
       const auto& master = range.elements[2];
@@ -50,7 +54,8 @@ class slot_map {
       node.host = master.elements[0].text;
       if (node.host.empty() || node.host == "?") node.host = asked.host;
       node.port = static_cast<std::uint16_t>(master.elements[1].integer);
-      map.assign_range(static_cast<std::uint16_t>(first.integer), static_cast<std::uint16_t>(last.integer), node);
+      map.assign_range(static_cast<std::uint16_t>(first.integer),
+                       static_cast<std::uint16_t>(last.integer), node);
     }
     return map;
   }
@@ -73,7 +78,8 @@ class slot_map {
 
   /// Number of slots that have an owner (16384 in a healthy cluster).
   [[nodiscard]] std::size_t assigned_slots() const noexcept {
-    return static_cast<std::size_t>(std::count_if(owner_.begin(), owner_.end(), [](auto o) { return o != unassigned; }));
+    return static_cast<std::size_t>(
+        std::count_if(owner_.begin(), owner_.end(), [](auto o) { return o != unassigned; }));
   }
 
  private:
