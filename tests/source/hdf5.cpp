@@ -354,6 +354,8 @@ TEST_CASE("hdf5_dataset is read from several threads at once") {
     conveyor::hdf5_serialize_always(serialize);
     conveyor::hdf5_dataset x(path, "/train/x");
     conveyor::hdf5_dataset words(path, "/words");
+    conveyor::hdf5_dataset ids(path, "/ids");  // direct path: chunk table filled concurrently
+    REQUIRE(ids.reads_directly());
     std::atomic<int> mismatches{0};
     std::vector<std::thread> threads;
     for (unsigned t = 0; t < 4; ++t)
@@ -366,6 +368,10 @@ TEST_CASE("hdf5_dataset is read from several threads at once") {
           x.read(batch, std::span<float>(got));
           for (std::size_t i = 0; i < batch.size(); ++i)
             if (got[i * width + 3] != value_at(batch[i], 3)) ++mismatches;
+          std::vector<std::int64_t> id_values(batch.size());
+          ids.read(batch, std::span<std::int64_t>(id_values));
+          for (std::size_t i = 0; i < batch.size(); ++i)
+            if (id_values[i] != -static_cast<std::int64_t>(batch[i]) * 1000003) ++mismatches;
           const std::vector<std::uint64_t> word_rows{random() % 2};
           if (words.read_strings(word_rows)[1] != (word_rows[0] == 0 ? "" : "four")) ++mismatches;
         }
