@@ -78,7 +78,8 @@ struct memory_tier_options {
 /// Allocation: a put allocates one block (entry header + value) and possibly a
 /// hash-table node; a hit allocates only if `out` must grow. Thread-safety:
 /// every member is safe to call concurrently except construction, move,
-/// destruction and `set_eviction_listener`. Errors: never throws except
+/// destruction and `set_eviction_listener`; a moved-from tier may only be
+/// destroyed or assigned to. Errors: never throws except
 /// std::bad_alloc; a value too large for a shard is refused (`put` returns
 /// false, counted as a rejected put, and an older value of that key is erased).
 template <class EvictionPolicy = eviction::s3fifo>

@@ -52,7 +52,8 @@ enum class write_policy : std::uint8_t {
 /// cheaply and the listeners' pointer stays valid; batched calls allocate
 /// scratch arrays for the keys that lower tiers are asked about. Thread-safety:
 /// as thread-safe as its tiers (all conveyor tiers are); construction, move
-/// and destruction are not. Errors: none of its own; tiers answer failures as
+/// and destruction are not, and a moved-from `tiered` may only be destroyed or
+/// assigned to. Errors: none of its own; tiers answer failures as
 /// misses, and an exception from a tier propagates.
 template <class... Tiers>
   requires(sizeof...(Tiers) >= 1 && (cache_tier<std::remove_reference_t<Tiers>> && ...))
