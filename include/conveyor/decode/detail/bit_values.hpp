@@ -50,13 +50,13 @@ constexpr bool all_bit_chars(std::uint64_t word) noexcept {
 /// the rest left untouched.
 template <bit_element T>
 std::size_t bit_chars_to_values_portable(const char* text, std::size_t count, T* out) noexcept {
+  const T values[2] = {bit_zero<T>(), bit_one<T>()};  // a load, not a branch, per character
   std::size_t index = 0;
   for (; index + 8 <= count; index += 8) {
     std::uint64_t word;
     std::memcpy(&word, text + index, 8);
     if (!all_bit_chars(word)) break;  // the byte loop below finds the exact position
-    for (std::size_t k = 0; k < 8; ++k)
-      out[index + k] = (text[index + k] & 1) ? bit_one<T>() : bit_zero<T>();
+    for (std::size_t k = 0; k < 8; ++k) out[index + k] = values[text[index + k] & 1];
   }
   for (; index < count; ++index) {
     const unsigned digit = static_cast<unsigned char>(text[index]) - unsigned{'0'};
@@ -69,10 +69,9 @@ std::size_t bit_chars_to_values_portable(const char* text, std::size_t count, T*
 /// Expands `count` bits, MSB-first within each byte, from packed into out.
 template <bit_element T>
 void packed_bits_to_values_portable(const std::uint8_t* packed, std::size_t count, T* out) noexcept {
-  for (std::size_t index = 0; index < count; ++index) {
-    const unsigned bit = (packed[index >> 3] >> (7 - (index & 7))) & 1u;
-    out[index] = bit ? bit_one<T>() : bit_zero<T>();
-  }
+  const T values[2] = {bit_zero<T>(), bit_one<T>()};
+  for (std::size_t index = 0; index < count; ++index)
+    out[index] = values[(packed[index >> 3] >> (7 - (index & 7))) & 1u];
 }
 
 /// Packs '0'/'1' characters MSB-first into bytes; the unused low bits of a last,
