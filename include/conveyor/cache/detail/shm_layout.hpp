@@ -103,7 +103,9 @@ inline geometry plan_geometry(std::uint64_t total_bytes, std::uint64_t average_v
   shape.slots_offset = align_up(sizeof(segment_header), 64);
   if (total_bytes < shape.slots_offset + 4096 || average_value_bytes == 0) return geometry{};
   auto room = total_bytes - shape.slots_offset;
-  auto buckets = room / ((average_value_bytes + sizeof(slot)) * ways);
+  // Two slots per average value: with 8 ways a bucket rarely overflows before
+  // the arena is full, and a slot (56 bytes) is cheap next to a value.
+  auto buckets = room / ((average_value_bytes / 2 + sizeof(slot)) * ways);
   shape.bucket_count = buckets == 0 ? 1 : buckets;
   shape.arena_offset = align_up(shape.slots_offset + shape.bucket_count * ways * sizeof(slot), 64);
   if (shape.arena_offset + 1024 > total_bytes) return geometry{};
