@@ -17,3 +17,4 @@
 #include "conveyor/exec/parallel.hpp"
 #include "conveyor/exec/prefetch.hpp"
 #include "conveyor/source/generate.hpp"
+#include "conveyor/core/any_pipeline.hpp"

@@ -70,3 +70,21 @@ TEST_CASE("map stages change the batch type and run in order") {
   table << stats;
   CHECK(table.str().find("sum") != std::string::npos);
 }
+
+TEST_CASE("any_pipeline holds pipelines of different types behind one type") {
+  using batch_t = cy::record_batch<cy::dense<"x", float>>;
+  std::vector<cy::any_pipeline<batch_t>> loaders;
+  loaders.emplace_back(squares(10) | cy::batch(3));
+  loaders.emplace_back(squares(10) | cy::shuffle(1) | cy::batch(5) | cy::parallel(2) | cy::prefetch(2));
+  std::vector<std::size_t> rows;
+  for (auto& loader : loaders) {
+    std::size_t n = 0;
+    for (auto& b : loader.epoch(0)) {
+      for (std::size_t r = 0; r < b.rows(); ++r) CHECK(b.get<"x">()(r, 0) == static_cast<float>(b.indices()[r]));
+      n += b.rows();
+    }
+    rows.push_back(n);
+  }
+  CHECK(rows == std::vector<std::size_t>{10, 10});
+  CHECK(loaders[1].state().next_batch == 2);
+}

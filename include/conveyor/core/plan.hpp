@@ -155,7 +155,7 @@ class epoch_plan {
   /// The record at position p (< records_per_rank()) of this rank's sequence.
   [[nodiscard]] std::uint64_t record_at(std::uint64_t p) const noexcept {
     std::uint64_t q = std::uint64_t{spec_.rank} * per_rank_ + p;
-    if (q >= records_) q -= records_;  // pad: wrap to the start of the epoch
+    if (q >= records_) q %= records_;  // pad: wrap to the start of the epoch (world may exceed n)
     return global_at(q);
   }
 

@@ -1,0 +1,10 @@
+// A stage asks for a column upstream does not produce: the error names it and the fix.
+// expect: the batch has no column with this name
+// expect: fixed_string<10>{"features"}
+// expect: decode(... >> column<\"name\">)
+#include <conveyor/conveyor.hpp>
+
+int main() {
+  auto pipe = conveyor::generate<conveyor::dense<"x", float>>(10, 1, [](auto, auto) {}) | conveyor::batch(2);
+  for (auto& b : pipe.epoch(0)) (void)b.get<"features">();
+}
