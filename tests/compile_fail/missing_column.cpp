@@ -1,6 +1,6 @@
 // A stage asks for a column upstream does not produce: the error names it and the fix.
 // expect: the batch has no column with this name
-// expect: fixed_string<10>{"features"}
+// expect: column_is_missing<conveyor::fixed_string<9>{"features"}
 // expect: decode(... >> column<\"name\">)
 #include <conveyor/conveyor.hpp>
 
