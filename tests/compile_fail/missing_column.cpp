@@ -1,7 +1,7 @@
 // A stage asks for a column upstream does not produce: the error names it and the fix.
 // expect: the batch has no column with this name
 // expect: column_is_missing<conveyor::fixed_string<9>{"features"}
-// expect: decode(... >> column<\"name\">)
+// expect: Produce it upstream
 #include <conveyor/conveyor.hpp>
 
 int main() {
