@@ -179,6 +179,12 @@ class pipeline {
   }
 
   auto build(detail::build_env& env) const {
+    if constexpr (fingerprinted_source<Source>) {
+      env.dataset_fingerprint = source_.fingerprint();
+    } else {
+      env.dataset_fingerprint = detail::hash_name(source_.name()) ^ detail::mix64(source_.size());
+    }
+    env.chain_fingerprint = 0x6a09e667f3bcc908ull;
     auto& counters = env.counters_for(std::string(source_.name()));
     detail::source_function<Source> head{&source_, env.context(counters), std::string(source_.name())};
     return detail::as_stream(std::apply([&](const auto&... stages) { return chain(std::move(head), env, stages...); },
@@ -190,11 +196,16 @@ class pipeline {
   }
   template <class Node, class Stage, class... Rest>
   static auto chain(Node&& node, detail::build_env& env, const Stage& stage, const Rest&... rest) {
-    if constexpr (Stage::kind == stage_kind::map) {
-      return chain(detail::attach_map(std::forward<Node>(node), stage, env), env, rest...);
-    } else {
-      return chain(stage.attach(std::forward<Node>(node), env), env, rest...);
-    }
+    // A stage sees the fingerprint of the chain upstream of it, then adds its own.
+    auto attached = [&] {
+      if constexpr (Stage::kind == stage_kind::map) {
+        return detail::attach_map(std::forward<Node>(node), stage, env);
+      } else {
+        return stage.attach(std::forward<Node>(node), env);
+      }
+    }();
+    env.chain_fingerprint = detail::mix64(env.chain_fingerprint ^ detail::stage_fingerprint(stage));
+    return chain(std::move(attached), env, rest...);
   }
 
   auto start(std::uint64_t e, std::uint64_t first) {

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,12 @@ struct build_env {
   stats_registry* registry = nullptr;
   std::vector<stage_counters*>* counters = nullptr;
   std::size_t next_counter = 0;
+  /// The source's identity and content (fingerprinted_source), else its name.
+  std::uint64_t dataset_fingerprint = 0;
+  /// Every stage attached so far and its parameters: a cache keys its entries
+  /// by (dataset_fingerprint, chain_fingerprint, record) so a changed file or
+  /// decoder never reads stale values.
+  std::uint64_t chain_fingerprint = 0x6a09e667f3bcc908ull;
 
   stage_counters& counters_for(const std::string& name) {
     if (next_counter == counters->size()) counters->push_back(&registry->add(name));
@@ -58,6 +66,27 @@ concept batch_stream = requires(N& node, const epoch_plan& plan, std::uint64_t f
   { node.next() } -> std::same_as<std::optional<typename N::batch_type>>;
   node.stop();
 };
+
+/// FNV-1a of a name, for stages that offer no fingerprint of their own.
+constexpr std::uint64_t hash_name(std::string_view text) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return h;
+}
+
+/// A stage's fingerprint: its own `fingerprint()` (parameters included) when it
+/// has one, else the hash of its name. map("name", f) cannot see inside f:
+/// rename the stage when f changes, or the cache serves the old results.
+template <class Stage>
+std::uint64_t stage_fingerprint(const Stage& stage) {
+  if constexpr (requires { { stage.fingerprint() } -> std::convertible_to<std::uint64_t>; }) {
+    return stage.fingerprint();
+  } else if constexpr (requires { stage.name(); }) {
+    return hash_name(stage.name());
+  } else {
+    return hash_name(typeid(Stage).name());
+  }
+}
 
 /// Runs `work` as stage `name`, wrapping any exception in a stage_error.
 template <class Work>
