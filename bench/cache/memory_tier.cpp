@@ -1,7 +1,9 @@
 // Hit throughput of memory_tier against a mutex-guarded std::unordered_map +
 // std::list LRU doing the same lookups (copying each value out), at 1 and 2
-// threads, for 4 KiB and 64-byte values. Every lookup hits. Each figure is the
-// median over interleaved rounds of (tier hits/s) / (baseline hits/s).
+// threads, for 4 KiB and 64-byte values, with working sets that fit in the CPU
+// caches and ones that do not. Every lookup hits. Each figure is the median
+// over interleaved rounds of (tier hits/s) / (baseline hits/s), per wall second
+// and per CPU second of the worker threads.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -59,8 +61,8 @@ class mutex_lru {
       index_;
 };
 
-constexpr auto round_time = std::chrono::milliseconds(150);
-constexpr int rounds = 5;
+constexpr auto round_time = std::chrono::milliseconds(100);
+constexpr int rounds = 3;
 
 struct rates {
   double per_wall_second;
@@ -143,8 +145,8 @@ void compare(const char* policy_name, std::size_t keys, std::size_t value_size, 
     wall_ratios.push_back(mine.per_wall_second / base.per_wall_second);
     cpu_ratios.push_back(mine.per_cpu_second / base.per_cpu_second);
   }
-  std::printf("%-7s %6zu B  %d thread%s  %12.0f  %12.0f  %6.2fx  %6.2fx\n", policy_name, value_size, threads,
-              threads == 1 ? " " : "s", median(tier_rates), median(baseline_rates), median(wall_ratios),
+  std::printf("%-7s %6zu B  %6zu  %d thread%s  %12.0f  %12.0f  %6.2fx  %6.2fx\n", policy_name, value_size, keys,
+              threads, threads == 1 ? " " : "s", median(tier_rates), median(baseline_rates), median(wall_ratios),
               median(cpu_ratios));
 }
 
@@ -154,10 +156,15 @@ int main() {
   std::printf("memory_tier hit throughput vs mutex + unordered_map + list LRU (same lookups, value copied out)\n");
   std::printf("hardware threads: %u; %d interleaved rounds of %lld ms, medians\n",
               std::thread::hardware_concurrency(), rounds, static_cast<long long>(round_time.count()));
-  std::printf("%-7s %8s  %-9s  %12s  %12s  %7s  %7s\n", "policy", "value", "threads", "tier hits/s",
+  std::printf("%-7s %8s  %6s  %-9s  %12s  %12s  %7s  %7s\n", "policy", "value", "keys", "threads", "tier hits/s",
               "base hits/s", "ratio", "ratio/cpu");
-  for (std::size_t value_size : {std::size_t{4096}, std::size_t{64}}) {
-    std::size_t keys = value_size >= 4096 ? 4096 : 65536;
+  // Per value size: a working set that stays in cache (~1 MiB of values) and
+  // one that does not (16 MiB of 4 KiB values, 4 MiB of 64-byte values).
+  struct setup {
+    std::size_t value_size, keys;
+  };
+  for (setup config : {setup{4096, 256}, setup{4096, 4096}, setup{64, 4096}, setup{64, 65536}}) {
+    std::size_t value_size = config.value_size, keys = config.keys;
     for (int threads : {1, 2}) {
       compare<cy::eviction::s3fifo>("s3fifo", keys, value_size, threads);
       compare<cy::eviction::sieve>("sieve", keys, value_size, threads);
