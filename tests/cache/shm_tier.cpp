@@ -202,6 +202,48 @@ TEST_CASE("shm_tier: a child killed while holding the lock does not wedge the pa
   ::close(ready[1]);
 }
 
+TEST_CASE("shm_tier: a slot left half written by a killed process is dropped; damaged values miss") {
+  scoped_name name("halfwritten");
+  shm_tier tier(name.name, small);
+  for (std::uint64_t r = 0; r < 20; ++r) REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
+  auto slot_of = [](raw_mapping& raw, const cache_key& key) {
+    conveyor::detail::shm::segment_view view{static_cast<std::byte*>(raw.region.get_address())};
+    auto* bucket = view.bucket_of(key, raw.header().shape);
+    for (std::uint32_t way = 0; way < conveyor::detail::shm::ways; ++way)
+      if (bucket[way].record == key.record && bucket[way].sequence != 0) return &bucket[way];
+    return static_cast<conveyor::detail::shm::slot*>(nullptr);
+  };
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {  // dies "inside put": lock held, slot marked unfinished, value half copied
+    raw_mapping raw(name.name);
+    ::pthread_mutex_lock(&raw.header().mutex);
+    auto* entry = slot_of(raw, key_of(4));
+    if (entry == nullptr) ::_exit(2);
+    entry->sequence |= 1u;
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  byte_buffer out;
+  CHECK_FALSE(tier.get(key_of(4), out));
+  CHECK(tier.recovered_locks() == 1);
+  CHECK(verify_all(tier, 20) == 19);
+
+  raw_mapping raw(name.name);
+  CHECK(slot_of(raw, key_of(4)) == nullptr);  // the repair freed the unfinished slot
+  auto* entry = slot_of(raw, key_of(7));
+  REQUIRE(entry != nullptr);
+  REQUIRE(entry->length > 0);
+  conveyor::detail::shm::segment_view view{static_cast<std::byte*>(raw.region.get_address())};
+  view.arena()[entry->position % raw.header().shape.arena_bytes] ^= std::byte{0x10};
+  CHECK_FALSE(tier.get(key_of(7), out));
+  CHECK(out.empty());
+  CHECK(tier.stats().failures == 1);
+  CHECK(verify_all(tier, 20) == 18);
+}
+
 TEST_CASE("shm_tier: a lock held by a live, stuck process times out as a counted miss") {
   scoped_name name("stuck");
   shm_tier tier(name.name, {.capacity_bytes = 4 << 20, .lock_timeout = std::chrono::milliseconds(100)});
