@@ -4,19 +4,19 @@
 // caches and ones that do not. Every lookup hits. Each figure is the median
 // over interleaved rounds of (tier hits/s) / (baseline hits/s), per wall second
 // and per CPU second of the worker threads.
+#include "conveyor/cache/memory_tier.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <list>
 #include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include "conveyor/cache/memory_tier.hpp"
 
 namespace cy = conveyor;
 
@@ -98,7 +98,8 @@ rates hits_per_second(Cache& cache, const std::vector<cy::cache_key>& lookups, i
         done += 256;
       }
       total.fetch_add(done);
-      cpu_nanoseconds.fetch_add(static_cast<std::uint64_t>((thread_cpu_seconds() - cpu_start) * 1e9));
+      cpu_nanoseconds.fetch_add(
+          static_cast<std::uint64_t>((thread_cpu_seconds() - cpu_start) * 1e9));
     });
   auto start = std::chrono::steady_clock::now();
   go.store(true, std::memory_order_release);
@@ -145,19 +146,22 @@ void compare(const char* policy_name, std::size_t keys, std::size_t value_size, 
     wall_ratios.push_back(mine.per_wall_second / base.per_wall_second);
     cpu_ratios.push_back(mine.per_cpu_second / base.per_cpu_second);
   }
-  std::printf("%-7s %6zu B  %6zu  %d thread%s  %12.0f  %12.0f  %6.2fx  %6.2fx\n", policy_name, value_size, keys,
-              threads, threads == 1 ? " " : "s", median(tier_rates), median(baseline_rates), median(wall_ratios),
-              median(cpu_ratios));
+  std::printf("%-7s %6zu B  %6zu  %d thread%s  %12.0f  %12.0f  %6.2fx  %6.2fx\n", policy_name,
+              value_size, keys, threads, threads == 1 ? " " : "s", median(tier_rates),
+              median(baseline_rates), median(wall_ratios), median(cpu_ratios));
 }
 
 }  // namespace
 
 int main() {
-  std::printf("memory_tier hit throughput vs mutex + unordered_map + list LRU (same lookups, value copied out)\n");
+  std::printf(
+      "memory_tier hit throughput vs mutex + unordered_map + list LRU (same lookups, value copied "
+      "out)\n");
   std::printf("hardware threads: %u; %d interleaved rounds of %lld ms, medians\n",
-              std::thread::hardware_concurrency(), rounds, static_cast<long long>(round_time.count()));
-  std::printf("%-7s %8s  %6s  %-9s  %12s  %12s  %7s  %7s\n", "policy", "value", "keys", "threads", "tier hits/s",
-              "base hits/s", "ratio", "ratio/cpu");
+              std::thread::hardware_concurrency(), rounds,
+              static_cast<long long>(round_time.count()));
+  std::printf("%-7s %8s  %6s  %-9s  %12s  %12s  %7s  %7s\n", "policy", "value", "keys", "threads",
+              "tier hits/s", "base hits/s", "ratio", "ratio/cpu");
   // Per value size: a working set that stays in cache (~1 MiB of values) and
   // one that does not (16 MiB of 4 KiB values, 4 MiB of 64-byte values).
   struct setup {

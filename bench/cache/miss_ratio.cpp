@@ -28,7 +28,8 @@ class zipf_sampler {
  public:
   zipf_sampler(std::uint64_t n, double exponent) : cdf_(n) {
     double sum = 0;
-    for (std::uint64_t i = 0; i < n; ++i) cdf_[i] = sum += 1.0 / std::pow(static_cast<double>(i + 1), exponent);
+    for (std::uint64_t i = 0; i < n; ++i)
+      cdf_[i] = sum += 1.0 / std::pow(static_cast<double>(i + 1), exponent);
     for (auto& value : cdf_) value /= sum;
   }
   std::uint64_t operator()(std::mt19937_64& random) const {
@@ -79,7 +80,8 @@ result replay(const trace& workload, double cache_fraction) {
   options.shard_count = 1;
   options.latency_sample_period = 0;
   options.capacity_bytes = static_cast<std::uint64_t>(
-      cache_fraction * static_cast<double>(workload.working_set_keys * cy::memory_tier<Policy>::charged_bytes(value_size)));
+      cache_fraction * static_cast<double>(workload.working_set_keys *
+                                           cy::memory_tier<Policy>::charged_bytes(value_size)));
   cy::memory_tier<Policy> tier(std::move(options));
   cy::byte_buffer value(value_size, std::byte{1}), out;
   std::uint64_t misses = 0, zipf_requests = 0, zipf_misses = 0;
@@ -111,10 +113,11 @@ int main() {
       auto lru = replay<cy::eviction::lru>(workload, fraction);
       auto s3fifo = replay<cy::eviction::s3fifo>(workload, fraction);
       auto sieve = replay<cy::eviction::sieve>(workload, fraction);
-      std::printf("%-10s %5.1f%%  %.4f [%.4f]        %.4f [%.4f]        %.4f [%.4f]        %8.3f %8.3f\n",
-                  workload.name, fraction * 100, lru.miss_ratio, lru.zipf_miss_ratio, s3fifo.miss_ratio,
-                  s3fifo.zipf_miss_ratio, sieve.miss_ratio, sieve.zipf_miss_ratio,
-                  s3fifo.miss_ratio / lru.miss_ratio, sieve.miss_ratio / lru.miss_ratio);
+      std::printf(
+          "%-10s %5.1f%%  %.4f [%.4f]        %.4f [%.4f]        %.4f [%.4f]        %8.3f %8.3f\n",
+          workload.name, fraction * 100, lru.miss_ratio, lru.zipf_miss_ratio, s3fifo.miss_ratio,
+          s3fifo.zipf_miss_ratio, sieve.miss_ratio, sieve.zipf_miss_ratio,
+          s3fifo.miss_ratio / lru.miss_ratio, sieve.miss_ratio / lru.miss_ratio);
     }
   }
 }

@@ -20,7 +20,9 @@ static_assert(std::is_nothrow_move_constructible_v<cy::memory_tier<>>);
 
 namespace {
 
-cy::cache_key key_of(std::uint64_t record) { return cy::cache_key{7, 11, record}; }
+cy::cache_key key_of(std::uint64_t record) {
+  return cy::cache_key{7, 11, record};
+}
 
 // A value that names its key and version in every byte, so a torn or wrong
 // value cannot pass `value_matches`.
@@ -53,7 +55,9 @@ cy::memory_tier_options options(std::uint64_t capacity, std::size_t shards = 0,
   return out;
 }
 
-std::span<const std::byte> bytes(const cy::byte_buffer& buffer) { return {buffer.data(), buffer.size()}; }
+std::span<const std::byte> bytes(const cy::byte_buffer& buffer) {
+  return {buffer.data(), buffer.size()};
+}
 
 constexpr std::size_t small_value = 100;
 
@@ -133,8 +137,8 @@ TEST_CASE("memory_tier picks a power-of-two shard count of at least twice the ha
   CHECK(tier.shard_count() >= 2 * threads);
 }
 
-TEST_CASE_TEMPLATE("memory_tier rejects values larger than a shard and drops the older value", Policy,
-                   cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
+TEST_CASE_TEMPLATE("memory_tier rejects values larger than a shard and drops the older value",
+                   Policy, cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
   cy::memory_tier<Policy> tier(options(4 * 4096, 4));
   auto fits = value_for(3, 0, 4096 - sizeof(cy::cache_key) - tier.entry_overhead_bytes);
   auto too_big = value_for(3, 1, fits.size() + 1);
@@ -170,7 +174,8 @@ TEST_CASE_TEMPLATE("memory_tier never exceeds its budget and accounts bytes exac
       if (tier.get(key_of(record), out)) CHECK(value_matches(record, out));
     } else {
       std::size_t size = 16 + random() % 3000;
-      if (tier.put(key_of(record), bytes(value_for(record, step, size)))) latest_size[record] = size;
+      if (tier.put(key_of(record), bytes(value_for(record, step, size))))
+        latest_size[record] = size;
     }
     REQUIRE(tier.size_bytes() <= capacity);
   }
@@ -215,7 +220,8 @@ TEST_CASE("S3-FIFO: a key evicted from small returns through the ghost into main
   REQUIRE(evicted == std::vector<std::uint64_t>{0});
   put_record(tier, 0);  // ghost hit: inserted into main, evicting record 1 from small
   REQUIRE(evicted == std::vector<std::uint64_t>{0, 1});
-  for (std::uint64_t r = 200; r < 230; ++r) put_record(tier, r);  // never accessed, never in the ghost
+  for (std::uint64_t r = 200; r < 230; ++r)
+    put_record(tier, r);            // never accessed, never in the ghost
   CHECK(tier.contains(key_of(0)));  // main is not touched while small holds >= 10%
   CHECK_FALSE(tier.contains(key_of(100)));
   CHECK(std::count(evicted.begin(), evicted.end(), 0) == 1);
@@ -298,7 +304,8 @@ TEST_CASE("LRU evicts the least recently used entry") {
 TEST_CASE("memory_tier get_many and put_many") {
   cy::memory_tier<> tier(options(1 << 20, 2));
   std::vector<cy::cache_key> keys{key_of(1), key_of(2), key_of(3)};
-  std::vector<cy::byte_buffer> stored{value_for(1, 0, 40), value_for(2, 0, 50), value_for(3, 0, 60)};
+  std::vector<cy::byte_buffer> stored{value_for(1, 0, 40), value_for(2, 0, 50),
+                                      value_for(3, 0, 60)};
   std::vector<std::span<const std::byte>> views{bytes(stored[0]), bytes(stored[2])};
   std::vector<cy::cache_key> put_keys{key_of(1), key_of(3)};
   CHECK(tier.put_many(put_keys, views) == 2);
@@ -311,8 +318,9 @@ TEST_CASE("memory_tier get_many and put_many") {
   CHECK(values[2] == stored[2]);
 }
 
-TEST_CASE_TEMPLATE("memory_tier under concurrent readers, writers and erasers returns only whole, right values",
-                   Policy, cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
+TEST_CASE_TEMPLATE(
+    "memory_tier under concurrent readers, writers and erasers returns only whole, right values",
+    Policy, cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
   constexpr std::uint64_t capacity = 256 * 1024;
   constexpr std::uint64_t records = 2000;  // about 4x what fits: constant eviction
   cy::memory_tier<Policy> tier(options(capacity, 4, 4));
@@ -324,8 +332,10 @@ TEST_CASE_TEMPLATE("memory_tier under concurrent readers, writers and erasers re
       std::mt19937_64 random(t);
       for (std::uint64_t step = 0; step < 20000; ++step) {
         std::uint64_t record = random() % records;
-        if (step % 16 == 0) tier.erase(key_of(record));
-        else tier.put(key_of(record), bytes(value_for(record, step, 16 + random() % 1000)));
+        if (step % 16 == 0)
+          tier.erase(key_of(record));
+        else
+          tier.put(key_of(record), bytes(value_for(record, step, 16 + random() % 1000)));
         if (tier.size_bytes() > capacity) over_budget.fetch_add(1);
       }
     });

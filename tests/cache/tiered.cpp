@@ -22,16 +22,21 @@ static_assert(!cy::eviction_reporting_tier<cy::tiered<top_tier, bottom_tier>>);
 
 namespace {
 
-cy::cache_key key_of(std::uint64_t record) { return cy::cache_key{1, 2, record}; }
+cy::cache_key key_of(std::uint64_t record) {
+  return cy::cache_key{1, 2, record};
+}
 
 cy::byte_buffer value_for(std::uint64_t record, std::size_t size) {
   cy::byte_buffer value(size);
-  for (std::size_t i = 0; i < size; ++i) value[i] = static_cast<std::byte>((record * 37 + i) & 0xff);
+  for (std::size_t i = 0; i < size; ++i)
+    value[i] = static_cast<std::byte>((record * 37 + i) & 0xff);
   std::memcpy(value.data(), &record, std::min<std::size_t>(size, 8));
   return value;
 }
 
-std::span<const std::byte> bytes(const cy::byte_buffer& buffer) { return {buffer.data(), buffer.size()}; }
+std::span<const std::byte> bytes(const cy::byte_buffer& buffer) {
+  return {buffer.data(), buffer.size()};
+}
 
 constexpr std::size_t value_size = 1000;
 
@@ -46,7 +51,8 @@ Tier tier_of(std::size_t entries) {
 
 template <class Stack>
 void put_records(Stack& stack, std::uint64_t first, std::uint64_t last) {
-  for (auto r = first; r < last; ++r) REQUIRE(stack.put(key_of(r), bytes(value_for(r, value_size))));
+  for (auto r = first; r < last; ++r)
+    REQUIRE(stack.put(key_of(r), bytes(value_for(r, value_size))));
 }
 
 }  // namespace

@@ -32,11 +32,14 @@ void require(bool condition) {
   if (!condition) std::abort();
 }
 
-cy::cache_key key_of(std::size_t record) { return cy::cache_key{5, 6, record}; }
+cy::cache_key key_of(std::size_t record) {
+  return cy::cache_key{5, 6, record};
+}
 
 cy::byte_buffer value_of(std::size_t record, const version& v) {
   cy::byte_buffer value(v.size);
-  for (std::size_t i = 0; i < v.size; ++i) value[i] = static_cast<std::byte>((record * 7 + v.number * 13 + i) & 0xff);
+  for (std::size_t i = 0; i < v.size; ++i)
+    value[i] = static_cast<std::byte>((record * 7 + v.number * 13 + i) & 0xff);
   return value;
 }
 
@@ -51,7 +54,8 @@ struct operation {
 };
 
 template <class Policy>
-void check_memory_tier(std::span<const operation> operations, std::uint64_t capacity, std::size_t shards) {
+void check_memory_tier(std::span<const operation> operations, std::uint64_t capacity,
+                       std::size_t shards) {
   model latest{};
   bool listener_ok = true;
   cy::memory_tier_options options;
@@ -116,7 +120,8 @@ void check_memory_tier(std::span<const operation> operations, std::uint64_t capa
 }
 
 template <class Policy>
-void check_tiered(std::span<const operation> operations, std::uint64_t capacity, cy::write_policy policy) {
+void check_tiered(std::span<const operation> operations, std::uint64_t capacity,
+                  cy::write_policy policy) {
   model latest{};
   auto options = [](std::uint64_t bytes) {
     cy::memory_tier_options out;
@@ -124,7 +129,8 @@ void check_tiered(std::span<const operation> operations, std::uint64_t capacity,
     out.shard_count = 1;
     return out;
   };
-  cy::tiered stack(policy, cy::memory_tier<>(options(capacity / 2)), cy::memory_tier<Policy>(options(capacity)));
+  cy::tiered stack(policy, cy::memory_tier<>(options(capacity / 2)),
+                   cy::memory_tier<Policy>(options(capacity)));
   auto& top = stack.template tier<0>();
   auto& bottom = stack.template tier<1>();
   std::uint32_t next_version = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -20,8 +21,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <boost/container/small_vector.hpp>
 
 #include "conveyor/cache/detail/eviction_policies.hpp"
 #include "conveyor/cache/detail/memory_entry.hpp"
@@ -89,9 +88,10 @@ class memory_tier {
   /// (list links, counters, sizes), the hash-table node and bucket, and the
   /// allocator's headers for both blocks.
   static constexpr std::uint64_t entry_overhead_bytes = 128;
-  static_assert(entry_overhead_bytes >= sizeof(detail::memory_entry) - sizeof(cache_key) +
-                                            sizeof(void*) * 2 + sizeof(cache_key) + 8 + 2 * 16,
-                "entry_overhead_bytes must cover the header, the index node and allocator overhead");
+  static_assert(
+      entry_overhead_bytes >= sizeof(detail::memory_entry) - sizeof(cache_key) + sizeof(void*) * 2 +
+                                  sizeof(cache_key) + 8 + 2 * 16,
+      "entry_overhead_bytes must cover the header, the index node and allocator overhead");
 
   /// The bytes an entry with a value of `value_size` bytes counts against the budget.
   [[nodiscard]] static constexpr std::uint64_t charged_bytes(std::size_t value_size) noexcept {
@@ -99,9 +99,11 @@ class memory_tier {
   }
 
   /// A tier of `capacity_bytes` with default options.
-  explicit memory_tier(std::uint64_t capacity_bytes) : memory_tier(options_with_capacity(capacity_bytes)) {}
+  explicit memory_tier(std::uint64_t capacity_bytes)
+      : memory_tier(options_with_capacity(capacity_bytes)) {}
 
-  explicit memory_tier(memory_tier_options options) : state_(std::make_unique<state>(std::move(options))) {}
+  explicit memory_tier(memory_tier_options options)
+      : state_(std::make_unique<state>(std::move(options))) {}
 
   memory_tier(memory_tier&&) noexcept = default;
   memory_tier& operator=(memory_tier&&) noexcept = default;
@@ -216,7 +218,8 @@ class memory_tier {
   }
 
   /// `put` for each pair; returns how many values were stored.
-  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
     std::size_t count = std::min(keys.size(), values.size());
     std::size_t stored = 0;
     for (std::size_t i = 0; i < count; ++i) stored += put(keys[i], values[i]) ? 1 : 0;

@@ -56,19 +56,20 @@ enum class write_policy : std::uint8_t {
 /// assigned to. Errors: none of its own; tiers answer failures as
 /// misses, and an exception from a tier propagates.
 template <class... Tiers>
-  requires(sizeof...(Tiers) >= 1 && (cache_tier<std::remove_reference_t<Tiers>> && ...))
-class tiered {
+requires(sizeof...(Tiers) >= 1 &&
+         (cache_tier<std::remove_reference_t<Tiers>> && ...)) class tiered {
  public:
   static constexpr std::size_t tier_count = sizeof...(Tiers);
 
   /// Write-through stack of `tiers` (forwarded into the stored tiers).
   template <class... Args>
-    requires(sizeof...(Args) == tier_count && (cache_tier<std::remove_cvref_t<Args>> && ...))
-  explicit tiered(Args&&... tiers) : tiered(write_policy::write_through, std::forward<Args>(tiers)...) {}
+  requires(sizeof...(Args) == tier_count &&
+           (cache_tier<std::remove_cvref_t<Args>> && ...)) explicit tiered(Args&&... tiers)
+      : tiered(write_policy::write_through, std::forward<Args>(tiers)...) {}
 
   template <class... Args>
-    requires(sizeof...(Args) == tier_count && (cache_tier<std::remove_cvref_t<Args>> && ...))
-  tiered(write_policy policy, Args&&... tiers)
+  requires(sizeof...(Args) == tier_count && (cache_tier<std::remove_cvref_t<Args>> && ...))
+      tiered(write_policy policy, Args&&... tiers)
       : state_(std::make_unique<state>(policy, std::forward<Args>(tiers)...)) {
     build_name();
     if (policy == write_policy::write_back) install_listeners(std::true_type{});
@@ -86,9 +87,13 @@ class tiered {
 
   /// Tier `I` of the stack (0 is the top).
   template <std::size_t I>
-  [[nodiscard]] auto& tier() noexcept { return std::get<I>(state_->tiers); }
+  [[nodiscard]] auto& tier() noexcept {
+    return std::get<I>(state_->tiers);
+  }
   template <std::size_t I>
-  [[nodiscard]] const auto& tier() const noexcept { return std::get<I>(state_->tiers); }
+  [[nodiscard]] const auto& tier() const noexcept {
+    return std::get<I>(state_->tiers);
+  }
 
   [[nodiscard]] write_policy policy() const noexcept { return state_->policy; }
 
@@ -106,7 +111,7 @@ class tiered {
   bool put(const cache_key& key, std::span<const std::byte> value) {
     auto started = std::chrono::steady_clock::now();
     bool stored = state_->policy == write_policy::write_through ? put_through<0>(key, value)
-                                                                 : put_back_from<0>(key, value);
+                                                                : put_back_from<0>(key, value);
     count_put(stored, value.size());
     state_->put_latency.record(std::chrono::steady_clock::now() - started);
     return stored;
@@ -114,8 +119,9 @@ class tiered {
 
   /// Erases `key` from every tier; true when some tier held it.
   bool erase(const cache_key& key) {
-    return std::apply([&](auto&... tiers) { return (static_cast<int>(tiers.erase(key)) | ...) != 0; },
-                      state_->tiers);
+    return std::apply(
+        [&](auto&... tiers) { return (static_cast<int>(tiers.erase(key)) | ...) != 0; },
+        state_->tiers);
   }
 
   /// True when some tier holds `key`.
@@ -147,7 +153,8 @@ class tiered {
   /// `put_many` to the top tier, and to each lower tier while the one above
   /// cannot report evictions or stored fewer values than given. Returns the
   /// largest number of values any one tier stored.
-  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
     auto started = std::chrono::steady_clock::now();
     std::size_t count = std::min(keys.size(), values.size());
     std::size_t stored = put_many_from<0>(keys.first(count), values.first(count), 0);
@@ -162,12 +169,14 @@ class tiered {
 
   /// Sum over the tiers.
   [[nodiscard]] std::uint64_t size_bytes() const {
-    return std::apply([](const auto&... tiers) { return (std::uint64_t{0} + ... + tiers.size_bytes()); },
-                      state_->tiers);
+    return std::apply(
+        [](const auto&... tiers) { return (std::uint64_t{0} + ... + tiers.size_bytes()); },
+        state_->tiers);
   }
   [[nodiscard]] std::uint64_t capacity_bytes() const {
-    return std::apply([](const auto&... tiers) { return (std::uint64_t{0} + ... + tiers.capacity_bytes()); },
-                      state_->tiers);
+    return std::apply(
+        [](const auto&... tiers) { return (std::uint64_t{0} + ... + tiers.capacity_bytes()); },
+        state_->tiers);
   }
 
   /// The stack seen as one tier: hits, misses, puts, bytes and latencies of
@@ -203,11 +212,13 @@ class tiered {
  private:
   struct state {
     template <class... Args>
-    explicit state(write_policy chosen, Args&&... args) : tiers(std::forward<Args>(args)...), policy(chosen) {}
+    explicit state(write_policy chosen, Args&&... args)
+        : tiers(std::forward<Args>(args)...), policy(chosen) {}
     std::tuple<Tiers...> tiers;
     write_policy policy;
     std::string name;
-    std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0}, bytes_read{0}, bytes_written{0};
+    std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0}, bytes_read{0},
+        bytes_written{0};
     latency_histogram get_latency, put_latency;
   };
 
@@ -232,10 +243,11 @@ class tiered {
     if constexpr (I + 1 < tier_count) {
       if constexpr (reports_evictions<I>) {
         state* shared = state_.get();
-        std::get<I>(state_->tiers).set_eviction_listener(
-            [shared](const cache_key& key, std::span<const std::byte> value) {
-              put_back_from<I + 1>(*shared, key, value);
-            });
+        std::get<I>(state_->tiers)
+            .set_eviction_listener(
+                [shared](const cache_key& key, std::span<const std::byte> value) {
+                  put_back_from<I + 1>(*shared, key, value);
+                });
       }
       install_listeners<I + 1>(std::true_type{});
     }
@@ -259,8 +271,10 @@ class tiered {
       promote_above<I>(key, out);
       return true;
     }
-    if constexpr (I + 1 < tier_count) return get_from<I + 1>(key, out);
-    else return false;
+    if constexpr (I + 1 < tier_count)
+      return get_from<I + 1>(key, out);
+    else
+      return false;
   }
 
   template <std::size_t I>
@@ -269,7 +283,8 @@ class tiered {
       std::span<const std::byte> bytes(value.data(), value.size());
       [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
         (std::get<Upper>(state_->tiers).put(key, bytes), ...);
-      }(std::make_index_sequence<I>{});
+      }
+      (std::make_index_sequence<I>{});
     }
   }
 
@@ -297,14 +312,15 @@ class tiered {
   static bool put_back_from(state& shared, const cache_key& key, std::span<const std::byte> value) {
     bool stored = put_or_erase<I>(shared, key, value);
     if constexpr (I + 1 < tier_count) {
-      if (!stored || !reports_evictions<I>) stored = put_back_from<I + 1>(shared, key, value) || stored;
+      if (!stored || !reports_evictions<I>)
+        stored = put_back_from<I + 1>(shared, key, value) || stored;
     }
     return stored;
   }
 
   template <std::size_t I>
-  std::size_t put_many_from(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values,
-                            std::size_t best) {
+  std::size_t put_many_from(std::span<const cache_key> keys,
+                            std::span<const std::span<const std::byte>> values, std::size_t best) {
     std::size_t stored = std::get<I>(state_->tiers).put_many(keys, values);
     best = std::max(best, stored);
     if constexpr (I + 1 < tier_count) {
@@ -334,7 +350,8 @@ class tiered {
         missing_keys[j] = keys[missing[j]];
         std::swap(missing_values[j], values[missing[j]]);
       }
-      std::size_t hits = std::get<I>(state_->tiers).get_many(missing_keys, missing_values, missing_found);
+      std::size_t hits =
+          std::get<I>(state_->tiers).get_many(missing_keys, missing_values, missing_found);
       std::vector<cache_key> promoted_keys;
       std::vector<std::span<const std::byte>> promoted_values;
       for (std::size_t j = 0; j < missing.size(); ++j) {
@@ -349,7 +366,8 @@ class tiered {
       if (!promoted_keys.empty()) {
         [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
           (std::get<Upper>(state_->tiers).put_many(promoted_keys, promoted_values), ...);
-        }(std::make_index_sequence<I>{});
+        }
+        (std::make_index_sequence<I>{});
       }
       if (hits < missing.size()) hits += get_many_below<I + 1>(keys, values, found);
       return hits;

@@ -82,9 +82,9 @@ class s3fifo_policy {
   static constexpr std::uint8_t max_frequency = 3;
 
   explicit s3fifo_policy(const eviction_budget& budget)
-      : small_target_bytes_(static_cast<std::uint64_t>(
-            static_cast<double>(budget.shard_capacity_bytes) *
-            std::clamp(budget.small_queue_fraction, 0.0, 1.0))),
+      : small_target_bytes_(
+            static_cast<std::uint64_t>(static_cast<double>(budget.shard_capacity_bytes) *
+                                       std::clamp(budget.small_queue_fraction, 0.0, 1.0))),
         ghost_(budget.shard_capacity_bytes - small_target_bytes_) {}
 
   void on_insert(memory_entry* entry) {

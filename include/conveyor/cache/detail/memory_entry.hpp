@@ -34,7 +34,9 @@ struct memory_entry {
   [[nodiscard]] const std::byte* value_data() const noexcept {
     return reinterpret_cast<const std::byte*>(this + 1);
   }
-  [[nodiscard]] std::span<const std::byte> value() const noexcept { return {value_data(), value_size}; }
+  [[nodiscard]] std::span<const std::byte> value() const noexcept {
+    return {value_data(), value_size};
+  }
 };
 
 static_assert(alignof(memory_entry) <= alignof(std::max_align_t),
@@ -84,10 +86,14 @@ class entry_list {
   }
 
   void remove(memory_entry* entry) noexcept {
-    if (entry->newer != nullptr) entry->newer->older = entry->older;
-    else head_ = entry->older;
-    if (entry->older != nullptr) entry->older->newer = entry->newer;
-    else tail_ = entry->newer;
+    if (entry->newer != nullptr)
+      entry->newer->older = entry->older;
+    else
+      head_ = entry->older;
+    if (entry->older != nullptr)
+      entry->older->newer = entry->newer;
+    else
+      tail_ = entry->newer;
     entry->newer = entry->older = nullptr;
     --count_;
     bytes_ -= entry->charged_bytes;
