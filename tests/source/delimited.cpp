@@ -114,6 +114,11 @@ TEST_CASE("delimited: line endings, final newline, spaces, empty fields") {
   check_parse(',', "a,b\n1,", {"a", "b"}, {{"1", ""}});
 }
 
+TEST_CASE("delimited: a UTF-8 byte order mark is not part of the first column name") {
+  check_parse(',', "\xEF\xBB\xBFid,name\n1,\xC3\xA9t\xC3\xA9\n", {"id", "name"}, {{"1", "\xC3\xA9t\xC3\xA9"}});
+  check_parse(',', "\xEF\xBB\xBF\"id\",x\n1,2\n", {"id", "x"}, {{"1", "2"}});
+}
+
 TEST_CASE("delimited: blank lines are skipped by default, or are zero-field records") {
   const std::string_view bytes = "\na,b\n\n1,2\n\r\n3,4\n\n";
   check_parse(',', bytes, {"a", "b"}, {{"1", "2"}, {"3", "4"}});

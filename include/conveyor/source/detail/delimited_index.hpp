@@ -31,24 +31,40 @@ struct record_index {
   std::vector<std::uint64_t> offsets;              // data records, strictly increasing
 };
 
-// One pass over [data, data + size): the header is the first non-blank row;
+// A UTF-8 byte order mark at the very start is not part of the first column's
+// name (Python's "utf-8-sig", pandas); conveyor skips it.
+inline std::size_t utf8_bom_length(const char* data, std::size_t size) noexcept {
+  return size >= 3 && static_cast<unsigned char>(data[0]) == 0xEF &&
+                 static_cast<unsigned char>(data[1]) == 0xBB && static_cast<unsigned char>(data[2]) == 0xBF
+             ? 3
+             : 0;
+}
+
+// One pass over [data, data + size): a leading UTF-8 byte order mark is skipped; the header is the first non-blank row;
 // blank lines after it become zero-field records unless skipped. A record whose
 // quote never closes runs to the end of the file (parsing it reports the error).
 inline record_index build_record_index(const char* data, std::size_t size, char delimiter,
                                        bool skip_blank_lines) {
   record_index index;
   const char* end = data + size;
-  const char* p = data;
+  const char* p = data + utf8_bom_length(data, size);
   while (is_blank_line(p, end)) p = skip_line_terminator(p, end);
   if (p == end) return index;
   index.header_offset = static_cast<std::uint64_t>(p - data);
   auto ignore_fields = [](const field_extent&, std::size_t) {};
   p = scan_record(p, end, delimiter, ignore_fields).next;
-  // A rough reservation from the header's length avoids most regrowth.
-  const auto header_bytes = static_cast<std::size_t>(p - data) - index.header_offset;
-  index.offsets.reserve(std::min<std::size_t>(size / std::max<std::size_t>(header_bytes, 16) + 16,
-                                              std::size_t{1} << 24));
+  const char* first_record = p;
+  constexpr std::size_t sampled_records = 64;
+  bool reserved = false;
   while (p < end) {
+    if (!reserved && index.offsets.size() == sampled_records) {
+      // Reserve from the mean length of the first records, so that a large
+      // file's index grows without repeated copying.
+      const auto sampled_bytes = static_cast<std::size_t>(p - first_record);
+      const std::size_t estimate = size / std::max<std::size_t>(sampled_bytes / sampled_records, 1);
+      index.offsets.reserve(estimate + estimate / 8 + sampled_records);
+      reserved = true;
+    }
     if (is_blank_line(p, end)) {
       if (!skip_blank_lines) index.offsets.push_back(static_cast<std::uint64_t>(p - data));
       p = skip_line_terminator(p, end);

@@ -1,0 +1,1 @@
+conveyor_add_test(source_delimited_threads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/delimited_threads.cpp LABELS threaded)
