@@ -266,6 +266,16 @@ TEST_CASE("disk_tier: a second user of the directory gets an unavailable tier or
   CHECK_FALSE(second.put(key_of(2), value_for(key_of(2))));
   CHECK(second.stats().failures >= 2);
   CHECK_THROWS_AS(disk_tier(dir.path, {.throw_if_unavailable = true}), conveyor::io_error);
+
+  pid_t child = ::fork();  // another process: the same answer
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    disk_tier other(dir.path);
+    ::_exit(!other.available() && !other.put(key_of(3), value_for(key_of(3))) ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
 TEST_CASE("disk_tier: an uncreatable directory fails softly, or throws naming the path") {
