@@ -129,6 +129,9 @@ class delimited_file {
   [[nodiscard]] const index_status& index_info() const noexcept { return status_; }
   /// Size of the file in bytes.
   [[nodiscard]] std::uint64_t file_size() const noexcept { return file_.size(); }
+  /// The mapped bytes of the whole file (valid while this object lives). Lets
+  /// a decoder turn a zero-copy field view into its byte offset in the file.
+  [[nodiscard]] std::string_view contents() const noexcept { return {file_.data(), file_.size()}; }
 
   /// Number of data records (the header row is not one). 0 for an empty or
   /// header-only file.
