@@ -39,7 +39,7 @@ cy::cache_key key_of(std::size_t record) {
 cy::byte_buffer value_of(std::size_t record, const version& v) {
   cy::byte_buffer value(v.size);
   for (std::size_t i = 0; i < v.size; ++i)
-    value[i] = static_cast<std::byte>((record * 7 + v.number * 13 + i) & 0xff);
+    value[i] = static_cast<std::byte>((record * 7 + std::size_t{v.number} * 13 + i) & 0xff);
   return value;
 }
 

@@ -90,7 +90,7 @@ class memory_tier {
   static constexpr std::uint64_t entry_overhead_bytes = 128;
   static_assert(
       entry_overhead_bytes >= sizeof(detail::memory_entry) - sizeof(cache_key) + sizeof(void*) * 2 +
-                                  sizeof(cache_key) + 8 + 2 * 16,
+                                  sizeof(cache_key) + 8 + std::size_t{2} * 16,
       "entry_overhead_bytes must cover the header, the index node and allocator overhead");
 
   /// The bytes an entry with a value of `value_size` bytes counts against the budget.
@@ -169,7 +169,7 @@ class memory_tier {
       s.index.emplace(key, entry.get());
       s.policy.on_insert(entry.get());
       s.used_bytes.fetch_add(charge, std::memory_order_relaxed);
-      entry.release();
+      static_cast<void>(entry.release());  // the index owns it now
     }
     s.puts.fetch_add(1, std::memory_order_relaxed);
     s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
