@@ -365,14 +365,15 @@ class disk_tier {
       if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0) writable_ = false;
       return false;
     }
+    auto offset = active.size;
+    active.size += record_size;  // before the index, which may throw bad_alloc
+    total_bytes_.fetch_add(record_size, std::memory_order_relaxed);
     if (kind == detail::disk_format::record_kind::tombstone) {
       index_.erase(key);
     } else {
-      index_[key] = location{id, active.fd, active.size, value.size()};
       active.keys.push_back(key);
+      index_[key] = location{id, active.fd, offset, value.size()};
     }
-    active.size += record_size;
-    total_bytes_.fetch_add(record_size, std::memory_order_relaxed);
     return true;
   }
 
