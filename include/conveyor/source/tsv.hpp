@@ -81,12 +81,14 @@ class delimited_source {
  public:
   using batch_type = record_batch<text_records<"record">>;
 
-  explicit delimited_source(std::shared_ptr<const delimited_file> file) : file_(std::move(file)) {
+  explicit delimited_source(std::shared_ptr<const delimited_file> file)
+      : file_(std::move(file)), name_(std::filesystem::path(file_->path()).filename().string()) {
     fingerprint_ = compute_fingerprint();
   }
 
   [[nodiscard]] std::uint64_t size() const noexcept { return file_->size(); }
-  [[nodiscard]] std::string_view name() const noexcept { return file_->path(); }
+  /// The file's name (without directories): the stage's label in stats.
+  [[nodiscard]] std::string_view name() const noexcept { return name_; }
   [[nodiscard]] const delimited_file& file() const noexcept { return *file_; }
   /// Path, size, modification time and sampled content: a changed file gets a new one.
   [[nodiscard]] std::uint64_t fingerprint() const noexcept { return fingerprint_; }
@@ -126,6 +128,7 @@ class delimited_source {
   }
 
   std::shared_ptr<const delimited_file> file_;
+  std::string name_;
   std::uint64_t fingerprint_ = 0;
 };
 
