@@ -32,7 +32,13 @@ class generated_source {
 
   [[nodiscard]] std::uint64_t size() const noexcept { return count_; }
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
-  [[nodiscard]] std::uint64_t fingerprint() const noexcept { return count_ * 0x9e3779b97f4a7c15ull ^ width_; }
+  /// Count, width and name: `fill` cannot be fingerprinted, so generated
+  /// sources with different fills need different names to keep cache entries apart.
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : name_) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    return (count_ * 0x9e3779b97f4a7c15ull ^ width_) ^ (h * 0xff51afd7ed558ccdull);
+  }
 
   batch_type read(std::span<const std::uint64_t> indices, const stage_context& ctx) const {
     batch_type out(ctx.pool, ctx.info, indices);

@@ -1,0 +1,122 @@
+// conveyor/cache/detail/row_codec.hpp: the bytes the cache stage stores for
+// one record, and the check that a value read back from a tier is one.
+//
+// Why a header per record and not per batch: batches are re-formed every epoch
+// (shuffle), so the unit a later epoch can reuse is the record. Why a type tag
+// and a checksum: a tier may hold values written by another build, another
+// program sharing the Redis server, or damaged on disk; none of them may turn
+// into wrong rows, so a value that does not prove it is ours is a miss.
+//
+// Layout (every header integer little-endian):
+//   0  u32  magic "CYR1"
+//   4  u32  column count
+//   8  u64  type tag (column names, kinds, dtypes and host byte order)
+//  16  u32  CRC32C of the payload
+//  20  u32  zero
+//  24  u64  payload length in bytes
+//  32  u64  extent of each column: values per row (dense) or byte length (bytes)
+//  ..  payload: the columns' bytes, in column order, in host byte order
+//
+// Everything here is a pure function: no state, safe from any thread.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "conveyor/cache/detail/crc32c.hpp"
+
+namespace conveyor::detail {
+
+inline constexpr std::uint32_t row_magic = 0x31525943u;  // "CYR1" read little-endian
+inline constexpr std::size_t row_fixed_header_bytes = 32;
+
+/// Why a stored value was refused (ok when it was not).
+enum class row_check : std::uint8_t { ok, too_short, bad_magic, wrong_type, bad_lengths, bad_checksum };
+
+/// The columns of one decoded record: a view into the value it came from.
+template <std::size_t Columns>
+struct row_fields {
+  std::array<std::uint64_t, Columns> extents{};         ///< width (dense) or byte length (bytes)
+  std::array<std::span<const std::byte>, Columns> data;  ///< each column's bytes
+};
+
+inline void store_le(std::byte* at, std::uint64_t value, std::size_t bytes) noexcept {
+  for (std::size_t i = 0; i < bytes; ++i) at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
+}
+inline std::uint64_t load_le(const std::byte* at, std::size_t bytes) noexcept {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < bytes; ++i) value |= static_cast<std::uint64_t>(at[i]) << (8 * i);
+  return value;
+}
+
+/// Header size of a record with `columns` columns.
+constexpr std::size_t row_header_bytes(std::size_t columns) noexcept {
+  return row_fixed_header_bytes + 8 * columns;
+}
+
+/// Appends one record's value to `out`. `columns[c]` holds column c's bytes
+/// for this record and `extents[c]` its width (dense) or length (bytes).
+/// Allocates: grows `out`. Never throws except std::bad_alloc.
+template <std::size_t Columns>
+void append_row(std::vector<std::byte>& out, std::uint64_t type_tag,
+                const std::array<std::span<const std::byte>, Columns>& columns,
+                const std::array<std::uint64_t, Columns>& extents) {
+  std::size_t payload = 0;
+  for (const auto& column : columns) payload += column.size();
+  std::size_t start = out.size();
+  out.resize(start + row_header_bytes(Columns) + payload);
+  std::byte* header = out.data() + start;
+  std::byte* body = header + row_header_bytes(Columns);
+  std::size_t at = 0;
+  for (const auto& column : columns) {
+    if (column.empty()) continue;
+    std::memcpy(body + at, column.data(), column.size());
+    at += column.size();
+  }
+  std::uint32_t crc = crc32c_update(0, body, payload);
+  store_le(header, row_magic, 4);
+  store_le(header + 4, Columns, 4);
+  store_le(header + 8, type_tag, 8);
+  store_le(header + 16, crc, 4);
+  store_le(header + 20, 0, 4);
+  store_le(header + 24, payload, 8);
+  for (std::size_t c = 0; c < Columns; ++c) store_le(header + row_fixed_header_bytes + 8 * c, extents[c], 8);
+}
+
+/// Checks that `value` is a record written by append_row with this type tag
+/// and these per-column unit sizes (sizeof(T) for a dense column of T, 1 for
+/// a bytes column), and fills `fields` with views into `value`. Any other
+/// input, of any length and content, gives a check other than ok and leaves
+/// `fields` unspecified. Never reads outside `value`, never throws, never allocates.
+template <std::size_t Columns>
+row_check parse_row(std::span<const std::byte> value, std::uint64_t type_tag,
+                    const std::array<std::uint32_t, Columns>& unit_bytes, row_fields<Columns>& fields) noexcept {
+  constexpr std::size_t header = row_header_bytes(Columns);
+  if (value.size() < header) return row_check::too_short;
+  const std::byte* base = value.data();
+  if (load_le(base, 4) != row_magic || load_le(base + 4, 4) != Columns || load_le(base + 20, 4) != 0)
+    return row_check::bad_magic;
+  if (load_le(base + 8, 8) != type_tag) return row_check::wrong_type;
+  std::uint64_t payload = load_le(base + 24, 8);
+  if (payload != value.size() - header) return row_check::bad_lengths;
+  std::uint64_t at = 0;
+  for (std::size_t c = 0; c < Columns; ++c) {
+    std::uint64_t extent = load_le(base + row_fixed_header_bytes + 8 * c, 8);
+    // extent * unit must fit in what is left, computed without overflow.
+    if (unit_bytes[c] == 0 || extent > (payload - at) / unit_bytes[c]) return row_check::bad_lengths;
+    std::uint64_t size = extent * unit_bytes[c];
+    fields.extents[c] = extent;
+    fields.data[c] = value.subspan(header + at, size);
+    at += size;
+  }
+  if (at != payload) return row_check::bad_lengths;
+  auto crc = static_cast<std::uint32_t>(load_le(base + 16, 4));
+  if (crc32c_update(0, base + header, payload) != crc) return row_check::bad_checksum;
+  return row_check::ok;
+}
+
+}  // namespace conveyor::detail

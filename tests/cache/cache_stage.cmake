@@ -1,0 +1,4 @@
+# The cache stage: equivalence with the uncached pipeline over memory, disk and
+# tiered tiers, key separation, damaged values, failing tiers; with Redis, a
+# dead server and a server killed mid-epoch. A fuzzer for the stored-row check.
+conveyor_add_test(cache_stage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cache_stage.cpp LABELS threaded)

@@ -1,0 +1,308 @@
+// Tests of conveyor/cache/cache_stage.hpp: same batches with and without the
+// cache, later epochs served from the tier, keys separated by dataset and
+// chain, damaged values recomputed, failing tiers never failing the pipeline.
+#include "conveyor/cache/cache_stage.hpp"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "cache_stage_support.hpp"
+#include "conveyor/cache/detail/row_codec.hpp"
+#include "conveyor/cache/disk_tier.hpp"
+#include "conveyor/cache/memory_tier.hpp"
+#include "conveyor/cache/tiered.hpp"
+
+using namespace cache_test;
+
+namespace {
+
+constexpr std::uint64_t record_count = 700;
+
+// A column kind the cache cannot store (like the TSV source's text records).
+struct text_like {
+  static constexpr cy::fixed_string name{"t"};
+  using storage = std::string;
+};
+
+auto base_pipe(call_counter calls, std::uint64_t bad_every = 0) {
+  return counted_source(record_count, std::move(calls), bad_every) | cy::shuffle(7) | cy::batch(16) |
+         cy::map("expand", expand);
+}
+
+std::vector<std::vector<batch_snapshot>> reference_epochs(std::uint64_t bad_every = 0, int epochs = 3) {
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls, bad_every) | cy::on_errors(bad_every ? cy::on_error::skip : cy::on_error::fail) |
+              cy::parallel(2);
+  std::vector<std::vector<batch_snapshot>> out;
+  for (int e = 0; e < epochs; ++e) out.push_back(run_epoch(pipe, static_cast<std::uint64_t>(e)));
+  return out;
+}
+
+// Three epochs through cache(tier) | parallel(2) equal the uncached run, and
+// epochs 1 and 2 never call the source.
+template <class Tier>
+void check_same_as_uncached(std::shared_ptr<Tier> tier) {
+  auto expected = reference_epochs();
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(tier) | cy::parallel(2);
+  CHECK(run_epoch(pipe, 0) == expected[0]);
+  CHECK(calls->load() == record_count);
+  CHECK(cy::cache_stats(pipe).misses == record_count);
+  CHECK(cy::cache_stats(pipe).stored == record_count);
+  CHECK(run_epoch(pipe, 1) == expected[1]);
+  CHECK(run_epoch(pipe, 2) == expected[2]);
+  CHECK(calls->load() == record_count);  // epochs 1 and 2: no source read at all
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.hits == 2 * record_count);
+  CHECK(stats.invalid == 0);
+  CHECK(stats.tier_errors == 0);
+}
+
+cy::memory_tier_options small_memory_options() {
+  cy::memory_tier_options options;
+  options.capacity_bytes = 48 << 10;
+  options.shard_count = 2;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("cache_stage: the cached pipeline has the uncached pipeline's type and batch type") {
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(cy::memory_tier<>(1 << 20)) | cy::parallel(2);
+  static_assert(std::is_same_v<decltype(pipe)::batch_type, row_batch>);
+  auto both_forms = cy::cache(base_pipe(calls), std::make_shared<cy::memory_tier<>>(1 << 20));
+  static_assert(std::is_same_v<decltype(both_forms)::batch_type, row_batch>);
+  static_assert(cy::detail::cacheable_batch_v<row_batch>);
+  static_assert(!cy::detail::cacheable_batch_v<cy::record_batch<cy::dense<"x", float>, text_like>>);
+}
+
+TEST_CASE("cache_stage: memory_tier gives the uncached batches over 3 epochs, epochs 2-3 from the cache") {
+  check_same_as_uncached(std::make_shared<cy::memory_tier<>>(64 << 20));
+}
+
+TEST_CASE("cache_stage: disk_tier gives the uncached batches, and a new process (tier) reuses them") {
+  temp_dir dir;
+  check_same_as_uncached(std::make_shared<cy::disk_tier>(dir.path / "cache"));
+  // A second pipeline on a reopened directory: all hits from the start.
+  auto expected = reference_epochs(0, 1);
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(std::make_shared<cy::disk_tier>(dir.path / "cache")) | cy::parallel(2);
+  CHECK(run_epoch(pipe, 0) == expected[0]);
+  CHECK(calls->load() == 0);
+}
+
+TEST_CASE("cache_stage: tiered<memory, disk> write-through and write-back give the uncached batches") {
+  for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
+    temp_dir dir;
+    cy::disk_tier disk(dir.path / "cache");
+    // A small memory tier, so the disk tier serves part of the later epochs.
+    auto stack = std::make_shared<cy::tiered<cy::memory_tier<>, cy::disk_tier&>>(
+        policy, cy::memory_tier<>(small_memory_options()), disk);
+    check_same_as_uncached(stack);
+    CHECK(disk.stats().hits > 0);
+  }
+}
+
+TEST_CASE("cache_stage: the stats table shows the cache row, and cache_stats its counts") {
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(cy::memory_tier<>(64 << 20), {.name = "decoded-cache"}) |
+              cy::parallel(2);
+  (void)run_epoch(pipe, 0);
+  (void)run_epoch(pipe, 1);
+  auto stats = pipe.stats();
+  const cy::stage_stats* row = nullptr;
+  for (const auto& s : stats.stages)
+    if (s.name == "decoded-cache") row = &s;
+  REQUIRE(row != nullptr);
+  CHECK(row->rows == 2 * record_count);
+  CHECK(row->batches == 2 * ((record_count + 15) / 16));
+  CHECK(row->busy.count() > 0);
+  std::ostringstream table;
+  table << stats;
+  CHECK(table.str().find("decoded-cache") != std::string::npos);
+  auto counts = cy::cache_stats(pipe);
+  CHECK(counts.hits == record_count);
+  CHECK(counts.misses == record_count);
+  CHECK(counts.upstream_calls == (record_count + 15) / 16);
+  CHECK(counts.hit_ratio() == doctest::Approx(0.5));
+  CHECK(counts.tier.puts == record_count);
+  std::ostringstream line;
+  line << counts;
+  CHECK(line.str().find("hits 700") != std::string::npos);
+  CHECK_THROWS_AS((void)cy::cache_stats(pipe, 1), std::out_of_range);
+}
+
+TEST_CASE("cache_stage: another dataset or another chain never hits the same tier's entries") {
+  auto tier = std::make_shared<cy::memory_tier<>>(64 << 20);
+  auto calls_a = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto calls_b = std::make_shared<std::atomic<std::uint64_t>>(0);
+  // Same size and width, different name and values: a different dataset.
+  auto a = counted_source(record_count, calls_a, 0, "set-a") | cy::batch(32) | cy::map("expand", expand) |
+           cy::cache(tier);
+  auto b = counted_source(record_count, calls_b, 0, "set-b", 2.0f) | cy::batch(32) | cy::map("expand", expand) |
+           cy::cache(tier);
+  (void)run_epoch(a, 0);
+  auto b_first = run_epoch(b, 0);
+  CHECK(cy::cache_stats(b).hits == 0);
+  CHECK(calls_b->load() == record_count);
+  for (const auto& batch : b_first)
+    for (std::size_t r = 0; r < batch.indices.size(); ++r)
+      CHECK(batch.x[r * 3] == static_cast<float>(batch.indices[r]) * 2.0f * 1.5f);
+  // Same source, a differently named map stage: a different chain.
+  auto calls_c = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto c = counted_source(record_count, calls_c, 0, "set-a") | cy::batch(32) | cy::map("expand-v2", expand) |
+           cy::cache(tier);
+  (void)run_epoch(c, 0);
+  CHECK(cy::cache_stats(c).hits == 0);
+  // ... while the identical chain does hit.
+  auto calls_d = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto d = counted_source(record_count, calls_d, 0, "set-a") | cy::batch(32) | cy::map("expand", expand) |
+           cy::cache(tier);
+  (void)run_epoch(d, 0);
+  CHECK(cy::cache_stats(d).hits == record_count);
+  CHECK(calls_d->load() == 0);
+}
+
+TEST_CASE("cache_stage: damaged values are detected, counted, recomputed and overwritten") {
+  auto memory = std::make_shared<cy::memory_tier<>>(64 << 20);
+  auto tier = std::make_shared<instrumented_tier<cy::memory_tier<>>>(memory);
+  auto expected = reference_epochs();
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(tier) | cy::parallel(2);
+  CHECK(run_epoch(pipe, 0) == expected[0]);
+  auto keys = tier->stored_keys();
+  REQUIRE(keys.size() == record_count);
+  // Damage 6 entries in 6 ways, directly through the tier.
+  cy::byte_buffer value;
+  REQUIRE(memory->get(keys[0], value));
+  std::vector<cy::byte_buffer> damaged(6, value);
+  damaged[0] = cy::byte_buffer(40, std::byte{0x5a});                                   // garbage
+  damaged[1].resize(damaged[1].size() - 1);                                            // truncated
+  damaged[2].back() ^= std::byte{0x01};                                                // payload bit flip
+  damaged[3][9] ^= std::byte{0x80};                                                    // type tag
+  damaged[4][cy::detail::row_fixed_header_bytes] ^= std::byte{0x01};                   // a width
+  damaged[5] = cy::byte_buffer{};                                                      // empty
+  for (std::size_t k = 0; k < damaged.size(); ++k) REQUIRE(memory->put(keys[k * 50], damaged[k]));
+  CHECK(run_epoch(pipe, 1) == expected[1]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.invalid == damaged.size());
+  CHECK(stats.hits == record_count - damaged.size());
+  CHECK(calls->load() == record_count + damaged.size());
+  // Overwritten with good values: the next epoch is all hits again.
+  CHECK(run_epoch(pipe, 2) == expected[2]);
+  CHECK(cy::cache_stats(pipe).invalid == damaged.size());
+  CHECK(calls->load() == record_count + damaged.size());
+}
+
+TEST_CASE("cache_stage: records dropped under skip are absent and never stored") {
+  constexpr std::uint64_t bad_every = 10;
+  auto expected = reference_epochs(bad_every);
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls, bad_every) | cy::cache(cy::memory_tier<>(64 << 20)) | cy::parallel(2) |
+              cy::on_errors(cy::on_error::skip);
+  const std::uint64_t bad = record_count / bad_every;
+  for (std::uint64_t e = 0; e < 3; ++e) CHECK(run_epoch(pipe, e) == expected[e]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.stored == record_count - bad);
+  CHECK(stats.hits == 2 * (record_count - bad));
+  CHECK(calls->load() == record_count + 2 * bad);  // only the bad records are asked for again
+  CHECK(pipe.stats().stages[0].skipped == 3 * bad);
+}
+
+TEST_CASE("cache_stage: a tier that throws is counted and served as misses") {
+  auto memory = std::make_shared<cy::memory_tier<>>(64 << 20);
+  auto tier = std::make_shared<instrumented_tier<cy::memory_tier<>>>(memory);
+  tier->throw_every(3);
+  auto expected = reference_epochs();
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(tier) | cy::parallel(2);
+  for (std::uint64_t e = 0; e < 3; ++e) CHECK(run_epoch(pipe, e) == expected[e]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.tier_errors == tier->thrown());
+  CHECK(stats.tier_errors > 0);
+  CHECK(stats.hits > 0);
+}
+
+TEST_CASE("cache_stage: a disk tier that cannot open its directory: all misses, correct output") {
+  temp_dir dir;
+  std::ofstream(dir.path / "not-a-directory") << "x";
+  auto disk = std::make_shared<cy::disk_tier>(dir.path / "not-a-directory" / "cache");
+  auto expected = reference_epochs();
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(disk) | cy::parallel(2);
+  for (std::uint64_t e = 0; e < 3; ++e) CHECK(run_epoch(pipe, e) == expected[e]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.hits == 0);
+  CHECK(stats.not_stored == 3 * record_count);
+  CHECK(stats.tier.failures > 0);
+  CHECK(calls->load() == 3 * record_count);
+}
+
+TEST_CASE("cache_stage: a disk tier whose disk fills up (RLIMIT_FSIZE, in a child) keeps the output correct") {
+  auto expected = reference_epochs();
+  temp_dir dir;
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int code = 0;
+    try {
+      std::signal(SIGXFSZ, SIG_IGN);
+      auto disk = std::make_shared<cy::disk_tier>(
+          dir.path / "cache", cy::disk_tier_options{.capacity_bytes = 1 << 20, .segment_bytes = 256 << 10});
+      auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+      auto pipe = base_pipe(calls) | cy::cache(disk) | cy::parallel(2);
+      if (run_epoch(pipe, 0) != expected[0]) code = 2;
+      // The disk becomes full now: segments may not grow past 16 KiB.
+      rlimit limit{16 << 10, 16 << 10};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+      for (std::uint64_t e = 1; e < 3; ++e)
+        if (run_epoch(pipe, e) != expected[e]) code = 3;
+      // Fresh directory, full from the start: a new tier in a sibling directory.
+      auto full = std::make_shared<cy::disk_tier>(dir.path / "full");
+      auto pipe2 = base_pipe(calls) | cy::cache(full) | cy::parallel(2);
+      for (std::uint64_t e = 0; e < 3; ++e)
+        if (run_epoch(pipe2, e) != expected[e]) code = 4;
+      auto stats = cy::cache_stats(pipe2);
+      if (stats.not_stored == 0 || stats.tier.failures == 0) code = 5;
+      if (stats.hits == 0) code = 6;  // what fit in 16 KiB is served
+    } catch (...) {
+      code = 7;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("cache_stage: keys are per record, so another batching or order reuses them in mixed batches") {
+  // Warm half the records with another shuffle and batch size (plan stages
+  // are not part of the chain), leaving the epoch early; then every batch of
+  // the standard pipeline mixes hits and misses.
+  auto tier = std::make_shared<cy::memory_tier<>>(64 << 20);
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto warm = counted_source(record_count, calls) | cy::shuffle(3) | cy::batch(10) | cy::map("expand", expand) |
+              cy::cache(tier);
+  std::size_t batches = 0;
+  for (auto& b : warm.epoch(0)) {
+    (void)b;
+    if (++batches == 35) break;
+  }
+  CHECK(calls->load() == 350);
+  auto expected = reference_epochs();
+  auto pipe = base_pipe(calls) | cy::cache(tier) | cy::parallel(2);
+  CHECK(run_epoch(pipe, 1) == expected[1]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.hits == 350);
+  CHECK(stats.misses == 350);
+  CHECK(calls->load() == 700);
+}

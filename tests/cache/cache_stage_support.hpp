@@ -1,0 +1,171 @@
+// Helpers of the cache stage tests: a counted source, a stage that builds a
+// batch with dense and bytes columns of several dtypes, epoch snapshots to
+// compare runs with and without the cache, and a tier decorator that records
+// keys and can make the real tier under it throw.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <unistd.h>
+
+#include "conveyor/cache/cache_stage.hpp"
+#include "conveyor/cache/tier.hpp"
+#include "conveyor/conveyor.hpp"
+
+namespace cache_test {
+
+namespace cy = conveyor;
+
+using source_batch = cy::record_batch<cy::dense<"v", float>>;
+using row_batch = cy::record_batch<cy::dense<"x", float>, cy::bytes<"name">, cy::dense<"id", std::int16_t>>;
+
+/// Calls of the source's fill (one per record read).
+using call_counter = std::shared_ptr<std::atomic<std::uint64_t>>;
+
+/// A generated source of `count` records that counts its reads; with
+/// `bad_every` > 0, records with index % bad_every == 3 are bad (data_error).
+inline auto counted_source(std::uint64_t count, call_counter calls, std::uint64_t bad_every = 0,
+                           std::string name = "generate", float scale = 1.0f) {
+  return cy::generate<cy::dense<"v", float>>(
+      count, 2,
+      [calls, bad_every, scale, name](std::uint64_t i, std::span<float> row) {
+        calls->fetch_add(1, std::memory_order_relaxed);
+        if (bad_every != 0 && i % bad_every == 3) throw cy::data_error("bad record", name, i);
+        row[0] = static_cast<float>(i) * scale;
+        row[1] = static_cast<float>(i % 97) + 0.25f;
+      },
+      name);
+}
+
+/// The "expand" map stage: three dense float columns' worth of work, a
+/// variable-length name (empty for every fifth record) and an int16 id.
+inline row_batch expand(source_batch&& in, const cy::stage_context& ctx) {
+  row_batch out(ctx.pool, in.info(), in.indices());
+  const auto& v = in.get<"v">();
+  auto& x = out.get<"x">();
+  x = cy::dense_column<float>(ctx.pool, in.rows(), 3);
+  out.get<"name">() = cy::bytes_column(ctx.pool, in.rows());
+  auto& id = out.get<"id">();
+  id = cy::dense_column<std::int16_t>(ctx.pool, in.rows(), 1);
+  for (std::size_t r = 0; r < in.rows(); ++r) {
+    std::uint64_t index = in.indices()[r];
+    x(r, 0) = v(r, 0) * 1.5f;
+    x(r, 1) = v(r, 1);
+    x(r, 2) = v(r, 0) - v(r, 1);
+    std::string name;
+    for (std::uint64_t k = 0; k < index % 5; ++k) name += "rec-" + std::to_string(index) + ";";
+    out.get<"name">().append(name);
+    id(r, 0) = static_cast<std::int16_t>(index * 7);
+  }
+  return out;
+}
+
+/// Everything a consumer can observe of one batch.
+struct batch_snapshot {
+  std::uint64_t epoch = 0, number = 0;
+  std::vector<std::uint64_t> indices;
+  std::size_t x_width = 0;
+  std::vector<float> x;
+  std::vector<std::string> names;
+  std::vector<std::int16_t> ids;
+  friend bool operator==(const batch_snapshot&, const batch_snapshot&) = default;
+};
+
+inline batch_snapshot snapshot_of(const row_batch& b) {
+  batch_snapshot s;
+  s.epoch = b.epoch();
+  s.number = b.number();
+  s.indices.assign(b.indices().begin(), b.indices().end());
+  const auto& x = b.get<"x">();
+  s.x_width = x.width();
+  s.x.assign(x.values().begin(), x.values().end());
+  for (std::size_t r = 0; r < b.rows(); ++r) s.names.emplace_back(b.get<"name">().text(r));
+  const auto& id = b.get<"id">();
+  s.ids.assign(id.values().begin(), id.values().end());
+  return s;
+}
+
+template <class Pipe>
+std::vector<batch_snapshot> run_epoch(Pipe& pipe, std::uint64_t epoch) {
+  std::vector<batch_snapshot> out;
+  for (auto& b : pipe.epoch(epoch)) out.push_back(snapshot_of(b));
+  return out;
+}
+
+/// A real tier underneath, seen through: records the keys stored, and can
+/// throw from every `throw_every`-th batched call (0: never).
+template <class Inner>
+class instrumented_tier {
+ public:
+  explicit instrumented_tier(std::shared_ptr<Inner> inner) : inner_(std::move(inner)) {}
+
+  bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_->get(key, out); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) { return inner_->put(key, value); }
+  bool erase(const cy::cache_key& key) { return inner_->erase(key); }
+  bool contains(const cy::cache_key& key) { return inner_->contains(key); }
+  std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    maybe_throw();
+    return inner_->get_many(keys, values, found);
+  }
+  std::size_t put_many(std::span<const cy::cache_key> keys, std::span<const std::span<const std::byte>> values) {
+    maybe_throw();
+    {
+      std::lock_guard lock(mutex_);
+      stored_keys_.insert(stored_keys_.end(), keys.begin(), keys.end());
+    }
+    return inner_->put_many(keys, values);
+  }
+  [[nodiscard]] std::uint64_t size_bytes() const { return inner_->size_bytes(); }
+  [[nodiscard]] std::uint64_t capacity_bytes() const { return inner_->capacity_bytes(); }
+  [[nodiscard]] cy::tier_stats stats() const { return inner_->stats(); }
+  [[nodiscard]] std::string_view name() const { return "instrumented"; }
+
+  std::vector<cy::cache_key> stored_keys() {
+    std::lock_guard lock(mutex_);
+    return stored_keys_;
+  }
+  void throw_every(std::uint64_t n) { throw_every_.store(n); }
+  [[nodiscard]] std::uint64_t thrown() const { return thrown_.load(); }
+  Inner& inner() { return *inner_; }
+
+ private:
+  void maybe_throw() {
+    auto every = throw_every_.load();
+    if (every != 0 && calls_.fetch_add(1) % every == 0) {
+      thrown_.fetch_add(1);
+      throw std::runtime_error("instrumented_tier: injected failure");
+    }
+  }
+  std::shared_ptr<Inner> inner_;
+  std::mutex mutex_;
+  std::vector<cy::cache_key> stored_keys_;
+  std::atomic<std::uint64_t> throw_every_{0}, calls_{0}, thrown_{0};
+};
+
+/// A fresh directory under the system temp dir, removed afterwards.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "conveyor-cache-stage-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace cache_test
