@@ -2,3 +2,7 @@
 # tiered tiers, key separation, damaged values, failing tiers; with Redis, a
 # dead server and a server killed mid-epoch. A fuzzer for the stored-row check.
 conveyor_add_test(cache_stage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cache_stage.cpp LABELS threaded)
+if(CONVEYOR_WITH_REDIS)
+  conveyor_add_test(cache_stage_redis_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cache_stage_redis.cpp
+    LIBS conveyor::redis LABELS threaded)
+endif()
