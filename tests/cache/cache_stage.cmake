@@ -6,3 +6,6 @@ if(CONVEYOR_WITH_REDIS)
   conveyor_add_test(cache_stage_redis_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cache_stage_redis.cpp
     LIBS conveyor::redis LABELS threaded)
 endif()
+conveyor_add_fuzzer(cache_row_fuzz
+  SOURCE ${CMAKE_CURRENT_LIST_DIR}/../fuzz/cache_row_fuzz.cpp
+  CORPUS ${CMAKE_CURRENT_LIST_DIR}/../fuzz/corpus/cache_row_fuzz)
