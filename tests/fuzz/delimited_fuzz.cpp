@@ -2,10 +2,12 @@
 //
 // Input: byte 0 picks the options (delimiter, blank-line handling, index
 // persistence), the rest is the file. With persistence the file is opened
-// twice (the second time from the index sidecar the first wrote). Every record, single and batched, is compared with a
-// straightforward reference parser: a character-at-a-time transcription of
+// twice (the second time from the index sidecar the first wrote). Every record, single and batched,
+// is compared with a straightforward reference parser: a character-at-a-time transcription of
 // Python's csv.reader state machine over lines, written independently of the
 // library's field-at-a-time scanner.
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,7 +15,6 @@
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 #include <vector>
 
 #include "conveyor/source/delimited.hpp"
@@ -26,7 +27,14 @@ struct reference_row {
 };
 
 // Python's _csv.c reader states, default dialect.
-enum class state { start_record, start_field, in_field, in_quoted_field, quote_in_quoted_field, eat_crnl };
+enum class state {
+  start_record,
+  start_field,
+  in_field,
+  in_quoted_field,
+  quote_in_quoted_field,
+  eat_crnl
+};
 
 std::vector<reference_row> reference_parse(std::string_view text, char delimiter) {
   // Split into lines the way a file opened with newline='' does: each line
@@ -130,7 +138,8 @@ std::vector<reference_row> reference_parse(std::string_view text, char delimiter
 
 const std::filesystem::path& scratch() {
   static const std::filesystem::path dir = [] {
-    auto path = std::filesystem::temp_directory_path() / ("conveyor-delimited-fuzz-" + std::to_string(::getpid()));
+    auto path = std::filesystem::temp_directory_path() /
+                ("conveyor-delimited-fuzz-" + std::to_string(::getpid()));
     std::filesystem::create_directories(path);
     return path;
   }();
@@ -141,7 +150,8 @@ void require(bool condition) {
   if (!condition) std::abort();
 }
 
-void check_against_reference(const conveyor::delimited_file& file, const std::vector<reference_row>& expected_rows,
+void check_against_reference(const conveyor::delimited_file& file,
+                             const std::vector<reference_row>& expected_rows,
                              const std::vector<std::string>& header) {
   require(file.size() == expected_rows.size());
   require(std::vector<std::string>(file.header().begin(), file.header().end()) == header);
@@ -154,7 +164,8 @@ void check_against_reference(const conveyor::delimited_file& file, const std::ve
       const auto record = file.record(i, buffer);
       require(!bad);
       require(record.field_count() == expected.fields.size());
-      for (std::size_t j = 0; j < record.field_count(); ++j) require(record.field(j) == expected.fields[j]);
+      for (std::size_t j = 0; j < record.field_count(); ++j)
+        require(record.field(j) == expected.fields[j]);
     } catch (const conveyor::data_error& error) {
       require(bad);
       require(error.where().record == i);
@@ -173,7 +184,8 @@ void check_against_reference(const conveyor::delimited_file& file, const std::ve
   for (std::size_t row = 0; row < rows; ++row) {
     const auto record = good[good.size() - 1 - row];
     require(table.record_index(row) == record);
-    for (std::size_t j = 0; j < header.size(); ++j) require(table.field(row, j) == expected_rows[record].fields[j]);
+    for (std::size_t j = 0; j < header.size(); ++j)
+      require(table.field(row, j) == expected_rows[record].fields[j]);
   }
 }
 
@@ -208,7 +220,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   std::vector<reference_row> records;
   for (std::size_t i = first; i < rows.size(); ++i)
-    if (!(options.skip_blank_lines && rows[i].fields.empty() && !rows[i].unterminated)) records.push_back(rows[i]);
+    if (!(options.skip_blank_lines && rows[i].fields.empty() && !rows[i].unterminated))
+      records.push_back(rows[i]);
 
   for (int pass = 0; pass < (options.persist_index ? 2 : 1); ++pass) {
     try {

@@ -4,6 +4,7 @@
 #include "conveyor/source/delimited.hpp"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -11,7 +12,6 @@
 #include <numeric>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -30,8 +30,8 @@ struct scratch_dir {
   fs::path path;
   scratch_dir() {
     static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("conveyor-delimited-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    path = fs::temp_directory_path() / ("conveyor-delimited-test-" + std::to_string(::getpid()) +
+                                        "-" + std::to_string(counter++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -115,7 +115,8 @@ TEST_CASE("delimited: line endings, final newline, spaces, empty fields") {
 }
 
 TEST_CASE("delimited: a UTF-8 byte order mark is not part of the first column name") {
-  check_parse(',', "\xEF\xBB\xBFid,name\n1,\xC3\xA9t\xC3\xA9\n", {"id", "name"}, {{"1", "\xC3\xA9t\xC3\xA9"}});
+  check_parse(',', "\xEF\xBB\xBFid,name\n1,\xC3\xA9t\xC3\xA9\n", {"id", "name"},
+              {{"1", "\xC3\xA9t\xC3\xA9"}});
   check_parse(',', "\xEF\xBB\xBF\"id\",x\n1,2\n", {"id", "x"}, {{"1", "2"}});
 }
 
@@ -164,15 +165,18 @@ TEST_CASE("delimited: errors name file, record and byte offset") {
     CHECK(error.where().file == path.string());
     CHECK(error.where().record == 0);
     CHECK(error.where().offset == 4);
-    CHECK(std::string(error.what()).find(path.string() + ", record 0, byte offset 4: record has 3 fields") == 0);
+    CHECK(std::string(error.what())
+              .find(path.string() + ", record 0, byte offset 4: record has 3 fields") == 0);
   }
-  CHECK_THROWS_WITH_AS(file.record(1, buffer), doctest::Contains("record 1, byte offset 10: record has 1 fields"),
+  CHECK_THROWS_WITH_AS(file.record(1, buffer),
+                       doctest::Contains("record 1, byte offset 10: record has 1 fields"),
                        data_error);
   CHECK(file.record(2, buffer).field(0) == "5");
   // The unterminated quote is reported at the quote itself (byte 18).
-  CHECK_THROWS_WITH_AS(file.record(3, buffer), doctest::Contains("record 3, byte offset 18: unterminated"),
-                       data_error);
-  CHECK_THROWS_WITH_AS(file.record(4, buffer), doctest::Contains("record 4, byte offset 24: record index 4 is out"),
+  CHECK_THROWS_WITH_AS(file.record(3, buffer),
+                       doctest::Contains("record 3, byte offset 18: unterminated"), data_error);
+  CHECK_THROWS_WITH_AS(file.record(4, buffer),
+                       doctest::Contains("record 4, byte offset 24: record index 4 is out"),
                        data_error);
   try {
     (void)file.column_index("missing_column");
@@ -199,14 +203,16 @@ TEST_CASE("delimited: errors name file, record and byte offset") {
   CHECK_THROWS_AS(file.read(out_of_range, table, conveyor::on_error::skip), data_error);
   CHECK(table.rows() == 0);
 
-  CHECK_THROWS_AS(delimited_file(dir.write("badheader.csv", "a,\"b\n1,2\n"), in_memory(',')), data_error);
+  CHECK_THROWS_AS(delimited_file(dir.write("badheader.csv", "a,\"b\n1,2\n"), in_memory(',')),
+                  data_error);
   CHECK_THROWS_AS(delimited_file(dir.path / "absent.csv", in_memory(',')), conveyor::io_error);
   CHECK_THROWS_AS(delimited_file(path, in_memory('"')), std::invalid_argument);
 }
 
 TEST_CASE("delimited: views point into the mapping unless a field needed unescaping") {
   scratch_dir dir;
-  delimited_file file(dir.write("views.csv", "a,b,c\nplain,\"quoted\",\"esc\"\"aped\"\n"), in_memory(','));
+  delimited_file file(dir.write("views.csv", "a,b,c\nplain,\"quoted\",\"esc\"\"aped\"\n"),
+                      in_memory(','));
   record_buffer first, second;
   const auto one = file.record(0, first);
   const auto two = file.record(0, second);
@@ -222,7 +228,8 @@ TEST_CASE("delimited: views point into the mapping unless a field needed unescap
 TEST_CASE("delimited: read keeps the requested order and reuses the table") {
   scratch_dir dir;
   std::string bytes = "id\tvalue\n";
-  for (int i = 0; i < 500; ++i) bytes += std::to_string(i) + "\t\"v\"\"" + std::to_string(i) + "\"\n";
+  for (int i = 0; i < 500; ++i)
+    bytes += std::to_string(i) + "\t\"v\"\"" + std::to_string(i) + "\"\n";
   delimited_file file(dir.write("order.tsv", bytes), in_memory('\t'));
   REQUIRE(file.size() == 500);
   field_table table;
@@ -293,7 +300,8 @@ TEST_CASE("delimited: the index sidecar is created, reused, and never trusted wh
   }
   SUBCASE("a checksummed sidecar with out-of-range offsets is rejected") {
     conveyor::detail::delimited::mapped_text text(path);
-    const auto identity = conveyor::detail::delimited::identify(text.data(), text.size(), text.mtime_ns());
+    const auto identity =
+        conveyor::detail::delimited::identify(text.data(), text.size(), text.mtime_ns());
     conveyor::detail::delimited::record_index forged{0, {4, 9999, 10000}};
     std::string reason;
     REQUIRE(conveyor::detail::delimited::save_sidecar(
@@ -340,8 +348,10 @@ TEST_CASE("delimited: the swar scanner agrees with the byte loop") {
     const char* begin = text.data() + start;
     const char* end = text.data() + text.size();
     const char* expected = begin;
-    while (expected < end && *expected != '\t' && *expected != '\r' && *expected != '\n') ++expected;
-    CHECK(conveyor::detail::delimited::find_first_of3_swar(begin, end, '\t', '\r', '\n') == expected);
+    while (expected < end && *expected != '\t' && *expected != '\r' && *expected != '\n')
+      ++expected;
+    CHECK(conveyor::detail::delimited::find_first_of3_swar(begin, end, '\t', '\r', '\n') ==
+          expected);
     CHECK(conveyor::detail::delimited::find_first_of3(begin, end, '\t', '\r', '\n') == expected);
   }
 }
@@ -357,7 +367,8 @@ TEST_CASE("delimited: the DEA reference files") {
   options.index_directory = dir.path;  // never write into the shared data directory
   delimited_file file(data / "fakename_1k_bf_encoded.tsv", options);
   CHECK(file.size() == 1000);
-  CHECK(header_of(file) == std::vector<std::string>{"GivenName", "Surname", "Birthday", "bloomfilter", "uid"});
+  CHECK(header_of(file) ==
+        std::vector<std::string>{"GivenName", "Surname", "Birthday", "bloomfilter", "uid"});
   record_buffer buffer;
   const auto first = file.record(0, buffer);
   CHECK(first.field(0) == "Maria");
@@ -370,7 +381,8 @@ TEST_CASE("delimited: the DEA reference files") {
     batch.push_back(i);
     if (batch.size() < 256 && i + 1 < file.size()) continue;
     REQUIRE(file.read(batch, table) == batch.size());
-    for (std::size_t row = 0; row < table.rows(); ++row) CHECK(table.field(row, bits).size() == 1024);
+    for (std::size_t row = 0; row < table.rows(); ++row)
+      CHECK(table.field(row, bits).size() == 1024);
     batch.clear();
   }
 

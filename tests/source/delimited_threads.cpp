@@ -2,6 +2,7 @@
 // open file, and several threads opening (and writing the sidecar of) the same
 // file at once. Run under TSan in CI.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -11,7 +12,6 @@
 #include <random>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "conveyor/source/delimited.hpp"
@@ -30,7 +30,8 @@ fs::path write_sample(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("delimited: concurrent readers and concurrent openers") {
-  const auto dir = fs::temp_directory_path() / ("conveyor-delimited-threads-" + std::to_string(::getpid()));
+  const auto dir =
+      fs::temp_directory_path() / ("conveyor-delimited-threads-" + std::to_string(::getpid()));
   const auto path = write_sample(dir);
 
   std::atomic<int> mismatches{0};

@@ -95,13 +95,16 @@ class delimited_file {
   explicit delimited_file(const std::filesystem::path& path, delimited_options options = {})
       : options_(std::move(options)), file_(check_options(path, options_)) {
     const auto identity = detail::delimited::identify(file_.data(), file_.size(), file_.mtime_ns());
-    const auto syntax = detail::delimited::syntax_code(options_.delimiter, options_.skip_blank_lines);
+    const auto syntax =
+        detail::delimited::syntax_code(options_.delimiter, options_.skip_blank_lines);
     bool loaded = false;
     if (options_.persist_index) {
-      status_.sidecar = options_.index_directory.empty()
-                            ? std::filesystem::path(path.string() + ".cyidx")
-                            : detail::delimited::sidecar_in_directory(path, options_.index_directory);
-      loaded = detail::delimited::load_sidecar(status_.sidecar, identity, syntax, index_, status_.note);
+      status_.sidecar =
+          options_.index_directory.empty()
+              ? std::filesystem::path(path.string() + ".cyidx")
+              : detail::delimited::sidecar_in_directory(path, options_.index_directory);
+      loaded =
+          detail::delimited::load_sidecar(status_.sidecar, identity, syntax, index_, status_.note);
     }
     if (loaded) {
       status_.origin = index_origin::loaded;
@@ -113,7 +116,8 @@ class delimited_file {
       status_.origin = index_origin::built_in_memory;
       std::string save_failure;
       if (options_.persist_index) {
-        if (detail::delimited::save_sidecar(status_.sidecar, identity, syntax, index_, save_failure))
+        if (detail::delimited::save_sidecar(status_.sidecar, identity, syntax, index_,
+                                            save_failure))
           status_.origin = index_origin::built_and_saved;
         status_.note += (status_.note.empty() || save_failure.empty() ? "" : "; ") + save_failure;
       }
@@ -153,8 +157,9 @@ class delimited_file {
     if (auto column = find_column(name)) return *column;
     std::string columns;
     for (const auto& each : header_) columns += (columns.empty() ? "" : ", ") + each;
-    throw data_error("no column named '" + std::string(name) + "' in the header (columns: " + columns + ")",
-                     path(), unknown_position, index_.header_offset);
+    throw data_error(
+        "no column named '" + std::string(name) + "' in the header (columns: " + columns + ")",
+        path(), unknown_position, index_.header_offset);
   }
 
   /// Byte offset where record i starts. Throws data_error if i >= size().
@@ -205,7 +210,8 @@ class delimited_file {
     for (const auto& [record, row] : order) {
       out.record_indices_[row] = record;
       out.byte_offsets_[row] = index_.offsets[record];
-      if (parse_record(record, out.cells_.data() + row * out.columns_, out.arena_, failure)) continue;
+      if (parse_record(record, out.cells_.data() + row * out.columns_, out.arena_, failure))
+        continue;
       if (policy.action != error_policy::kind::skip)
         throw data_error(std::move(failure.message), path(), record, failure.offset);
       out.skipped_.emplace_back(std::move(failure.message), path(), record, failure.offset);
@@ -258,13 +264,15 @@ class delimited_file {
     std::size_t field_count = 0;
     if (!detail::delimited::is_blank_line(begin, end)) {
       const auto scan = detail::delimited::scan_record(
-          begin, end, options_.delimiter, [&](const detail::delimited::field_extent& field, std::size_t j) {
+          begin, end, options_.delimiter,
+          [&](const detail::delimited::field_extent& field, std::size_t j) {
             if (j < columns) cells[j] = field_value(field, arena);
           });
       if (scan.unterminated_quote != nullptr) {
         failure.offset = static_cast<std::uint64_t>(scan.unterminated_quote - file_.data());
         failure.message = "unterminated quoted field: the quote at byte offset " +
-                          std::to_string(failure.offset) + " never closes before the end of the file";
+                          std::to_string(failure.offset) +
+                          " never closes before the end of the file";
         return false;
       }
       field_count = scan.field_count;
@@ -285,7 +293,8 @@ class delimited_file {
     for (const auto& entry : sorted) {
       const std::uint64_t record = entry.first;
       const std::uint64_t begin = index_.offsets[record];
-      const std::uint64_t end = record + 1 < index_.offsets.size() ? index_.offsets[record + 1] : file_.size();
+      const std::uint64_t end =
+          record + 1 < index_.offsets.size() ? index_.offsets[record + 1] : file_.size();
       if (open && begin <= range_end + coalesce_gap) {
         range_end = std::max(range_end, end);
         continue;
@@ -304,13 +313,14 @@ class delimited_file {
     const char* end = file_.data() + file_.size();
     detail::delimited::byte_arena arena;
     const auto scan = detail::delimited::scan_record(
-        begin, end, options_.delimiter, [&](const detail::delimited::field_extent& field, std::size_t) {
+        begin, end, options_.delimiter,
+        [&](const detail::delimited::field_extent& field, std::size_t) {
           header_.emplace_back(field_value(field, arena));
         });
     if (scan.unterminated_quote != nullptr) {
       const auto at = static_cast<std::uint64_t>(scan.unterminated_quote - file_.data());
-      throw data_error("header row: unterminated quoted field: the quote at byte offset " + std::to_string(at) +
-                           " never closes before the end of the file",
+      throw data_error("header row: unterminated quoted field: the quote at byte offset " +
+                           std::to_string(at) + " never closes before the end of the file",
                        path(), unknown_position, at);
     }
   }

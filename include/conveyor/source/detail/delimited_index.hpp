@@ -35,14 +35,15 @@ struct record_index {
 // name (Python's "utf-8-sig", pandas); conveyor skips it.
 inline std::size_t utf8_bom_length(const char* data, std::size_t size) noexcept {
   return size >= 3 && static_cast<unsigned char>(data[0]) == 0xEF &&
-                 static_cast<unsigned char>(data[1]) == 0xBB && static_cast<unsigned char>(data[2]) == 0xBF
+                 static_cast<unsigned char>(data[1]) == 0xBB &&
+                 static_cast<unsigned char>(data[2]) == 0xBF
              ? 3
              : 0;
 }
 
-// One pass over [data, data + size): a leading UTF-8 byte order mark is skipped; the header is the first non-blank row;
-// blank lines after it become zero-field records unless skipped. A record whose
-// quote never closes runs to the end of the file (parsing it reports the error).
+// One pass over [data, data + size): a leading UTF-8 byte order mark is skipped; the header is the
+// first non-blank row; blank lines after it become zero-field records unless skipped. A record
+// whose quote never closes runs to the end of the file (parsing it reports the error).
 inline record_index build_record_index(const char* data, std::size_t size, char delimiter,
                                        bool skip_blank_lines) {
   record_index index;
@@ -99,7 +100,8 @@ inline file_identity identify(const char* data, std::size_t size, std::int64_t m
     const std::size_t last_start = size - sample_block_bytes;
     for (std::size_t block = 0; block < sample_blocks; ++block) {
       const std::size_t start = last_start / (sample_blocks - 1) * block;
-      hash = hash_bytes(data + (block + 1 == sample_blocks ? last_start : start), sample_block_bytes, hash);
+      hash = hash_bytes(data + (block + 1 == sample_blocks ? last_start : start),
+                        sample_block_bytes, hash);
     }
   }
   return {size, mtime_ns, hash};

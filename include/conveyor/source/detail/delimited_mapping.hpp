@@ -32,11 +32,14 @@ class mapped_text {
     std::error_code code;
     const auto status = std::filesystem::status(path, code);
     if (code || !std::filesystem::exists(status))
-      throw io_error("cannot open: " + (code ? code.message() : std::string("no such file")), name_);
-    if (!std::filesystem::is_regular_file(status)) throw io_error("cannot open: not a regular file", name_);
+      throw io_error("cannot open: " + (code ? code.message() : std::string("no such file")),
+                     name_);
+    if (!std::filesystem::is_regular_file(status))
+      throw io_error("cannot open: not a regular file", name_);
     const auto time = std::filesystem::last_write_time(path, code);
     if (code) throw io_error("cannot stat: " + code.message(), name_);
-    mtime_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+    mtime_ns_ =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
     try {
       mapping_ = boost::interprocess::file_mapping(name_.c_str(), boost::interprocess::read_only);
       const auto size = std::filesystem::file_size(path, code);
@@ -69,7 +72,8 @@ class mapped_text {
     static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     const std::uint64_t first = begin / page * page;
     const std::uint64_t last = std::min<std::uint64_t>(end, size_);
-    ::madvise(const_cast<char*>(data_) + first, static_cast<std::size_t>(last - first), MADV_WILLNEED);
+    ::madvise(const_cast<char*>(data_) + first, static_cast<std::size_t>(last - first),
+              MADV_WILLNEED);
 #else
     (void)begin;
     (void)end;

@@ -49,14 +49,14 @@ inline const char* find_first_of3_swar(const char* p, const char* end, char a, c
 }
 
 // The first byte in [p, end) equal to a, b or c; end if there is none.
-inline const char* find_first_of3(const char* p, const char* end, char a, char b,
-                                  char c) noexcept {
+inline const char* find_first_of3(const char* p, const char* end, char a, char b, char c) noexcept {
 #if defined(__SSE2__)
   const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c);
   while (end - p >= 16) {
     const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, va), _mm_cmpeq_epi8(chunk, vb)),
-                                     _mm_cmpeq_epi8(chunk, vc));
+    const __m128i hit =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, va), _mm_cmpeq_epi8(chunk, vb)),
+                     _mm_cmpeq_epi8(chunk, vc));
     const auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
     if (mask != 0) return p + std::countr_zero(mask);
     p += 16;
@@ -90,8 +90,8 @@ inline field_extent scan_field(const char* p, const char* end, char delimiter) n
   }
   const char* cursor = p + 1;
   for (;;) {
-    const auto* quote =
-        static_cast<const char*>(std::memchr(cursor, quote_char, static_cast<std::size_t>(end - cursor)));
+    const auto* quote = static_cast<const char*>(
+        std::memchr(cursor, quote_char, static_cast<std::size_t>(end - cursor)));
     if (quote == nullptr) {
       field.raw_end = end;
       field.unterminated = true;
@@ -169,9 +169,9 @@ inline const char* skip_line_terminator(const char* p, const char* end) noexcept
 
 // How a record scan went.
 struct record_scan {
-  const char* next = nullptr;                 // where the following record starts
-  std::size_t field_count = 0;                // fields seen
-  const char* unterminated_quote = nullptr;   // the opening quote, if one never closes
+  const char* next = nullptr;                // where the following record starts
+  std::size_t field_count = 0;               // fields seen
+  const char* unterminated_quote = nullptr;  // the opening quote, if one never closes
 };
 
 // Visits every field of the record at p (p < end, not a blank line) in order,
