@@ -4,6 +4,12 @@
 // alternate baseline and candidate and the median ratio is printed.
 //
 //   disk_tier_bench [rounds=5] [gets_per_round=60000]
+#include "conveyor/cache/disk_tier.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -17,13 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include "conveyor/cache/detail/crc32c.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
-#include "conveyor/cache/disk_tier.hpp"
 #include "conveyor/cache/shm_tier.hpp"
 
 namespace fs = std::filesystem;
@@ -74,9 +75,11 @@ void run_size(std::size_t value_bytes, int rounds, std::size_t gets) {
     auto size = fs::file_size(entry.path());
     void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
     open_files.push_back({fd, {mapped, size}});
-    format::scan_segment(fd, size, size, [&](const format::record_header& header, std::uint64_t at) {
-      where[header.key.record] = place{fd, static_cast<const std::byte*>(mapped), at + format::record_header_size};
-    });
+    format::scan_segment(
+        fd, size, size, [&](const format::record_header& header, std::uint64_t at) {
+          where[header.key.record] =
+              place{fd, static_cast<const std::byte*>(mapped), at + format::record_header_size};
+        });
   }
   conveyor::disk_tier tier(dir, {.capacity_bytes = 1 << 30, .segment_bytes = 32 << 20});
   std::vector<std::uint64_t> order(gets);
@@ -131,12 +134,16 @@ void run_size(std::size_t value_bytes, int rounds, std::size_t gets) {
     best_pread = std::min(best_pread, base);
     best_tier = std::min(best_tier, t);
   }
-  std::printf("value %6zu B, %zu keys, %zu random gets/round, %d rounds\n", value_bytes, keys, gets, rounds);
-  std::printf("  raw pread (baseline)        %10.0f reads/s\n", static_cast<double>(gets) / best_pread);
+  std::printf("value %6zu B, %zu keys, %zu random gets/round, %d rounds\n", value_bytes, keys, gets,
+              rounds);
+  std::printf("  raw pread (baseline)        %10.0f reads/s\n",
+              static_cast<double>(gets) / best_pread);
   std::printf("  disk_tier.get               %10.0f hits/s   ratio to raw pread %.2f\n",
               static_cast<double>(gets) / best_tier, median(tier_ratio));
-  std::printf("  pread + crc32c (no index)                     ratio to raw pread %.2f\n", median(crc_ratio));
-  std::printf("  memcpy from mmap                              ratio to raw pread %.2f\n", median(mmap_ratio));
+  std::printf("  pread + crc32c (no index)                     ratio to raw pread %.2f\n",
+              median(crc_ratio));
+  std::printf("  memcpy from mmap                              ratio to raw pread %.2f\n",
+              median(mmap_ratio));
   for (auto& [fd, mapping] : open_files) {
     ::munmap(mapping.first, mapping.second);
     ::close(fd);
@@ -150,9 +157,11 @@ void run_shm(std::size_t value_bytes, int rounds, std::size_t gets) {
   conveyor::shm_tier::remove(name);
   const std::size_t keys = (std::size_t{32} << 20) / value_bytes;
   {
-    conveyor::shm_tier tier(name, {.capacity_bytes = 256 << 20, .average_value_bytes = value_bytes});
+    conveyor::shm_tier tier(name,
+                            {.capacity_bytes = 256 << 20, .average_value_bytes = value_bytes});
     byte_buffer value(value_bytes, std::byte{7});
-    std::vector<byte_buffer> copies(keys, value);  // the memcpy baseline reads the same amount of memory
+    std::vector<byte_buffer> copies(keys,
+                                    value);  // the memcpy baseline reads the same amount of memory
     for (std::size_t k = 0; k < keys; ++k)
       if (!tier.put(cache_key{1, 2, k}, value)) std::abort();
     // A bucket that overflows evicts early, so time only keys that are present.
@@ -184,8 +193,10 @@ void run_shm(std::size_t value_bytes, int rounds, std::size_t gets) {
       ratio.push_back(base / t);
       best = std::min(best, t);
     }
-    std::printf("shm_tier value %6zu B, %zu of %zu keys present: %10.0f hits/s   ratio to memcpy from heap %.2f\n",
-                value_bytes, present.size(), keys, static_cast<double>(gets) / best, median(ratio));
+    std::printf(
+        "shm_tier value %6zu B, %zu of %zu keys present: %10.0f hits/s   ratio to memcpy from heap "
+        "%.2f\n",
+        value_bytes, present.size(), keys, static_cast<double>(gets) / best, median(ratio));
   }
   conveyor::shm_tier::remove(name);
 }
@@ -196,7 +207,8 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   std::size_t gets = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 60000;
-  std::printf("crc32c hardware path: %s\n", conveyor::detail::crc32c_hardware_available() ? "sse4.2" : "portable");
+  std::printf("crc32c hardware path: %s\n",
+              conveyor::detail::crc32c_hardware_available() ? "sse4.2" : "portable");
   run_size(4096, rounds, gets);
   run_size(16384, rounds, gets / 2);
   run_shm(4096, rounds, gets);

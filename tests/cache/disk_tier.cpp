@@ -2,6 +2,10 @@
 #include "conveyor/cache/disk_tier.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -12,11 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "conveyor/cache/detail/crc32c.hpp"
 
@@ -53,7 +52,9 @@ byte_buffer value_for(const cache_key& key, std::size_t max_size = 3000) {
   return value;
 }
 
-cache_key key_of(std::uint64_t record) { return cache_key{7, 11, record}; }
+cache_key key_of(std::uint64_t record) {
+  return cache_key{7, 11, record};
+}
 
 std::vector<fs::path> segment_files(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -100,7 +101,8 @@ TEST_CASE("crc32c: known answer, and the hardware and portable paths agree") {
       CHECK(conveyor::detail::crc32c_update(0, bytes.data() + start, length) == whole);
       auto half = length / 2;
       auto split = conveyor::detail::crc32c_update(
-          conveyor::detail::crc32c_update(0, bytes.data() + start, half), bytes.data() + start + half, length - half);
+          conveyor::detail::crc32c_update(0, bytes.data() + start, half),
+          bytes.data() + start + half, length - half);
       CHECK(split == whole);
     }
 }
@@ -230,7 +232,8 @@ TEST_CASE("disk_tier: flipped bits and a torn tail cost hits, never return wrong
     CHECK(verify_all(tier, 20) == 19);
   }
   SUBCASE("garbage file with a segment name") {
-    std::ofstream(dir.path / conveyor::detail::disk_format::segment_file_name(7)) << "not a segment at all";
+    std::ofstream(dir.path / conveyor::detail::disk_format::segment_file_name(7))
+        << "not a segment at all";
     disk_tier tier(dir.path);
     CHECK(verify_all(tier, 20) == 20);
   }
@@ -309,7 +312,8 @@ TEST_CASE("disk_tier: a full disk (RLIMIT_FSIZE) fails puts softly in a child pr
     try {
       disk_tier tier(dir.path, {.capacity_bytes = 1 << 20, .segment_bytes = 256 << 10});
       std::uint64_t stored = 0, refused = 0;
-      for (std::uint64_t r = 0; r < 200; ++r) (tier.put(key_of(r), value_for(key_of(r))) ? stored : refused)++;
+      for (std::uint64_t r = 0; r < 200; ++r)
+        (tier.put(key_of(r), value_for(key_of(r))) ? stored : refused)++;
       byte_buffer out;
       for (std::uint64_t r = 0; r < 200; ++r)
         if (tier.get(key_of(r), out) && out != value_for(key_of(r))) code = 3;
@@ -367,8 +371,12 @@ TEST_CASE("disk_tier: threads reading and writing at once (stress)") {
       for (int i = 0; i < 3000; ++i) {
         auto key = key_of(random() % 300);
         switch (random() % 4) {
-          case 0: tier.put(key, value_for(key)); break;
-          case 1: tier.erase(key); break;
+          case 0:
+            tier.put(key, value_for(key));
+            break;
+          case 1:
+            tier.erase(key);
+            break;
           default:
             if (tier.get(key, out) && out != value_for(key)) wrong = true;
         }

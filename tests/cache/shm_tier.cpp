@@ -3,8 +3,12 @@
 #include "conveyor/cache/shm_tier.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -12,12 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 
 using conveyor::byte_buffer;
 using conveyor::cache_key;
@@ -31,7 +29,8 @@ static_assert(conveyor::cache_tier<shm_tier>);
 // A segment name unique to this process and test, removed before and after.
 struct scoped_name {
   std::string name;
-  explicit scoped_name(const char* tag) : name("conveyor-test-" + std::to_string(::getpid()) + "-" + tag) {
+  explicit scoped_name(const char* tag)
+      : name("conveyor-test-" + std::to_string(::getpid()) + "-" + tag) {
     shm_tier::remove(name);
   }
   ~scoped_name() { shm_tier::remove(name); }
@@ -44,7 +43,9 @@ byte_buffer value_for(const cache_key& key, std::size_t max_size = 3000) {
   return value;
 }
 
-cache_key key_of(std::uint64_t record) { return cache_key{3, 5, record}; }
+cache_key key_of(std::uint64_t record) {
+  return cache_key{3, 5, record};
+}
 
 std::size_t verify_all(shm_tier& tier, std::uint64_t count, std::size_t max_size = 3000) {
   std::size_t hits = 0;
@@ -172,7 +173,8 @@ TEST_CASE("shm_tier: a damaged header is rebuilt, a foreign layout version is re
 
 TEST_CASE("shm_tier: a child killed while holding the lock does not wedge the parent") {
   scoped_name name("lockholder");
-  shm_tier tier(name.name, {.capacity_bytes = 4 << 20, .lock_timeout = std::chrono::milliseconds(5000)});
+  shm_tier tier(name.name,
+                {.capacity_bytes = 4 << 20, .lock_timeout = std::chrono::milliseconds(5000)});
   REQUIRE(tier.put(key_of(1), value_for(key_of(1))));
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
@@ -202,7 +204,8 @@ TEST_CASE("shm_tier: a child killed while holding the lock does not wedge the pa
   ::close(ready[1]);
 }
 
-TEST_CASE("shm_tier: a slot left half written by a killed process is dropped; damaged values miss") {
+TEST_CASE(
+    "shm_tier: a slot left half written by a killed process is dropped; damaged values miss") {
   scoped_name name("halfwritten");
   shm_tier tier(name.name, small);
   for (std::uint64_t r = 0; r < 20; ++r) REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
@@ -246,7 +249,8 @@ TEST_CASE("shm_tier: a slot left half written by a killed process is dropped; da
 
 TEST_CASE("shm_tier: a lock held by a live, stuck process times out as a counted miss") {
   scoped_name name("stuck");
-  shm_tier tier(name.name, {.capacity_bytes = 4 << 20, .lock_timeout = std::chrono::milliseconds(100)});
+  shm_tier tier(name.name,
+                {.capacity_bytes = 4 << 20, .lock_timeout = std::chrono::milliseconds(100)});
   raw_mapping raw(name.name);
   std::thread holder([&] {
     ::pthread_mutex_lock(&raw.header().mutex);
@@ -304,8 +308,12 @@ TEST_CASE("shm_tier: threads reading and writing at once (stress)") {
       for (int i = 0; i < 5000; ++i) {
         auto key = key_of(random() % 2000);
         switch (random() % 4) {
-          case 0: tier.put(key, value_for(key)); break;
-          case 1: tier.erase(key); break;
+          case 0:
+            tier.put(key, value_for(key));
+            break;
+          case 1:
+            tier.erase(key);
+            break;
           default:
             if (tier.get(key, out) && out != value_for(key)) wrong = true;
         }

@@ -2,6 +2,8 @@
 // tier scans them; then every key named by a record-looking header in the input
 // is looked up. A hit must be bytes that follow a header for that key in the
 // input (the tier may never invent data), and a fresh put must read back.
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,8 +12,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "conveyor/cache/detail/crc32c.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
@@ -42,7 +42,8 @@ std::vector<std::size_t> magic_positions(const std::uint8_t* data, std::size_t s
 
 conveyor::cache_key key_at(const std::uint8_t* data, std::size_t at) {
   auto* bytes = reinterpret_cast<const std::byte*>(data + at);
-  return {format::load_le(bytes + 8, 8), format::load_le(bytes + 16, 8), format::load_le(bytes + 24, 8)};
+  return {format::load_le(bytes + 8, 8), format::load_le(bytes + 16, 8),
+          format::load_le(bytes + 24, 8)};
 }
 
 // A copy of the input in which every record-looking header (walking from the
@@ -58,8 +59,9 @@ std::vector<std::uint8_t> with_repaired_checksums(const std::uint8_t* data, std:
     if (length > room) break;
     auto key = key_at(copy.data(), at);
     format::store_le(header + 32, key.hash(), 8);
-    auto record_crc = conveyor::detail::crc32c_update(conveyor::detail::crc32c_update(0, header, 48),
-                                                      header + format::record_header_size, length);
+    auto record_crc =
+        conveyor::detail::crc32c_update(conveyor::detail::crc32c_update(0, header, 48),
+                                        header + format::record_header_size, length);
     format::store_le(header + 48, record_crc, 4);
     format::store_le(header + 52, conveyor::detail::crc32c_update(0, header, 52), 4);
     at += format::record_header_size + length;

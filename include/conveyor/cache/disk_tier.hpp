@@ -8,30 +8,29 @@
 // docs/cache-disk-shm.md for the decisions and the error behaviour.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "conveyor/cache/detail/disk_directory.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
 #include "conveyor/cache/detail/tier_counters.hpp"
 #include "conveyor/cache/tier.hpp"
@@ -113,7 +112,8 @@ class disk_tier {
     out.resize(static_cast<std::size_t>(where.value_length));
     detail::disk_format::record_header_bytes header_bytes;
     iovec parts[2] = {{header_bytes.data(), header_bytes.size()}, {out.data(), out.size()}};
-    bool read_ok = detail::disk_format::read_vector(where.fd, parts, where.offset, header_bytes.size() + out.size());
+    bool read_ok = detail::disk_format::read_vector(where.fd, parts, where.offset,
+                                                    header_bytes.size() + out.size());
     lock.unlock();
     auto header = read_ok ? detail::disk_format::decode_record_header(header_bytes) : std::nullopt;
     if (!header || header->key != key || header->value_length != where.value_length ||
@@ -172,23 +172,30 @@ class disk_tier {
   }
 
   /// `put` for each pair; returns how many were stored.
-  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
     std::size_t stored = 0;
-    for (std::size_t i = 0; i < keys.size() && i < values.size(); ++i) stored += put(keys[i], values[i]) ? 1 : 0;
+    for (std::size_t i = 0; i < keys.size() && i < values.size(); ++i)
+      stored += put(keys[i], values[i]) ? 1 : 0;
     return stored;
   }
 
   /// Bytes of all segment files (records, dead records, tombstones, headers).
-  [[nodiscard]] std::uint64_t size_bytes() const noexcept { return total_bytes_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t size_bytes() const noexcept {
+    return total_bytes_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] std::uint64_t capacity_bytes() const noexcept { return options_.capacity_bytes; }
   [[nodiscard]] std::string_view name() const noexcept { return "disk"; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
   /// False when the directory could not be opened; then `unavailable_reason()` says why.
   [[nodiscard]] bool available() const noexcept { return available_; }
-  [[nodiscard]] const std::string& unavailable_reason() const noexcept { return unavailable_reason_; }
+  [[nodiscard]] const std::string& unavailable_reason() const noexcept {
+    return unavailable_reason_;
+  }
   /// The largest value `put` accepts.
   [[nodiscard]] std::uint64_t max_value_bytes() const noexcept {
-    auto overhead = detail::disk_format::segment_header_size + detail::disk_format::record_header_size;
+    auto overhead =
+        detail::disk_format::segment_header_size + detail::disk_format::record_header_size;
     return options_.segment_bytes > overhead ? options_.segment_bytes - overhead : 0;
   }
   /// Number of segment files.
@@ -207,7 +214,9 @@ class disk_tier {
   }
 
   /// A snapshot of the counters. Thread-safe.
-  [[nodiscard]] tier_stats stats() const { return counters_.snapshot(size_bytes(), capacity_bytes()); }
+  [[nodiscard]] tier_stats stats() const {
+    return counters_.snapshot(size_bytes(), capacity_bytes());
+  }
 
  private:
   struct location {
@@ -228,46 +237,11 @@ class disk_tier {
     return false;
   }
 
-  std::string describe_errno(const std::string& what) const {
-    return what + ": " + std::strerror(errno);
-  }
-
   bool open_directory(std::string& reason) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (directory_.has_parent_path()) fs::create_directories(directory_.parent_path(), ec);
-    if (::mkdir(directory_.c_str(), 0700) == 0) {
-      ::chmod(directory_.c_str(), 0700);  // the umask may have removed bits
-    } else if (errno != EEXIST) {
-      reason = describe_errno("cannot create the cache directory");
-      return false;
-    }
-    struct stat info {};
-    if (::stat(directory_.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-      reason = "the cache path exists and is not a directory";
-      return false;
-    }
-    auto lock_path = directory_ / "lock";
-    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) {
-      reason = describe_errno("cannot open the lock file " + lock_path.string());
-      return false;
-    }
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-      reason = errno == EWOULDBLOCK ? "the cache directory is in use by another process (flock on " +
-                                          lock_path.string() + ")"
-                                    : describe_errno("cannot lock " + lock_path.string());
-      return false;
-    }
-    fs::directory_iterator entries(directory_, ec);
-    if (ec) {
-      reason = "cannot list the cache directory: " + ec.message();
-      return false;
-    }
+    lock_fd_ = detail::disk_format::open_and_lock_directory(directory_, reason);
     std::vector<std::uint64_t> ids;
-    for (const auto& entry : entries)
-      if (auto id = detail::disk_format::parse_segment_file_name(entry.path().filename().string())) ids.push_back(*id);
-    std::sort(ids.begin(), ids.end());
+    if (lock_fd_ < 0 || !detail::disk_format::list_segment_ids(directory_, ids, reason))
+      return false;
     for (auto id : ids) load_segment(id);
     next_segment_id_ = ids.empty() ? 1 : ids.back() + 1;
     std::unique_lock lock(mutex_);
@@ -289,7 +263,8 @@ class disk_tier {
     }
     seg.size = static_cast<std::uint64_t>(info.st_size);
     auto summary = detail::disk_format::scan_segment(
-        seg.fd, seg.size, max_value_bytes(), [&](const detail::disk_format::record_header& header, std::uint64_t at) {
+        seg.fd, seg.size, max_value_bytes(),
+        [&](const detail::disk_format::record_header& header, std::uint64_t at) {
           if (header.kind == detail::disk_format::record_kind::tombstone) {
             index_.erase(header.key);
             return;
@@ -305,7 +280,8 @@ class disk_tier {
   // Drops whole oldest segments while `incoming` more bytes would not fit.
   // Caller holds the exclusive lock.
   void evict_until_fits(std::uint64_t incoming) {
-    while (!segments_.empty() && total_bytes_.load(std::memory_order_relaxed) + incoming > options_.capacity_bytes) {
+    while (!segments_.empty() &&
+           total_bytes_.load(std::memory_order_relaxed) + incoming > options_.capacity_bytes) {
       auto oldest = segments_.begin();
       for (const auto& key : oldest->second.keys) {
         auto found = index_.find(key);
@@ -340,7 +316,8 @@ class disk_tier {
     return true;
   }
 
-  bool append(detail::disk_format::record_kind kind, const cache_key& key, std::span<const std::byte> value) {
+  bool append(detail::disk_format::record_kind kind, const cache_key& key,
+              std::span<const std::byte> value) {
     if (!available_) {
       counters_.bump(counters_.failures);
       return false;
@@ -349,7 +326,8 @@ class disk_tier {
     auto header = detail::disk_format::encode_record_header(kind, key, value);
     auto record_size = header.size() + value.size();
     std::unique_lock lock(mutex_);
-    bool need_segment = !writable_ || segments_.rbegin()->second.size + record_size > options_.segment_bytes;
+    bool need_segment =
+        !writable_ || segments_.rbegin()->second.size + record_size > options_.segment_bytes;
     if (need_segment) writable_ = false;
     evict_until_fits(record_size + (need_segment ? detail::disk_format::segment_header_size : 0));
     if (need_segment && !start_segment()) {
@@ -358,7 +336,8 @@ class disk_tier {
       return false;
     }
     auto& [id, active] = *segments_.rbegin();
-    iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(value.data()), value.size()}};
+    iovec parts[2] = {{header.data(), header.size()},
+                      {const_cast<std::byte*>(value.data()), value.size()}};
     if (!detail::disk_format::write_vector(active.fd, parts, active.size, record_size)) {
       counters_.bump(counters_.failures);
       if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
@@ -399,7 +378,7 @@ class disk_tier {
   std::string unavailable_reason_;
   int lock_fd_ = -1;
 
-  mutable std::shared_mutex mutex_;  // guards everything below except the atomics
+  mutable std::shared_mutex mutex_;            // guards everything below except the atomics
   std::map<std::uint64_t, segment> segments_;  // by id: begin() is the oldest
   std::unordered_map<cache_key, location, cache_key_hash> index_;
   std::uint64_t next_segment_id_ = 1;

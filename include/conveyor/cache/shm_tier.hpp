@@ -5,8 +5,14 @@
 // cache/detail/shm_layout.hpp; the decisions in docs/cache-disk-shm.md.
 #pragma once
 
+#include <sys/file.h>
+
 #include <algorithm>
 #include <atomic>
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/permissions.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,13 +21,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <sys/file.h>
-
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/permissions.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 
 #include "conveyor/cache/detail/shm_layout.hpp"
 #include "conveyor/cache/detail/tier_counters.hpp"
@@ -71,7 +70,8 @@ class shm_tier {
  public:
   /// Attaches to or creates the segment `name` (a POSIX shm name without the
   /// leading slash, e.g. "conveyor-dea"). Maps the whole segment; allocates nothing else.
-  explicit shm_tier(std::string name, shm_tier_options options = {}) : name_(std::move(name)), options_(options) {
+  explicit shm_tier(std::string name, shm_tier_options options = {})
+      : name_(std::move(name)), options_(options) {
     try {
       attach();
     } catch (const boost::interprocess::interprocess_exception& failure) {
@@ -81,7 +81,8 @@ class shm_tier {
       counters_.bump(counters_.failures);
       view_.base = nullptr;
       if (options_.throw_if_unavailable)
-        throw io_error("shared-memory tier unavailable: " + unavailable_reason_, "/dev/shm/" + name_);
+        throw io_error("shared-memory tier unavailable: " + unavailable_reason_,
+                       "/dev/shm/" + name_);
     }
   }
 
@@ -90,7 +91,9 @@ class shm_tier {
   ~shm_tier() = default;
 
   /// Deletes the named segment (processes that have it mapped keep their view).
-  static bool remove(const std::string& name) { return boost::interprocess::shared_memory_object::remove(name.c_str()); }
+  static bool remove(const std::string& name) {
+    return boost::interprocess::shared_memory_object::remove(name.c_str());
+  }
 
   /// Copies the value of `key` into `out` and returns true on a verified hit.
   bool get(const cache_key& key, byte_buffer& out) {
@@ -122,7 +125,8 @@ class shm_tier {
   bool put(const cache_key& key, std::span<const std::byte> value) {
     auto start = std::chrono::steady_clock::now();
     bool stored = false;
-    if (available() && value.size() <= max_value_bytes()) stored = locked([&] { store(key, value); });
+    if (available() && value.size() <= max_value_bytes())
+      stored = locked([&] { store(key, value); });
     if (stored) {
       counters_.bump(counters_.puts);
       counters_.bump(counters_.bytes_written, value.size());
@@ -164,9 +168,11 @@ class shm_tier {
   }
 
   /// `put` for each pair; returns how many were stored.
-  std::size_t put_many(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
     std::size_t stored = 0;
-    for (std::size_t i = 0; i < keys.size() && i < values.size(); ++i) stored += put(keys[i], values[i]) ? 1 : 0;
+    for (std::size_t i = 0; i < keys.size() && i < values.size(); ++i)
+      stored += put(keys[i], values[i]) ? 1 : 0;
     return stored;
   }
 
@@ -180,22 +186,31 @@ class shm_tier {
   [[nodiscard]] std::string_view name() const noexcept { return "shm"; }
   [[nodiscard]] const std::string& segment_name() const noexcept { return name_; }
   [[nodiscard]] bool available() const noexcept { return view_.base != nullptr; }
-  [[nodiscard]] const std::string& unavailable_reason() const noexcept { return unavailable_reason_; }
+  [[nodiscard]] const std::string& unavailable_reason() const noexcept {
+    return unavailable_reason_;
+  }
   /// The largest value `put` accepts: a quarter of the arena.
   [[nodiscard]] std::uint64_t max_value_bytes() const noexcept { return shape_.arena_bytes / 4; }
   /// Times this object found the lock's owner dead and repaired the segment.
-  [[nodiscard]] std::uint64_t recovered_locks() const noexcept { return recovered_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t recovered_locks() const noexcept {
+    return recovered_.load(std::memory_order_relaxed);
+  }
   /// Times this object found the segment damaged and rebuilt it empty.
-  [[nodiscard]] std::uint64_t rebuilds() const noexcept { return rebuilds_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t rebuilds() const noexcept {
+    return rebuilds_.load(std::memory_order_relaxed);
+  }
 
   /// A snapshot of this object's counters. Thread-safe.
-  [[nodiscard]] tier_stats stats() const { return counters_.snapshot(size_bytes(), capacity_bytes()); }
+  [[nodiscard]] tier_stats stats() const {
+    return counters_.snapshot(size_bytes(), capacity_bytes());
+  }
 
  private:
   void attach() {
     namespace ipc = boost::interprocess;
     ipc::permissions owner_only(0600);
-    memory_ = ipc::shared_memory_object(ipc::open_or_create, name_.c_str(), ipc::read_write, owner_only);
+    memory_ =
+        ipc::shared_memory_object(ipc::open_or_create, name_.c_str(), ipc::read_write, owner_only);
     int fd = memory_.get_mapping_handle().handle;
     // Creation and validation happen under flock on the segment itself, which
     // the kernel releases if this process dies here.
@@ -209,7 +224,8 @@ class shm_tier {
     } unlock{fd};
     ipc::offset_t size = 0;
     memory_.get_size(size);
-    auto requested = detail::shm::plan_geometry(options_.capacity_bytes, options_.average_value_bytes);
+    auto requested =
+        detail::shm::plan_geometry(options_.capacity_bytes, options_.average_value_bytes);
     if (size == 0) {
       if (requested.total_bytes == 0) {
         unavailable_reason_ = "capacity_bytes is too small for a segment";
@@ -224,8 +240,9 @@ class shm_tier {
     std::uint32_t version = 0;
     if (detail::shm::header_intact(view_.base, region_.get_size(), version)) {
       if (version != detail::shm::layout_version) {
-        unavailable_reason_ = "the segment has layout version " + std::to_string(version) + ", this build needs " +
-                              std::to_string(detail::shm::layout_version) + "; remove it with shm_tier::remove";
+        unavailable_reason_ = "the segment has layout version " + std::to_string(version) +
+                              ", this build needs " + std::to_string(detail::shm::layout_version) +
+                              "; remove it with shm_tier::remove";
         return;
       }
       shape_ = view_.header().shape;
@@ -247,7 +264,8 @@ class shm_tier {
   }
 
   void map_and_format(const detail::shm::geometry& shape, std::uint64_t generation) {
-    region_ = boost::interprocess::mapped_region(memory_, boost::interprocess::read_write, 0, shape.total_bytes);
+    region_ = boost::interprocess::mapped_region(memory_, boost::interprocess::read_write, 0,
+                                                 shape.total_bytes);
     view_.base = static_cast<std::byte*>(region_.get_address());
     if (!detail::shm::initialize_segment(view_, shape, generation)) {
       unavailable_reason_ = "cannot initialize the robust mutex";
@@ -265,18 +283,21 @@ class shm_tier {
       return false;
     }
     auto& header = view_.header();
-    auto outcome = detail::shm::lock_robust(header.mutex, options_.lock_timeout,
-                                            [&] { detail::shm::drop_unfinished_slots(view_, shape_); });
+    auto outcome = detail::shm::lock_robust(header.mutex, options_.lock_timeout, [&] {
+      detail::shm::drop_unfinished_slots(view_, shape_);
+    });
     if (outcome == detail::shm::lock_outcome::failed) {
       counters_.bump(counters_.failures);
       return false;
     }
-    if (outcome == detail::shm::lock_outcome::recovered) recovered_.fetch_add(1, std::memory_order_relaxed);
+    if (outcome == detail::shm::lock_outcome::recovered)
+      recovered_.fetch_add(1, std::memory_order_relaxed);
     struct unlock_on_exit {
       pthread_mutex_t& mutex;
       ~unlock_on_exit() { ::pthread_mutex_unlock(&mutex); }
     } unlock{header.mutex};
-    if (!(header.shape == shape_) || header.geometry_checksum != detail::shm::geometry_checksum(shape_)) {
+    if (!(header.shape == shape_) ||
+        header.geometry_checksum != detail::shm::geometry_checksum(shape_)) {
       header.shape = shape_;
       header.geometry_checksum = detail::shm::geometry_checksum(shape_);
       detail::shm::clear_contents(view_, shape_);
@@ -302,7 +323,8 @@ class shm_tier {
     auto* bucket = view_.bucket_of(key, shape_);
     for (std::uint32_t way = 0; way < detail::shm::ways; ++way) {
       auto& entry = bucket[way];
-      if (entry.dataset != key.dataset || entry.chain != key.chain || entry.record != key.record) continue;
+      if (entry.dataset != key.dataset || entry.chain != key.chain || entry.record != key.record)
+        continue;
       if (live(entry)) return &entry;
       if (entry.sequence != 0 && !(entry.sequence & 1u)) {
         entry.sequence = 0;  // overwritten by the arena: evicted
@@ -320,17 +342,21 @@ class shm_tier {
     for (std::uint32_t way = 0; way < detail::shm::ways && target == nullptr; ++way)
       if (!live(bucket[way])) target = &bucket[way];
     if (target == nullptr) {
-      target = std::min_element(bucket, bucket + detail::shm::ways,
-                                [](const auto& a, const auto& b) { return a.position < b.position; });
+      target =
+          std::min_element(bucket, bucket + detail::shm::ways,
+                           [](const auto& a, const auto& b) { return a.position < b.position; });
       counters_.bump(counters_.evictions);
     }
     auto& header = view_.header();
     auto position = header.write_position.load(std::memory_order_relaxed);
     auto ring_offset = position % shape_.arena_bytes;
-    if (ring_offset + value.size() > shape_.arena_bytes) position += shape_.arena_bytes - ring_offset;
+    if (ring_offset + value.size() > shape_.arena_bytes)
+      position += shape_.arena_bytes - ring_offset;
     target->sequence = (target->sequence + 1) | 1u;
-    header.write_position.store(detail::shm::align_up(position + value.size(), 8), std::memory_order_relaxed);
-    if (!value.empty()) std::memcpy(view_.arena() + position % shape_.arena_bytes, value.data(), value.size());
+    header.write_position.store(detail::shm::align_up(position + value.size(), 8),
+                                std::memory_order_relaxed);
+    if (!value.empty())
+      std::memcpy(view_.arena() + position % shape_.arena_bytes, value.data(), value.size());
     target->dataset = key.dataset;
     target->chain = key.chain;
     target->record = key.record;

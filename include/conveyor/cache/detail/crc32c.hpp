@@ -31,7 +31,8 @@ consteval crc32c_tables make_crc32c_tables() {
   }
   for (std::uint32_t byte = 0; byte < 256; ++byte)
     for (std::size_t slice = 1; slice < 8; ++slice)
-      tables[slice][byte] = (tables[slice - 1][byte] >> 8) ^ tables[0][tables[slice - 1][byte] & 0xffu];
+      tables[slice][byte] =
+          (tables[slice - 1][byte] >> 8) ^ tables[0][tables[slice - 1][byte] & 0xffu];
   return tables;
 }
 
@@ -39,7 +40,8 @@ inline constexpr crc32c_tables crc32c_table = make_crc32c_tables();
 
 /// Continues a CRC32C over `size` more bytes; `state` is the value a previous call
 /// returned (start with 0). Portable slicing-by-8; never allocates; thread-safe.
-inline std::uint32_t crc32c_update_portable(std::uint32_t state, const void* data, std::size_t size) noexcept {
+inline std::uint32_t crc32c_update_portable(std::uint32_t state, const void* data,
+                                            std::size_t size) noexcept {
   const auto* bytes = static_cast<const unsigned char*>(data);
   std::uint32_t crc = ~state;
   while (size >= 8) {
@@ -67,9 +69,8 @@ inline std::uint32_t crc32c_update_portable(std::uint32_t state, const void* dat
 #define CONVEYOR_CRC32C_HAS_HARDWARE 1
 /// The same function through SSE4.2's crc32 instruction. Call only when
 /// `crc32c_hardware_available()` is true.
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(std::uint32_t state,
-                                                                              const void* data,
-                                                                              std::size_t size) noexcept {
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(
+    std::uint32_t state, const void* data, std::size_t size) noexcept {
   const auto* bytes = static_cast<const unsigned char*>(data);
   std::uint64_t crc = ~state;
   while (size >= 8) {
@@ -90,11 +91,14 @@ inline bool crc32c_hardware_available() noexcept {
 }
 #else
 #define CONVEYOR_CRC32C_HAS_HARDWARE 0
-inline bool crc32c_hardware_available() noexcept { return false; }
+inline bool crc32c_hardware_available() noexcept {
+  return false;
+}
 #endif
 
 /// Continues a CRC32C (start with state 0); the fastest path this CPU has.
-inline std::uint32_t crc32c_update(std::uint32_t state, const void* data, std::size_t size) noexcept {
+inline std::uint32_t crc32c_update(std::uint32_t state, const void* data,
+                                   std::size_t size) noexcept {
 #if CONVEYOR_CRC32C_HAS_HARDWARE
   if (crc32c_hardware_available()) return crc32c_update_hardware(state, data, size);
 #endif

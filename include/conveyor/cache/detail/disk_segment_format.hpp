@@ -21,6 +21,10 @@
 // after kill -9 looks exactly like that).
 #pragma once
 
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -30,10 +34,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "conveyor/cache/detail/crc32c.hpp"
 #include "conveyor/cache/tier.hpp"
@@ -54,7 +54,8 @@ using record_header_bytes = std::array<std::byte, record_header_size>;
 /// "segment-<20 digits>.cvs": zero-padded so names sort in id order.
 inline std::string segment_file_name(std::uint64_t segment_id) {
   char name[48];
-  std::snprintf(name, sizeof name, "segment-%020llu.cvs", static_cast<unsigned long long>(segment_id));
+  std::snprintf(name, sizeof name, "segment-%020llu.cvs",
+                static_cast<unsigned long long>(segment_id));
   return name;
 }
 
@@ -73,11 +74,13 @@ inline std::optional<std::uint64_t> parse_segment_file_name(const std::string& n
 }
 
 inline void store_le(std::byte* at, std::uint64_t value, std::size_t width) noexcept {
-  for (std::size_t i = 0; i < width; ++i) at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
+  for (std::size_t i = 0; i < width; ++i)
+    at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
 }
 inline std::uint64_t load_le(const std::byte* at, std::size_t width) noexcept {
   std::uint64_t value = 0;
-  for (std::size_t i = 0; i < width; ++i) value |= std::uint64_t{std::to_integer<unsigned char>(at[i])} << (8 * i);
+  for (std::size_t i = 0; i < width; ++i)
+    value |= std::uint64_t{std::to_integer<unsigned char>(at[i])} << (8 * i);
   return value;
 }
 
@@ -124,7 +127,8 @@ inline record_header_bytes encode_record_header(record_kind kind, const cache_ke
 
 /// Decodes a header whose magic, version, kind, key hash and header checksum
 /// are all right; nullopt otherwise. Does not look at the value.
-inline std::optional<record_header> decode_record_header(std::span<const std::byte, record_header_size> bytes) noexcept {
+inline std::optional<record_header> decode_record_header(
+    std::span<const std::byte, record_header_size> bytes) noexcept {
   const std::byte* at = bytes.data();
   if (load_le(at, 4) != record_magic || load_le(at + 4, 2) != version) return std::nullopt;
   if (load_le(at + 52, 4) != crc32c_update(0, at, 52)) return std::nullopt;
@@ -144,7 +148,8 @@ inline std::optional<record_header> decode_record_header(std::span<const std::by
 
 /// The record checksum of a decoded header over a candidate value.
 inline bool record_checksum_matches(std::span<const std::byte, record_header_size> header_bytes,
-                                    std::uint32_t expected, std::span<const std::byte> value) noexcept {
+                                    std::uint32_t expected,
+                                    std::span<const std::byte> value) noexcept {
   auto crc = crc32c_update(crc32c_update(0, header_bytes.data(), 48), value.data(), value.size());
   return crc == expected;
 }
@@ -210,10 +215,12 @@ struct scan_summary {
 /// reusable buffer (allocates up to `max_value_bytes`); never throws on bad
 /// bytes: it stops or skips as the file comment above describes.
 template <class OnRecord>
-scan_summary scan_segment(int fd, std::uint64_t file_size, std::uint64_t max_value_bytes, OnRecord&& on_record) {
+scan_summary scan_segment(int fd, std::uint64_t file_size, std::uint64_t max_value_bytes,
+                          OnRecord&& on_record) {
   scan_summary summary;
   segment_header_bytes segment_header;
-  if (file_size < segment_header_size || !read_exact(fd, segment_header.data(), segment_header_size, 0) ||
+  if (file_size < segment_header_size ||
+      !read_exact(fd, segment_header.data(), segment_header_size, 0) ||
       !segment_header_valid(segment_header)) {
     summary.stopped_early = file_size > 0;
     return summary;

@@ -19,6 +19,8 @@
 // miss, never wrong bytes.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -26,8 +28,6 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
-
-#include <pthread.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define CONVEYOR_THREAD_SANITIZER 1
@@ -68,8 +68,9 @@ struct segment_header {
   std::uint32_t geometry_checksum;  // CRC32C of `shape`
   std::uint32_t padding;
   pthread_mutex_t mutex;  // robust, process-shared
-  std::atomic<std::uint64_t> write_position;  // logical arena bytes written; changed under the mutex
-  std::atomic<std::uint64_t> generation;      // rebuilds of this segment
+  std::atomic<std::uint64_t>
+      write_position;                     // logical arena bytes written; changed under the mutex
+  std::atomic<std::uint64_t> generation;  // rebuilds of this segment
 };
 
 struct slot {
@@ -95,7 +96,8 @@ inline std::uint32_t geometry_checksum(const geometry& shape) noexcept {
 
 /// The geometry for a segment of `total_bytes` with values of about
 /// `average_value_bytes`; total_bytes == 0 in the result means "too small".
-inline geometry plan_geometry(std::uint64_t total_bytes, std::uint64_t average_value_bytes) noexcept {
+inline geometry plan_geometry(std::uint64_t total_bytes,
+                              std::uint64_t average_value_bytes) noexcept {
   geometry shape;
   shape.magic_value = magic;
   shape.version = layout_version;
@@ -118,40 +120,49 @@ inline geometry plan_geometry(std::uint64_t total_bytes, std::uint64_t average_v
 struct segment_view {
   std::byte* base = nullptr;
 
-  [[nodiscard]] segment_header& header() const noexcept { return *reinterpret_cast<segment_header*>(base); }
-  [[nodiscard]] slot* slots() const noexcept { return reinterpret_cast<slot*>(base + header().shape.slots_offset); }
+  [[nodiscard]] segment_header& header() const noexcept {
+    return *reinterpret_cast<segment_header*>(base);
+  }
+  [[nodiscard]] slot* slots() const noexcept {
+    return reinterpret_cast<slot*>(base + header().shape.slots_offset);
+  }
   [[nodiscard]] std::byte* arena() const noexcept { return base + header().shape.arena_offset; }
   [[nodiscard]] slot* bucket_of(const cache_key& key, const geometry& shape) const noexcept {
-    return reinterpret_cast<slot*>(base + shape.slots_offset) + (key.hash() % shape.bucket_count) * ways;
+    return reinterpret_cast<slot*>(base + shape.slots_offset) +
+           (key.hash() % shape.bucket_count) * ways;
   }
 };
 
 /// True when the header at `base` (of a mapping `mapped_bytes` long) has our
 /// magic, an intact geometry checksum and a geometry that fits the mapping.
 /// `version_out` receives the stored layout version.
-inline bool header_intact(const std::byte* base, std::uint64_t mapped_bytes, std::uint32_t& version_out) noexcept {
+inline bool header_intact(const std::byte* base, std::uint64_t mapped_bytes,
+                          std::uint32_t& version_out) noexcept {
   if (mapped_bytes < sizeof(segment_header)) return false;
   geometry shape;
   std::memcpy(&shape, base, sizeof shape);
   std::uint32_t stored_checksum;
-  std::memcpy(&stored_checksum, base + offsetof(segment_header, geometry_checksum), sizeof stored_checksum);
+  std::memcpy(&stored_checksum, base + offsetof(segment_header, geometry_checksum),
+              sizeof stored_checksum);
   if (shape.magic_value != magic || stored_checksum != geometry_checksum(shape)) return false;
   version_out = shape.version;
-  return shape.total_bytes == mapped_bytes && shape.bucket_count > 0 && shape.ways_per_bucket == ways &&
-         shape.slots_offset >= sizeof(segment_header) &&
+  return shape.total_bytes == mapped_bytes && shape.bucket_count > 0 &&
+         shape.ways_per_bucket == ways && shape.slots_offset >= sizeof(segment_header) &&
          shape.arena_offset >= shape.slots_offset + shape.bucket_count * ways * sizeof(slot) &&
          shape.arena_offset + shape.arena_bytes == shape.total_bytes && shape.arena_bytes > 0;
 }
 
 /// Empties the slot table and the arena position (the mutex is left alone).
 inline void clear_contents(segment_view view, const geometry& shape) noexcept {
-  std::memset(static_cast<void*>(view.base + shape.slots_offset), 0, shape.bucket_count * ways * sizeof(slot));
+  std::memset(static_cast<void*>(view.base + shape.slots_offset), 0,
+              shape.bucket_count * ways * sizeof(slot));
   view.header().write_position.store(0, std::memory_order_relaxed);
 }
 
 /// Writes a fresh segment over whatever is at `view.base`: geometry, a new
 /// robust mutex, empty slots. Only while no process can be using it.
-inline bool initialize_segment(segment_view view, const geometry& shape, std::uint64_t generation) noexcept {
+inline bool initialize_segment(segment_view view, const geometry& shape,
+                               std::uint64_t generation) noexcept {
   std::memset(static_cast<void*>(view.base), 0, sizeof(segment_header));
   auto& header = view.header();
   pthread_mutexattr_t attributes;
@@ -182,9 +193,11 @@ inline std::uint64_t drop_unfinished_slots(segment_view view, const geometry& sh
 }
 
 /// The slot checksum over its key, length and the value bytes.
-inline std::uint32_t slot_checksum(const cache_key& key, std::uint64_t length, const std::byte* value) noexcept {
+inline std::uint32_t slot_checksum(const cache_key& key, std::uint64_t length,
+                                   const std::byte* value) noexcept {
   std::uint64_t fields[4] = {key.dataset, key.chain, key.record, length};
-  return crc32c_update(crc32c_update(0, fields, sizeof fields), value, static_cast<std::size_t>(length));
+  return crc32c_update(crc32c_update(0, fields, sizeof fields), value,
+                       static_cast<std::size_t>(length));
 }
 
 /// How a lock attempt ended.
@@ -193,7 +206,8 @@ enum class lock_outcome { locked, recovered, failed };
 /// pthread_mutex_timedlock with EOWNERDEAD handling: on a dead owner, `repair`
 /// runs with the lock held before the mutex is marked consistent.
 template <class Repair>
-lock_outcome lock_robust(pthread_mutex_t& mutex, std::chrono::milliseconds timeout, Repair&& repair) noexcept {
+lock_outcome lock_robust(pthread_mutex_t& mutex, std::chrono::milliseconds timeout,
+                         Repair&& repair) noexcept {
   timespec deadline{};
   ::clock_gettime(CLOCK_REALTIME, &deadline);
   auto nanos = deadline.tv_nsec + (timeout.count() % 1000) * 1000000;

@@ -15,8 +15,8 @@
 namespace conveyor::detail {
 
 struct tier_counters {
-  std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0}, bytes_read{0}, bytes_written{0},
-      evictions{0}, failures{0};
+  std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0}, bytes_read{0},
+      bytes_written{0}, evictions{0}, failures{0};
   latency_histogram get_latency, put_latency;
 
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
