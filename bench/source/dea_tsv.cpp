@@ -63,12 +63,16 @@ using batch_consumer = std::function<void(const float* x, const float* y, std::s
 struct tally {
   std::uint64_t rows = 0, ones_x = 0, ones_y = 0;
   void add(const float* x, const float* y, std::size_t rows_in_batch) {
-    std::uint64_t nx = 0, ny = 0;
-    for (std::size_t i = 0; i < rows_in_batch * bits_width; ++i) nx += x[i] != 0.0f;
-    for (std::size_t i = 0; i < rows_in_batch * grams_width; ++i) ny += y[i] != 0.0f;
     rows += rows_in_batch;
-    ones_x += nx;
-    ones_y += ny;
+    ones_x += count_nonzero(x, rows_in_batch * bits_width);
+    ones_y += count_nonzero(y, rows_in_batch * grams_width);
+  }
+  // A 32-bit count per batch (at most 1024 x 1036 values) vectorizes; a
+  // 64-bit one made this consumer a quarter of conveyor's profile.
+  static std::uint64_t count_nonzero(const float* values, std::size_t count) {
+    std::uint32_t nonzero = 0;
+    for (std::size_t i = 0; i < count; ++i) nonzero += values[i] != 0.0f ? 1u : 0u;
+    return nonzero;
   }
   bool operator==(const tally&) const = default;
 };
