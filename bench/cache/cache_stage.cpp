@@ -1,0 +1,248 @@
+// The cache stage: how much faster is a second epoch served from a tier than
+// one recomputed by the stages upstream? Every figure is a ratio to the
+// uncached pipeline measured in the same run (rounds interleaved, medians).
+//
+// Part 1, synthetic: generate 1024-char '0'/'1' strings | shuffle | batch(256)
+//   | map(decode to float32 with decode_bit_string) | [cache(tier)] | parallel(2)
+// Part 2, DEA (when ../shared/data/fakename_1k_bf_encoded.tsv exists): its rows
+//   replicated to `dea_rows` in a TSV under /tmp | shuffle | batch(256)
+//   | decode(bits<float> >> x, two_grams >> y) | [cache(tier)] | parallel(2)
+// Tiers: memory_tier (S3-FIFO) sized to hold everything, disk_tier in a fresh
+// /tmp directory (page cache warm: this measures the cache, not the disk).
+// The consumer touches every value of every batch; the cached and uncached
+// second epochs are checked to deliver the same values (else exit 1).
+//
+// Usage: cache_stage_bench [synthetic_records=32768] [dea_rows=100000] [rounds=3]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "conveyor/cache/cache_stage.hpp"
+#include "conveyor/cache/disk_tier.hpp"
+#include "conveyor/cache/memory_tier.hpp"
+#include "conveyor/conveyor.hpp"
+#include "conveyor/decode/bits.hpp"
+#include "conveyor/decode/decode.hpp"
+#include "conveyor/source/tsv.hpp"
+
+namespace cy = conveyor;
+namespace fs = std::filesystem;
+using seconds = std::chrono::duration<double>;
+
+namespace {
+
+double process_cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+struct epoch_result {
+  double seconds = 0;
+  double cpu_seconds = 0;  // of the whole process (every thread): steadier on a shared machine
+  double checksum = 0;  // sum over rows of index-weighted values: equal runs, equal sums
+};
+
+// Runs one epoch, touching every value of every dense column.
+template <class Pipe>
+epoch_result timed_epoch(Pipe& pipe, std::uint64_t epoch) {
+  epoch_result result;
+  double cpu_begin = process_cpu_seconds();
+  auto begin = std::chrono::steady_clock::now();
+  for (auto& batch : pipe.epoch(epoch)) {
+    std::apply(
+        [&](const auto&... columns) {
+          (
+              [&](const auto& column) {
+                for (std::size_t r = 0; r < column.rows(); ++r) {
+                  double row_sum = 0;
+                  for (auto v : column.row(r)) row_sum += static_cast<double>(v);
+                  result.checksum += row_sum * static_cast<double>(batch.indices()[r] % 1000 + 1);
+                }
+              }(columns),
+              ...);
+        },
+        batch.columns());
+  }
+  result.seconds = seconds(std::chrono::steady_clock::now() - begin).count();
+  result.cpu_seconds = process_cpu_seconds() - cpu_begin;
+  return result;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "conveyor-cache-bench-XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+// Times epoch 0 (fills the cache) and epoch 1 (served from it) of pipelines
+// made by `make(kind)` for kinds none/memory/disk, `rounds` times interleaved.
+// Returns false when a cached run delivered different values.
+template <class Make>
+bool compare(const char* title, int rounds, Make make) {
+  const char* kinds[] = {"none", "memory", "disk"};
+  std::vector<double> first[3], second[3], first_cpu[3], second_cpu[3];
+  double reference = 0;
+  bool same = true;
+  for (int round = 0; round < rounds; ++round) {
+    for (int k = 0; k < 3; ++k) {
+      temp_dir dir;
+      auto [first_epoch, second_epoch] = make(k, dir.path);
+      first[k].push_back(first_epoch.seconds);
+      second[k].push_back(second_epoch.seconds);
+      first_cpu[k].push_back(first_epoch.cpu_seconds);
+      second_cpu[k].push_back(second_epoch.cpu_seconds);
+      if (k == 0 && round == 0) reference = second_epoch.checksum;
+      if (second_epoch.checksum != reference) same = false;
+    }
+  }
+  std::printf("%s\n", title);
+  double base_first = median(first[0]), base_second = median(second[0]);
+  double base_first_cpu = median(first_cpu[0]), base_second_cpu = median(second_cpu[0]);
+  std::printf("  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu  (baseline)\n", kinds[0],
+              base_first, base_first_cpu, base_second, base_second_cpu);
+  for (int k = 1; k < 3; ++k) {
+    double f = median(first[k]), s = median(second[k]);
+    double fc = median(first_cpu[k]), sc = median(second_cpu[k]);
+    std::printf("  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu\n", kinds[k], f, fc, s,
+                sc);
+    std::printf("  %-6s epoch 1 (filling) costs %.2fx wall, %.2fx cpu of uncached; epoch 2 speedup: %.2fx wall, "
+                "%.2fx cpu\n",
+                kinds[k], f / base_first, fc / base_first_cpu, base_second / s, base_second_cpu / sc);
+  }
+  if (!same) std::printf("  ERROR: a cached epoch delivered different values\n");
+  return same;
+}
+
+// ---- part 1: synthetic bit strings -------------------------------------------
+
+constexpr std::size_t bit_count = 1024;
+
+auto synthetic_pipe(std::uint64_t records, std::shared_ptr<const std::vector<std::string>> strings) {
+  auto source = cy::generate<cy::dense<"chars", char>>(
+      records, bit_count,
+      [strings](std::uint64_t i, std::span<char> row) {
+        const auto& text = (*strings)[i % strings->size()];
+        std::copy(text.begin(), text.end(), row.begin());
+      },
+      "bit-strings");
+  return std::move(source) | cy::shuffle(42) | cy::batch(256) |
+         cy::map("decode-bits", [](cy::record_batch<cy::dense<"chars", char>>&& in, const cy::stage_context& ctx) {
+           cy::record_batch<cy::dense<"x", float>> out(ctx.pool, in.info(), in.indices());
+           auto& x = out.get<"x">();
+           x = cy::dense_column<float>(ctx.pool, in.rows(), bit_count);
+           const auto& chars = in.get<"chars">();
+           for (std::size_t r = 0; r < in.rows(); ++r) {
+             auto text = chars.row(r);
+             cy::decode_bit_string(std::string_view(text.data(), text.size()), x.row(r),
+                                   cy::error_location{"bit-strings", in.indices()[r], 0});
+           }
+           return out;
+         });
+}
+
+template <class Pipe>
+std::pair<epoch_result, epoch_result> two_epochs(Pipe&& pipe) {
+  auto first = timed_epoch(pipe, 0);
+  auto second = timed_epoch(pipe, 1);
+  return {first, second};
+}
+
+// ---- part 2: DEA ---------------------------------------------------------------
+
+fs::path write_dea_file(const fs::path& original, std::uint64_t rows, const fs::path& directory) {
+  std::ifstream in(original);
+  std::string header, line;
+  std::getline(in, header);
+  std::vector<std::string> lines;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  fs::path path = directory / "dea.tsv";
+  std::ofstream out(path);
+  out << header << '\n';
+  for (std::uint64_t r = 0; r < rows; ++r) out << lines[r % lines.size()] << '\n';
+  return path;
+}
+
+auto dea_pipe(const fs::path& path) {
+  auto options = cy::delimited_options::tsv();
+  options.persist_index = false;
+  return cy::tsv_file(path, options) | cy::shuffle(42) | cy::batch(256) |
+         cy::decode(cy::bits<float>("bloomfilter", 1024) >> cy::column<"x">,
+                    cy::two_grams({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::uint64_t records = argc > 1 ? std::stoull(argv[1]) : 32768;
+  std::uint64_t dea_rows = argc > 2 ? std::stoull(argv[2]) : 100000;
+  int rounds = argc > 3 ? std::stoi(argv[3]) : 3;
+  bool ok = true;
+
+  auto strings = std::make_shared<std::vector<std::string>>();
+  std::mt19937_64 random(7);
+  for (int s = 0; s < 97; ++s) {
+    std::string text(bit_count, '0');
+    for (auto& c : text) c = (random() & 7) == 0 ? '1' : '0';
+    strings->push_back(std::move(text));
+  }
+  const std::uint64_t synthetic_bytes = records * (bit_count * 4 + 200) * 2;
+  char title[256];
+  std::snprintf(title, sizeof title,
+                "synthetic: %llu records of 1024 bits -> float32, batch(256), parallel(2), median of %d",
+                static_cast<unsigned long long>(records), rounds);
+  ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
+    if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
+    if (kind == 1)
+      return two_epochs(synthetic_pipe(records, strings) | cy::cache(cy::memory_tier<>(synthetic_bytes)) |
+                        cy::parallel(2));
+    return two_epochs(synthetic_pipe(records, strings) |
+                      cy::cache(std::make_shared<cy::disk_tier>(
+                          dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes})) |
+                      cy::parallel(2));
+  });
+
+  fs::path original = fs::path(CONVEYOR_SOURCE_DIR) / ".." / "shared" / "data" / "fakename_1k_bf_encoded.tsv";
+  if (!fs::exists(original)) {
+    std::printf("DEA: %s not found, skipped\n", original.c_str());
+    return ok ? 0 : 1;
+  }
+  temp_dir data_dir;
+  auto path = write_dea_file(original, dea_rows, data_dir.path);
+  const std::uint64_t dea_bytes = dea_rows * ((1024 + 1036) * 4 + 200) * 2;
+  std::snprintf(title, sizeof title,
+                "DEA: fakename_1k_bf_encoded.tsv x %llu rows | shuffle | batch(256) | decode(bits, two_grams) | "
+                "[cache] | parallel(2), median of %d",
+                static_cast<unsigned long long>(dea_rows), std::max(1, rounds - 1));
+  ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+    if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
+    if (kind == 1) return two_epochs(dea_pipe(path) | cy::cache(cy::memory_tier<>(dea_bytes)) | cy::parallel(2));
+    return two_epochs(dea_pipe(path) |
+                      cy::cache(std::make_shared<cy::disk_tier>(
+                          dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes})) |
+                      cy::parallel(2));
+  });
+  return ok ? 0 : 1;
+}
