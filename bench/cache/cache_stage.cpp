@@ -6,7 +6,8 @@
 //   | map(decode to float32 with decode_bit_string) | [cache(tier)] | parallel(2)
 // Part 2, DEA (when ../shared/data/fakename_1k_bf_encoded.tsv exists): its rows
 //   replicated to `dea_rows` in a TSV under /tmp | shuffle | batch(256)
-//   | decode(bits<float> >> x, two_grams >> y) | [cache(tier)] | parallel(2)
+//   | decode(bits<float> >> x, two_grams >> y) | [cache(tier)] | parallel(2),
+//   and the same with uint8 columns (a quarter of the bytes per record)
 // Tiers: memory_tier (S3-FIFO) sized to hold everything, disk_tier in a fresh
 // /tmp directory (page cache warm: this measures the cache, not the disk).
 // The consumer touches every value of every batch; the cached and uncached
@@ -185,12 +186,13 @@ fs::path write_dea_file(const fs::path& original, std::uint64_t rows, const fs::
   return path;
 }
 
+template <class T = float>
 auto dea_pipe(const fs::path& path) {
   auto options = cy::delimited_options::tsv();
   options.persist_index = false;
   return cy::tsv_file(path, options) | cy::shuffle(42) | cy::batch(256) |
-         cy::decode(cy::bits<float>("bloomfilter", 1024) >> cy::column<"x">,
-                    cy::two_grams({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
+         cy::decode(cy::bits<T>("bloomfilter", 1024) >> cy::column<"x">,
+                    cy::two_grams<T>({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
 }
 
 }  // namespace
@@ -242,6 +244,18 @@ int main(int argc, char** argv) {
     return two_epochs(dea_pipe(path) |
                       cy::cache(std::make_shared<cy::disk_tier>(
                           dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes})) |
+                      cy::parallel(2));
+  });
+  // The same with uint8 columns: a quarter of the bytes to cache and move.
+  std::snprintf(title, sizeof title, "DEA as above with bits<uint8_t> and two_grams<uint8_t> (2 KiB per record)");
+  ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+    if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
+    if (kind == 1)
+      return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(cy::memory_tier<>(dea_bytes / 4)) |
+                        cy::parallel(2));
+    return two_epochs(dea_pipe<std::uint8_t>(path) |
+                      cy::cache(std::make_shared<cy::disk_tier>(
+                          dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4})) |
                       cy::parallel(2));
   });
   return ok ? 0 : 1;
