@@ -110,20 +110,25 @@ void make_input(const fs::path& path, std::uint64_t rows) {
   std::vector<std::string> lines;
   if (std::ifstream in(reference); in && std::getline(in, header)) {
     for (std::string line; std::getline(in, line);) lines.push_back(line);
-    std::printf("input: %s repeated to %llu rows\n", reference.c_str(), static_cast<unsigned long long>(rows));
+    std::printf("input: %s repeated to %llu rows\n", reference.c_str(),
+                static_cast<unsigned long long>(rows));
   }
   if (lines.empty()) {
     std::mt19937_64 random(7);
-    const char* given[] = {"Maria", "Rene", "Ashley", "Cecil", "Jennifer", "Michael", "Dorothy", "Luis"};
-    const char* surname[] = {"Taylor", "Miles", "Newsome", "O'Neil", "Garcia", "Nguyen", "Smith", "Li"};
+    const char* given[] = {"Maria",    "Rene",    "Ashley",  "Cecil",
+                           "Jennifer", "Michael", "Dorothy", "Luis"};
+    const char* surname[] = {"Taylor", "Miles",  "Newsome", "O'Neil",
+                             "Garcia", "Nguyen", "Smith",   "Li"};
     for (int i = 0; i < 1000; ++i) {
       std::string bits(bits_width, '0');
       for (auto& bit : bits) bit = random() % 4 == 0 ? '1' : '0';
       lines.push_back(std::string(given[random() % 8]) + "\t" + surname[random() % 8] + "\t" +
-                      std::to_string(1 + random() % 12) + "/" + std::to_string(1 + random() % 28) + "/" +
-                      std::to_string(1930 + random() % 80) + "\t" + bits + "\t" + std::to_string(i));
+                      std::to_string(1 + random() % 12) + "/" + std::to_string(1 + random() % 28) +
+                      "/" + std::to_string(1930 + random() % 80) + "\t" + bits + "\t" +
+                      std::to_string(i));
     }
-    std::printf("input: %llu DEA-like random rows (shared data absent)\n", static_cast<unsigned long long>(rows));
+    std::printf("input: %llu DEA-like random rows (shared data absent)\n",
+                static_cast<unsigned long long>(rows));
   }
   std::ofstream out(path, std::ios::binary);
   out << header << '\n';
@@ -132,7 +137,8 @@ void make_input(const fs::path& path, std::uint64_t rows) {
 }
 
 // conveyor: the pipeline as a user writes it. Stops after max_rows (early break).
-void run_conveyor(const fs::path& path, unsigned workers, std::uint64_t max_rows, const batch_consumer& consume) {
+void run_conveyor(const fs::path& path, unsigned workers, std::uint64_t max_rows,
+                  const batch_consumer& consume) {
   cy::delimited_options options = cy::delimited_options::tsv();
   options.persist_index = false;  // every run scans the file, as the baselines do
   auto pipe = cy::tsv_file(path, options) | cy::batch(batch_rows) |
@@ -141,7 +147,8 @@ void run_conveyor(const fs::path& path, unsigned workers, std::uint64_t max_rows
               cy::parallel(workers) | cy::prefetch(4);
   std::uint64_t rows = 0;
   for (auto& b : pipe.epoch(0)) {
-    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(b.rows(), max_rows - rows));
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(b.rows(), max_rows - rows));
     consume(b.get<"x">().data(), b.get<"y">().data(), take);
     rows += take;
     if (rows >= max_rows) break;
@@ -175,16 +182,19 @@ std::vector<float> naive_features(const std::string& bits, std::uint64_t line_nu
                              std::to_string(bits.size()) + " characters");
   std::vector<float> features;
   for (char c : bits) {
-    if (c != '0' && c != '1') throw std::runtime_error("line " + std::to_string(line_number) + ": not a bit");
+    if (c != '0' && c != '1')
+      throw std::runtime_error("line " + std::to_string(line_number) + ": not a bit");
     features.push_back(c == '1' ? 1.0f : 0.0f);
   }
   return features;
 }
 
-std::vector<float> naive_label(const std::vector<std::string>& fields, const std::vector<std::string>& alphabet) {
+std::vector<float> naive_label(const std::vector<std::string>& fields,
+                               const std::vector<std::string>& alphabet) {
   std::string text;
   for (std::size_t i = 0; i + 2 < fields.size(); ++i) text += fields[i];
-  text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '.' || c == '/'; }),
+  text.erase(std::remove_if(text.begin(), text.end(),
+                            [](char c) { return c == '"' || c == '.' || c == '/'; }),
              text.end());
   const auto not_space = [](unsigned char c) { return !std::isspace(c); };
   text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
@@ -212,11 +222,14 @@ void run_naive(const fs::path& path, std::uint64_t max_rows, const batch_consume
   while (rows < max_rows && std::getline(in, line)) {
     const auto fields = split_tabs(line);
     if (fields.size() != columns)
-      throw std::runtime_error("line " + std::to_string(rows + 2) + ": " + std::to_string(fields.size()) + " fields");
+      throw std::runtime_error("line " + std::to_string(rows + 2) + ": " +
+                               std::to_string(fields.size()) + " fields");
     const auto features = naive_features(fields[columns - 2], rows + 2);
     const auto label = naive_label(fields, alphabet);
-    std::copy(features.begin(), features.end(), batch_x.begin() + static_cast<std::ptrdiff_t>(filled * bits_width));
-    std::copy(label.begin(), label.end(), batch_y.begin() + static_cast<std::ptrdiff_t>(filled * grams_width));
+    std::copy(features.begin(), features.end(),
+              batch_x.begin() + static_cast<std::ptrdiff_t>(filled * bits_width));
+    std::copy(label.begin(), label.end(),
+              batch_y.begin() + static_cast<std::ptrdiff_t>(filled * grams_width));
     ++rows;
     if (++filled == batch_rows) {
       consume(batch_x.data(), batch_y.data(), filled);
@@ -248,7 +261,8 @@ struct python_result {
 // Runs the Python baseline; an empty backend means it could not run.
 python_result run_python(const fs::path& path, std::uint64_t rows) {
   if (std::system("python3 -c 'import pandas' >/dev/null 2>&1") != 0) return {};
-  const std::string command = "python3 '" DEA_PYTHON_BASELINE "' '" + path.string() + "' --rows " + std::to_string(rows);
+  const std::string command =
+      "python3 '" DEA_PYTHON_BASELINE "' '" + path.string() + "' --rows " + std::to_string(rows);
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return {};
   std::string output;
@@ -256,11 +270,13 @@ python_result run_python(const fs::path& path, std::uint64_t rows) {
   for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;) output.append(chunk, n);
   if (::pclose(pipe) != 0) throw std::runtime_error("the Python baseline failed:\n" + output);
   const auto at = output.rfind("python_baseline ");
-  if (at == std::string::npos) throw std::runtime_error("no result line from the Python baseline:\n" + output);
+  if (at == std::string::npos)
+    throw std::runtime_error("no result line from the Python baseline:\n" + output);
   std::map<std::string, std::string> fields;
   std::istringstream words(output.substr(at + 16));
   for (std::string word; words >> word;)
-    if (const auto eq = word.find('='); eq != std::string::npos) fields[word.substr(0, eq)] = word.substr(eq + 1);
+    if (const auto eq = word.find('='); eq != std::string::npos)
+      fields[word.substr(0, eq)] = word.substr(eq + 1);
   python_result result;
   result.backend = fields["backend"];
   result.rows = std::stoull(fields.at("rows"));
@@ -273,13 +289,16 @@ python_result run_python(const fs::path& path, std::uint64_t rows) {
 }
 
 void print_rate(const char* name, std::uint64_t rows, timing t) {
-  std::printf("  %-34s %10.0f rows/s  (%6.2f s wall, %6.2f s CPU, %8.0f rows per CPU-second)\n", name,
-              static_cast<double>(rows) / t.wall, t.wall, t.cpu, static_cast<double>(rows) / t.cpu);
+  std::printf("  %-34s %10.0f rows/s  (%6.2f s wall, %6.2f s CPU, %8.0f rows per CPU-second)\n",
+              name, static_cast<double>(rows) / t.wall, t.wall, t.cpu,
+              static_cast<double>(rows) / t.cpu);
 }
 
-int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows, std::uint64_t naive_rows) {
+int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows,
+        std::uint64_t naive_rows) {
   std::printf("dea_tsv_bench: TSV -> batches of float32 x (1024) and y (1036), batch 1024\n");
-  std::printf("load average at start: %s (%ld CPUs online)\n", load_average().c_str(), ::sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("load average at start: %s (%ld CPUs online)\n", load_average().c_str(),
+              ::sysconf(_SC_NPROCESSORS_ONLN));
   fs::create_directories(directory);
   const fs::path path = directory / ("conveyor-dea-bench-" + std::to_string(::getpid()) + ".tsv");
   struct remove_at_exit {
@@ -290,10 +309,12 @@ int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows
     }
   } cleanup{path};
   const timing written = measure([&] { make_input(path, rows); });
-  std::printf("wrote %s: %.0f MB in %.1f s\n", path.c_str(), static_cast<double>(fs::file_size(path)) / 1e6, written.wall);
+  std::printf("wrote %s: %.0f MB in %.1f s\n", path.c_str(),
+              static_cast<double>(fs::file_size(path)) / 1e6, written.wall);
 
   // Identical outputs first (not timed).
-  const std::uint64_t check_rows = std::min<std::uint64_t>(rows, std::max<std::uint64_t>(python_rows, 2048));
+  const std::uint64_t check_rows =
+      std::min<std::uint64_t>(rows, std::max<std::uint64_t>(python_rows, 2048));
   captured fast, naive;
   run_conveyor(path, 2, check_rows, fast.consumer());
   run_naive(path, check_rows, naive.consumer());
@@ -302,12 +323,16 @@ int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows
                  static_cast<unsigned long long>(check_rows));
     return 1;
   }
-  std::printf("check: conveyor == C++ baseline on the first %llu rows, value by value (%llu ones in x, %llu in y)\n",
-              static_cast<unsigned long long>(check_rows), static_cast<unsigned long long>(fast.counts.ones_x),
-              static_cast<unsigned long long>(fast.counts.ones_y));
+  std::printf(
+      "check: conveyor == C++ baseline on the first %llu rows, value by value (%llu ones in x, "
+      "%llu in y)\n",
+      static_cast<unsigned long long>(check_rows),
+      static_cast<unsigned long long>(fast.counts.ones_x),
+      static_cast<unsigned long long>(fast.counts.ones_y));
 
   // Python on the first python_rows rows; its counts must match ours.
-  std::printf("running the Python baseline on the first %llu rows...\n", static_cast<unsigned long long>(python_rows));
+  std::printf("running the Python baseline on the first %llu rows...\n",
+              static_cast<unsigned long long>(python_rows));
   std::fflush(stdout);
   const python_result python = python_rows > 0 ? run_python(path, python_rows) : python_result{};
   if (!python.backend.empty()) {
@@ -315,10 +340,14 @@ int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows
     const bool rows_match = python.rows == std::min(python_rows, rows);
     if (rows_match) first.add(fast.x.data(), fast.y.data(), python.rows);
     if (!rows_match || python.ones_x != first.ones_x || python.ones_y != first.ones_y) {
-      std::fprintf(stderr, "FAILED: the Python baseline's counts differ (rows %llu, ones %llu/%llu vs %llu/%llu)\n",
-                   static_cast<unsigned long long>(python.rows), static_cast<unsigned long long>(python.ones_x),
-                   static_cast<unsigned long long>(python.ones_y), static_cast<unsigned long long>(first.ones_x),
-                   static_cast<unsigned long long>(first.ones_y));
+      std::fprintf(
+          stderr,
+          "FAILED: the Python baseline's counts differ (rows %llu, ones %llu/%llu vs %llu/%llu)\n",
+          static_cast<unsigned long long>(python.rows),
+          static_cast<unsigned long long>(python.ones_x),
+          static_cast<unsigned long long>(python.ones_y),
+          static_cast<unsigned long long>(first.ones_x),
+          static_cast<unsigned long long>(first.ones_y));
       return 1;
     }
   }
@@ -326,16 +355,21 @@ int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows
   // Timed runs over the whole file. conveyor: best of 2 per worker count.
   auto timed = [&](auto&& body, tally& counts) {
     counts = {};
-    return measure([&] { body([&counts](const float* x, const float* y, std::size_t n) { counts.add(x, y, n); }); });
+    return measure([&] {
+      body([&counts](const float* x, const float* y, std::size_t n) { counts.add(x, y, n); });
+    });
   };
   tally counts_naive, counts_one, counts_two, counts;
-  const timing naive_time = timed([&](const batch_consumer& c) { run_naive(path, naive_rows, c); }, counts_naive);
+  const timing naive_time =
+      timed([&](const batch_consumer& c) { run_naive(path, naive_rows, c); }, counts_naive);
   timing one{1e300, 1e300}, two{1e300, 1e300};
   for (int repetition = 0; repetition < 2; ++repetition) {
-    const timing t1 = timed([&](const batch_consumer& c) { run_conveyor(path, 1, rows, c); }, counts);
+    const timing t1 =
+        timed([&](const batch_consumer& c) { run_conveyor(path, 1, rows, c); }, counts);
     if (t1.wall < one.wall) one = t1;
     counts_one = counts;
-    const timing t2 = timed([&](const batch_consumer& c) { run_conveyor(path, 2, rows, c); }, counts);
+    const timing t2 =
+        timed([&](const batch_consumer& c) { run_conveyor(path, 2, rows, c); }, counts);
     if (t2.wall < two.wall) two = t2;
     counts_two = counts;
   }
@@ -345,19 +379,25 @@ int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows
   }
 
   std::printf("\n%llu rows (%llu ones in x, %llu in y in each conveyor run), page cache warm:\n",
-              static_cast<unsigned long long>(rows), static_cast<unsigned long long>(counts_one.ones_x),
+              static_cast<unsigned long long>(rows),
+              static_cast<unsigned long long>(counts_one.ones_x),
               static_cast<unsigned long long>(counts_one.ones_y));
-  std::printf("  %-34s %10.0f rows/s  (%6.2f s wall, %6.2f s CPU, %8.0f rows per CPU-second; first %llu rows)\n",
-              "C++ naive baseline (1 thread)", static_cast<double>(naive_rows) / naive_time.wall, naive_time.wall,
-              naive_time.cpu, static_cast<double>(naive_rows) / naive_time.cpu,
-              static_cast<unsigned long long>(naive_rows));
+  std::printf(
+      "  %-34s %10.0f rows/s  (%6.2f s wall, %6.2f s CPU, %8.0f rows per CPU-second; first %llu "
+      "rows)\n",
+      "C++ naive baseline (1 thread)", static_cast<double>(naive_rows) / naive_time.wall,
+      naive_time.wall, naive_time.cpu, static_cast<double>(naive_rows) / naive_time.cpu,
+      static_cast<unsigned long long>(naive_rows));
   print_rate("conveyor parallel(1) (best of 2)", rows, one);
   print_rate("conveyor parallel(2) (best of 2)", rows, two);
   if (!python.backend.empty()) {
-    std::printf("  %-34s %10.0f rows/s  (%6.2f s wall, %6.2f s CPU, %8.0f rows per CPU-second; first %llu rows, %s)\n",
-                "Python original's method", python.rows_per_second, python.seconds, python.cpu_seconds,
-                static_cast<double>(python.rows) / python.cpu_seconds, static_cast<unsigned long long>(python.rows),
-                python.backend == "torch" ? "torch tensors" : "torch missing: numpy arrays per row");
+    std::printf(
+        "  %-34s %10.0f rows/s  (%6.2f s wall, %6.2f s CPU, %8.0f rows per CPU-second; first %llu "
+        "rows, %s)\n",
+        "Python original's method", python.rows_per_second, python.seconds, python.cpu_seconds,
+        static_cast<double>(python.rows) / python.cpu_seconds,
+        static_cast<unsigned long long>(python.rows),
+        python.backend == "torch" ? "torch tensors" : "torch missing: numpy arrays per row");
   } else {
     std::printf("  Python baseline skipped: python3 with pandas is not available\n");
   }
@@ -367,17 +407,19 @@ int run(std::uint64_t rows, const fs::path& directory, std::uint64_t python_rows
   const auto rate = [rows](timing t) { return static_cast<double>(rows) / t.wall; };
   const auto cpu_rate = [rows](timing t) { return static_cast<double>(rows) / t.cpu; };
   std::printf("\nratios (wall-clock rows/s; in parentheses per CPU-second):\n");
-  std::printf("  conveyor parallel(1) / C++ naive: %8.1fx  (%.1fx)\n", rate(one) / naive_rate, cpu_rate(one) / naive_cpu_rate);
-  std::printf("  conveyor parallel(2) / C++ naive: %8.1fx  (%.1fx)\n", rate(two) / naive_rate, cpu_rate(two) / naive_cpu_rate);
+  std::printf("  conveyor parallel(1) / C++ naive: %8.1fx  (%.1fx)\n", rate(one) / naive_rate,
+              cpu_rate(one) / naive_cpu_rate);
+  std::printf("  conveyor parallel(2) / C++ naive: %8.1fx  (%.1fx)\n", rate(two) / naive_rate,
+              cpu_rate(two) / naive_cpu_rate);
   std::printf("  conveyor parallel(2) / parallel(1): %6.2fx\n", one.wall / two.wall);
   if (!python.backend.empty()) {
     const double python_cpu_rate = static_cast<double>(python.rows) / python.cpu_seconds;
-    std::printf("  C++ naive / Python:               %8.1fx  (%.1fx)\n", naive_rate / python.rows_per_second,
-                naive_cpu_rate / python_cpu_rate);
-    std::printf("  conveyor parallel(1) / Python:    %8.0fx  (%.0fx)\n", rate(one) / python.rows_per_second,
-                cpu_rate(one) / python_cpu_rate);
-    std::printf("  conveyor parallel(2) / Python:    %8.0fx  (%.0fx)\n", rate(two) / python.rows_per_second,
-                cpu_rate(two) / python_cpu_rate);
+    std::printf("  C++ naive / Python:               %8.1fx  (%.1fx)\n",
+                naive_rate / python.rows_per_second, naive_cpu_rate / python_cpu_rate);
+    std::printf("  conveyor parallel(1) / Python:    %8.0fx  (%.0fx)\n",
+                rate(one) / python.rows_per_second, cpu_rate(one) / python_cpu_rate);
+    std::printf("  conveyor parallel(2) / Python:    %8.0fx  (%.0fx)\n",
+                rate(two) / python.rows_per_second, cpu_rate(two) / python_cpu_rate);
   }
   std::printf("load average at end: %s\n", load_average().c_str());
   return 0;
@@ -389,10 +431,13 @@ int main(int argc, char** argv) {
   const std::uint64_t rows = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const fs::path directory = argc > 2 ? fs::path(argv[2]) : fs::temp_directory_path();
   const std::uint64_t python_rows = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 20000;
-  const std::uint64_t naive_rows = std::min<std::uint64_t>(rows, argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 100000);
+  const std::uint64_t naive_rows =
+      std::min<std::uint64_t>(rows, argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 100000);
   if (rows == 0 || naive_rows == 0) {
-    std::fprintf(stderr, "usage: %s [rows=1000000] [directory=/tmp] [python_rows=20000] [naive_rows=100000]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s [rows=1000000] [directory=/tmp] [python_rows=20000] [naive_rows=100000]\n",
+        argv[0]);
     return 2;
   }
   try {
