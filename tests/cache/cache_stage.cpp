@@ -21,15 +21,16 @@
 
 using namespace cache_test;
 
-namespace {
-
-constexpr std::uint64_t record_count = 700;
-
 // A column kind the cache cannot store (like the TSV source's text records).
 struct text_like {
   static constexpr cy::fixed_string name{"t"};
   using storage = std::string;
 };
+
+namespace {
+
+constexpr std::uint64_t record_count = 700;
+
 
 auto base_pipe(call_counter calls, std::uint64_t bad_every = 0) {
   return counted_source(record_count, std::move(calls), bad_every) | cy::shuffle(7) | cy::batch(16) |
