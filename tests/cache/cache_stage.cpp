@@ -307,3 +307,44 @@ TEST_CASE("cache_stage: keys are per record, so another batching or order reuses
   CHECK(stats.misses == 350);
   CHECK(calls->load() == 700);
 }
+
+TEST_CASE("cache_stage: stored rows whose width disagrees with upstream's are recomputed, never mixed in") {
+  // A map stage whose output width changes without a rename (the chain
+  // fingerprint cannot see it): half the records are stored with width 2, then
+  // the width becomes 3. Mixed batches must come out entirely at width 3. (An
+  // all-hit batch would be served at width 2: the documented reason to rename a
+  // changed map stage. Order is a pure function of the seeds: with these, every
+  // batch of epoch 1 mixes hits and misses or has no hit at all.)
+  auto width = std::make_shared<std::atomic<std::size_t>>(2);
+  auto widen = [width](source_batch&& in, const cy::stage_context& ctx) {
+    cy::record_batch<cy::dense<"w", float>> out(ctx.pool, in.info(), in.indices());
+    auto& w = out.get<"w">();
+    w = cy::dense_column<float>(ctx.pool, in.rows(), width->load());
+    for (std::size_t r = 0; r < in.rows(); ++r)
+      for (std::size_t c = 0; c < w.width(); ++c) w(r, c) = in.get<"v">()(r, 0) + static_cast<float>(c);
+    return out;
+  };
+  auto tier = std::make_shared<cy::memory_tier<>>(64 << 20);
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = counted_source(record_count, calls) | cy::shuffle(5) | cy::batch(10) | cy::map("widen", widen) |
+              cy::cache(tier) | cy::parallel(2);
+  std::size_t batches = 0;
+  for (auto& b : pipe.epoch(0)) {
+    CHECK(b.get<"w">().width() == 2);
+    if (++batches == 35) break;
+  }
+  width->store(3);
+  auto hits_before = cy::cache_stats(pipe).hits;
+  std::uint64_t rows = 0;
+  for (auto& b : pipe.epoch(1)) {
+    const auto& w = b.get<"w">();
+    REQUIRE(w.width() == 3);
+    for (std::size_t r = 0; r < b.rows(); ++r)
+      for (std::size_t c = 0; c < 3; ++c) CHECK(w(r, c) == static_cast<float>(b.indices()[r]) + static_cast<float>(c));
+    rows += b.rows();
+  }
+  CHECK(rows == record_count);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.invalid > 0);
+  CHECK(stats.hits == hits_before);  // every stale hit was refused
+}
