@@ -348,3 +348,16 @@ TEST_CASE("cache_stage: stored rows whose width disagrees with upstream's are re
   CHECK(stats.invalid > 0);
   CHECK(stats.hits == hits_before);  // every stale hit was refused
 }
+
+TEST_CASE("cache_stage: an upstream error reaches the consumer as without the cache, naming the record") {
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls, 10) | cy::cache(cy::memory_tier<>(64 << 20)) | cy::parallel(2);
+  std::string message;
+  try {
+    for (auto& b : pipe.epoch(0)) (void)b;
+  } catch (const cy::stage_error& error) {
+    message = error.what();
+  }
+  CHECK(message.find("bad record") != std::string::npos);
+  CHECK(message.find("generate") != std::string::npos);
+}
