@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=1
 sanitize="${CONVEYOR_SANITIZE:-}"
 dir="build/test${sanitize:+-${sanitize//,/-}}"
 type=RelWithDebInfo
