@@ -99,14 +99,16 @@ struct pipeline_stats {
     auto ms = [](std::chrono::nanoseconds t) { return static_cast<double>(t.count()) / 1e6; };
     auto us = [](std::chrono::nanoseconds t) { return static_cast<double>(t.count()) / 1e3; };
     char line[256];
-    std::snprintf(line, sizeof line, "%-16s %8s %10s %12s %9s %10s %10s %10s %8s %8s %8s %9s %7s\n", "stage",
+    std::snprintf(line, sizeof line, "%-24s %8s %10s %12s %9s %10s %10s %10s %8s %8s %8s %9s %7s\n", "stage",
                   "batches", "rows", "rows/s(busy)", "MB", "busy ms", "starved ms", "blocked ms", "p50 us",
                   "p95 us", "p99 us", "queue avg", "skipped");
     out << line;
     const stage_stats* worst = stats.bottleneck();
     for (const auto& s : stats.stages) {
-      std::snprintf(line, sizeof line, "%-16s %8llu %10llu %12.0f %9.1f %10.1f %10.1f %10.1f %8.1f %8.1f %8.1f %9.2f %7llu%s\n",
-                    s.name.c_str(), static_cast<unsigned long long>(s.batches),
+      // Long names (a file name) are cut to keep the columns aligned.
+      std::string label = s.name.size() > 24 ? s.name.substr(0, 21) + "..." : s.name;
+      std::snprintf(line, sizeof line, "%-24s %8llu %10llu %12.0f %9.1f %10.1f %10.1f %10.1f %8.1f %8.1f %8.1f %9.2f %7llu%s\n",
+                    label.c_str(), static_cast<unsigned long long>(s.batches),
                     static_cast<unsigned long long>(s.rows), s.rows_per_busy_second(),
                     static_cast<double>(s.bytes) / 1e6, ms(s.busy), ms(s.starved), ms(s.blocked), us(s.p50),
                     us(s.p95), us(s.p99), s.queue_mean, static_cast<unsigned long long>(s.skipped),
