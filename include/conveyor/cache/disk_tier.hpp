@@ -163,21 +163,13 @@ class disk_tier {
   /// `get` for each key, in order; found[i] is 1 on a hit. Returns the hit count.
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
                        std::span<std::uint8_t> found) {
-    std::size_t hits = 0;
-    for (std::size_t i = 0; i < keys.size() && i < values.size() && i < found.size(); ++i) {
-      found[i] = get(keys[i], values[i]) ? 1 : 0;
-      hits += found[i];
-    }
-    return hits;
+    return get_each(*this, keys, values, found);
   }
 
   /// `put` for each pair; returns how many were stored.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
-    std::size_t stored = 0;
-    for (std::size_t i = 0; i < keys.size() && i < values.size(); ++i)
-      stored += put(keys[i], values[i]) ? 1 : 0;
-    return stored;
+    return put_each(*this, keys, values);
   }
 
   /// Bytes of all segment files (records, dead records, tombstones, headers).

@@ -208,22 +208,13 @@ class memory_tier {
   /// found[i] = 0. Returns the number of hits. The spans must be equally long.
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
                        std::span<std::uint8_t> found) {
-    std::size_t count = std::min({keys.size(), values.size(), found.size()});
-    std::size_t hits = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      found[i] = get(keys[i], values[i]) ? 1 : 0;
-      hits += found[i];
-    }
-    return hits;
+    return get_each(*this, keys, values, found);
   }
 
   /// `put` for each pair; returns how many values were stored.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
-    std::size_t count = std::min(keys.size(), values.size());
-    std::size_t stored = 0;
-    for (std::size_t i = 0; i < count; ++i) stored += put(keys[i], values[i]) ? 1 : 0;
-    return stored;
+    return put_each(*this, keys, values);
   }
 
   /// Bytes charged by the entries held now (a racy sum across shards).

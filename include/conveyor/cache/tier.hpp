@@ -6,6 +6,7 @@
 // histograms; `stats()` returns a snapshot.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -101,5 +102,28 @@ concept cache_tier = requires(T& tier, const T& const_tier, const cache_key& key
   { const_tier.stats() } -> std::convertible_to<tier_stats>;
   { const_tier.name() } -> std::convertible_to<std::string_view>;
 };
+
+/// The batched forms for a tier with no faster way than one key at a time:
+/// `get` per key (found[i] set, values[i] filled on a hit; returns the hits)
+/// and `put` per pair (returns how many were stored). Spans of unequal length
+/// are cut to the shortest.
+template <class Tier>
+std::size_t get_each(Tier& tier, std::span<const cache_key> keys, std::span<byte_buffer> values,
+                     std::span<std::uint8_t> found) {
+  std::size_t count = std::min({keys.size(), values.size(), found.size()});
+  std::size_t hits = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    found[i] = tier.get(keys[i], values[i]) ? 1 : 0;
+    hits += found[i];
+  }
+  return hits;
+}
+template <class Tier>
+std::size_t put_each(Tier& tier, std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t count = std::min(keys.size(), values.size());
+  std::size_t stored = 0;
+  for (std::size_t i = 0; i < count; ++i) stored += tier.put(keys[i], values[i]) ? 1 : 0;
+  return stored;
+}
 
 }  // namespace conveyor
