@@ -1,8 +1,16 @@
 # Every example quoted in docs/ is a file here, so CI compiles (and runs) it.
-foreach(example pipeline_basics checkpoint_resume dea_pipeline cache_pipeline binary_readers)
-  add_executable(docs_${example} ${CMAKE_CURRENT_LIST_DIR}/${example}.cpp)
-  target_link_libraries(docs_${example} PRIVATE conveyor::core)
+function(conveyor_docs_example name)
+  add_executable(docs_${name} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${name}.cpp)
+  target_link_libraries(docs_${name} PRIVATE conveyor::core ${ARGN})
   if(CONVEYOR_BUILD_TESTS)
-    add_test(NAME docs_example_${example} COMMAND docs_${example} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    add_test(NAME docs_example_${name} COMMAND docs_${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   endif()
+endfunction()
+
+foreach(example pipeline_basics checkpoint_resume dea_pipeline cache_pipeline binary_readers cache_tiers
+                text_and_decoders)
+  conveyor_docs_example(${example})
 endforeach()
+if(CONVEYOR_WITH_HDF5 AND (TARGET hdf5::hdf5 OR HDF5_FOUND))
+  conveyor_docs_example(hdf5_reader conveyor::hdf5)
+endif()
