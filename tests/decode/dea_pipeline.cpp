@@ -2,6 +2,8 @@
 // dea_export tool, against the hashes and worked examples of the data README.
 #include <doctest/doctest.h>
 
+#include <conveyor/cache/cache_stage.hpp>
+#include <conveyor/cache/memory_tier.hpp>
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/decode.hpp>
 #include <conveyor/source/npy.hpp>
@@ -169,4 +171,38 @@ TEST_CASE("a missing column is an error naming the file and the column") {
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
       doctest::Contains("bloomfilter"), cy::stage_error);
+}
+
+TEST_CASE("from the second epoch the DEA pipeline is served from the cache, identical to no cache") {
+  if (!fs::exists(reference)) {
+    MESSAGE("skipped: ../shared/data is absent");
+    return;
+  }
+  auto tier = std::make_shared<cy::memory_tier<>>(64ull << 20);
+  auto make = [&](bool cached) {
+    auto decoded = cy::tsv_file(reference, no_sidecar()) | cy::shuffle(5) | cy::batch(64) |
+                   cy::decode(cy::bits<float>("bloomfilter", 1024) >> cy::column<"x">,
+                              cy::two_grams({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
+    if (cached) {
+      auto with_cache = std::move(decoded) | cy::cache(tier) | cy::parallel(2) | cy::prefetch(2);
+      return cy::any_pipeline<decltype(with_cache)::batch_type>(std::move(with_cache));
+    }
+    auto plain = std::move(decoded) | cy::parallel(2) | cy::prefetch(2);
+    return cy::any_pipeline<decltype(plain)::batch_type>(std::move(plain));
+  };
+  auto digest = [](auto& pipe, std::uint64_t epoch) {
+    cy::test::sha256 h;
+    for (auto& b : pipe.epoch(epoch)) {
+      h.update(b.indices().data(), b.indices().size_bytes());
+      h.update(b.template get<"x">().data(), b.template get<"x">().size_bytes());
+      h.update(b.template get<"y">().data(), b.template get<"y">().size_bytes());
+    }
+    return h.hex();
+  };
+  auto plain = make(false);
+  auto cached = make(true);
+  for (std::uint64_t epoch = 0; epoch < 3; ++epoch) CHECK(digest(cached, epoch) == digest(plain, epoch));
+  auto stats = tier->stats();
+  CHECK(stats.misses == 1000);  // epoch 0 fills the cache
+  CHECK(stats.hits == 2000);    // epochs 1 and 2 are served from it
 }
