@@ -19,21 +19,12 @@
 #include <vector>
 
 #include "conveyor/decode/bits.hpp"
+#include "support/thread_clock.hpp"
 
 namespace {
 
 namespace cy = conveyor;
-// CPU time of this thread, not wall time: the machine is shared, and a thread
-// that is descheduled should not look slow. (Cache and memory-bandwidth
-// contention from other processes still show.)
-struct clock_type {
-  using duration = std::chrono::nanoseconds;
-  static std::chrono::time_point<clock_type, duration> now() noexcept {
-    timespec now{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return std::chrono::time_point<clock_type, duration>(std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec));
-  }
-};
+using clock_type = conveyor::bench::thread_cpu_clock;
 
 constexpr std::size_t row_count = 2048;
 constexpr std::size_t row_width = 1024;

@@ -21,21 +21,13 @@
 #include <vector>
 
 #include "conveyor/decode/two_gram.hpp"
+#include "support/naive_dea.hpp"
+#include "support/thread_clock.hpp"
 
 namespace {
 
 namespace cy = conveyor;
-// CPU time of this thread, not wall time: the machine is shared, and a thread
-// that is descheduled should not look slow. (Cache and memory-bandwidth
-// contention from other processes still show.)
-struct clock_type {
-  using duration = std::chrono::nanoseconds;
-  static std::chrono::time_point<clock_type, duration> now() noexcept {
-    timespec now{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return std::chrono::time_point<clock_type, duration>(std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec));
-  }
-};
+using clock_type = conveyor::bench::thread_cpu_clock;
 using row_fields = std::array<std::string, 3>;
 
 std::vector<row_fields> load_rows(const std::string& path) {
@@ -70,34 +62,7 @@ std::vector<row_fields> synthetic_rows(std::size_t count) {
   return rows;
 }
 
-std::vector<std::string> dea_grams() {
-  std::vector<std::string> grams;
-  for (char a = 'a'; a <= 'z'; ++a)
-    for (char b = 'a'; b <= 'z'; ++b) grams.push_back({a, b});
-  for (char a = 'a'; a <= 'z'; ++a)
-    for (char d = '0'; d <= '9'; ++d) grams.push_back({a, d});
-  for (char a = '0'; a <= '9'; ++a)
-    for (char b = '0'; b <= '9'; ++b) grams.push_back({a, b});
-  return grams;
-}
 
-std::vector<float> naive_label(const row_fields& row, const std::vector<std::string>& alphabet) {
-  std::string text = row[0] + row[1] + row[2];
-  text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '.' || c == '/'; }),
-             text.end());
-  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
-  text.erase(std::find_if(text.rbegin(), text.rend(), not_space).base(), text.end());
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::vector<float> label(alphabet.size(), 0.0f);
-  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
-    const std::string pair = text.substr(i, 2);
-    if (pair.find(' ') != std::string::npos) continue;
-    const auto found = std::find(alphabet.begin(), alphabet.end(), pair);
-    if (found != alphabet.end()) label[static_cast<std::size_t>(found - alphabet.begin())] = 1.0f;
-  }
-  return label;
-}
 
 volatile float sink;
 
@@ -107,14 +72,14 @@ int main() {
   auto rows = load_rows(CONVEYOR_SHARED_DATA_DIR "/fakename_10k.tsv");
   const bool real = !rows.empty();
   if (!real) rows = synthetic_rows(10000);
-  const auto alphabet = dea_grams();
+  const auto alphabet = cy::bench::naive_dea_alphabet();
   const std::size_t width = cy::dea_alphabet().size();
 
   // Correctness first: identical labels on every row.
   std::vector<float> label(width);
   for (const auto& row : rows) {
     const std::array<std::string_view, 3> fields{row[0], row[1], row[2]};
-    if (!cy::try_encode_two_grams(fields, std::span<float>(label)).ok() || label != naive_label(row, alphabet)) {
+    if (!cy::try_encode_two_grams(fields, std::span<float>(label)).ok() || label != cy::bench::naive_dea_label(row[0] + row[1] + row[2], alphabet)) {
       std::fprintf(stderr, "labels differ on %s %s %s\n", row[0].c_str(), row[1].c_str(), row[2].c_str());
       return 1;
     }
@@ -132,7 +97,7 @@ int main() {
     }
     best_conveyor = std::min(best_conveyor, std::chrono::duration<double>(clock_type::now() - start).count() / 10);
     start = clock_type::now();
-    for (const auto& row : rows) sink = naive_label(row, alphabet)[17];
+    for (const auto& row : rows) sink = cy::bench::naive_dea_label(row[0] + row[1] + row[2], alphabet)[17];
     best_naive = std::min(best_naive, std::chrono::duration<double>(clock_type::now() - start).count());
   }
   const double n = static_cast<double>(rows.size());

@@ -47,6 +47,7 @@
 #include "conveyor/conveyor.hpp"
 #include "conveyor/decode/decode.hpp"
 #include "conveyor/source/tsv.hpp"
+#include "support/naive_dea.hpp"
 
 namespace cy = conveyor;
 namespace fs = std::filesystem;
@@ -169,16 +170,6 @@ std::vector<std::string> split_tabs(const std::string& line) {
   return fields;
 }
 
-std::vector<std::string> dea_grams() {
-  std::vector<std::string> grams;
-  for (char a = 'a'; a <= 'z'; ++a)
-    for (char b = 'a'; b <= 'z'; ++b) grams.push_back({a, b});
-  for (char a = 'a'; a <= 'z'; ++a)
-    for (char d = '0'; d <= '9'; ++d) grams.push_back({a, d});
-  for (char a = '0'; a <= '9'; ++a)
-    for (char b = '0'; b <= '9'; ++b) grams.push_back({a, b});
-  return grams;
-}
 
 std::vector<float> naive_features(const std::string& bits, std::uint64_t line_number) {
   if (bits.size() != bits_width)
@@ -193,29 +184,9 @@ std::vector<float> naive_features(const std::string& bits, std::uint64_t line_nu
   return features;
 }
 
-std::vector<float> naive_label(const std::vector<std::string>& fields,
-                               const std::vector<std::string>& alphabet) {
-  std::string text;
-  for (std::size_t i = 0; i + 2 < fields.size(); ++i) text += fields[i];
-  text.erase(std::remove_if(text.begin(), text.end(),
-                            [](char c) { return c == '"' || c == '.' || c == '/'; }),
-             text.end());
-  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
-  text.erase(std::find_if(text.rbegin(), text.rend(), not_space).base(), text.end());
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::vector<float> label(alphabet.size(), 0.0f);
-  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
-    const std::string pair = text.substr(i, 2);
-    if (pair.find(' ') != std::string::npos) continue;
-    const auto found = std::find(alphabet.begin(), alphabet.end(), pair);
-    if (found != alphabet.end()) label[static_cast<std::size_t>(found - alphabet.begin())] = 1.0f;
-  }
-  return label;
-}
 
 void run_naive(const fs::path& path, std::uint64_t max_rows, const batch_consumer& consume) {
-  const auto alphabet = dea_grams();
+  const auto alphabet = conveyor::bench::naive_dea_alphabet();
   std::ifstream in(path);
   std::string line;
   if (!std::getline(in, line)) throw std::runtime_error("empty file " + path.string());
@@ -229,7 +200,9 @@ void run_naive(const fs::path& path, std::uint64_t max_rows, const batch_consume
       throw std::runtime_error("line " + std::to_string(rows + 2) + ": " +
                                std::to_string(fields.size()) + " fields");
     const auto features = naive_features(fields[columns - 2], rows + 2);
-    const auto label = naive_label(fields, alphabet);
+    std::string text;
+    for (std::size_t i = 0; i + 2 < fields.size(); ++i) text += fields[i];
+    const auto label = conveyor::bench::naive_dea_label(std::move(text), alphabet);
     std::copy(features.begin(), features.end(),
               batch_x.begin() + static_cast<std::ptrdiff_t>(filled * bits_width));
     std::copy(label.begin(), label.end(),
