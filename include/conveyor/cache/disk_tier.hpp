@@ -123,10 +123,7 @@ class disk_tier {
       out.clear();
       return count_miss(start);
     }
-    counters_.bump(counters_.hits);
-    counters_.bump(counters_.bytes_read, out.size());
-    counters_.get_latency.record(std::chrono::steady_clock::now() - start);
-    return true;
+    return counters_.record_get(true, out.size(), start);
   }
 
   /// Appends `value` under `key`; the newest record of a key wins. Returns false
@@ -135,14 +132,7 @@ class disk_tier {
   bool put(const cache_key& key, std::span<const std::byte> value) {
     auto start = std::chrono::steady_clock::now();
     bool stored = append(detail::disk_format::record_kind::value, key, value);
-    if (stored) {
-      counters_.bump(counters_.puts);
-      counters_.bump(counters_.bytes_written, value.size());
-    } else {
-      counters_.bump(counters_.rejected_puts);
-    }
-    counters_.put_latency.record(std::chrono::steady_clock::now() - start);
-    return stored;
+    return counters_.record_put(stored, value.size(), start);
   }
 
   /// Removes `key`: appends a tombstone record, so the erase survives reopen.
@@ -224,9 +214,7 @@ class disk_tier {
   };
 
   bool count_miss(std::chrono::steady_clock::time_point start) {
-    counters_.bump(counters_.misses);
-    counters_.get_latency.record(std::chrono::steady_clock::now() - start);
-    return false;
+    return counters_.record_get(false, 0, start);
   }
 
   bool open_directory(std::string& reason) {

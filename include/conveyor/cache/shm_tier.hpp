@@ -113,9 +113,7 @@ class shm_tier {
       }
       hit = true;
     });
-    counters_.bump(hit ? counters_.hits : counters_.misses);
-    if (hit) counters_.bump(counters_.bytes_read, out.size());
-    counters_.get_latency.record(std::chrono::steady_clock::now() - start);
+    counters_.record_get(hit, out.size(), start);
     return hit;
   }
 
@@ -127,14 +125,7 @@ class shm_tier {
     bool stored = false;
     if (available() && value.size() <= max_value_bytes())
       stored = locked([&] { store(key, value); });
-    if (stored) {
-      counters_.bump(counters_.puts);
-      counters_.bump(counters_.bytes_written, value.size());
-    } else {
-      counters_.bump(counters_.rejected_puts);
-    }
-    counters_.put_latency.record(std::chrono::steady_clock::now() - start);
-    return stored;
+    return counters_.record_put(stored, value.size(), start);
   }
 
   /// Removes `key`; returns whether it was present.

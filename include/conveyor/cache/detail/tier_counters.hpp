@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include "conveyor/cache/tier.hpp"
@@ -21,6 +22,31 @@ struct tier_counters {
 
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
     counter.fetch_add(by, std::memory_order_relaxed);
+  }
+
+  /// Counts one get (a hit of `bytes`, or a miss) and its latency since `start`.
+  /// Returns `hit`, so a get can end with `return counters.record_get(...)`.
+  bool record_get(bool hit, std::uint64_t bytes, std::chrono::steady_clock::time_point start) noexcept {
+    if (hit) {
+      bump(hits);
+      bump(bytes_read, bytes);
+    } else {
+      bump(misses);
+    }
+    get_latency.record(std::chrono::steady_clock::now() - start);
+    return hit;
+  }
+
+  /// Counts one put (stored `bytes`, or rejected) and its latency since `start`.
+  bool record_put(bool stored, std::uint64_t bytes, std::chrono::steady_clock::time_point start) noexcept {
+    if (stored) {
+      bump(puts);
+      bump(bytes_written, bytes);
+    } else {
+      bump(rejected_puts);
+    }
+    put_latency.record(std::chrono::steady_clock::now() - start);
+    return stored;
   }
 
   /// A snapshot; size and capacity come from the tier.
