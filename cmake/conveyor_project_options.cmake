@@ -18,11 +18,13 @@ find_package(doctest QUIET)
 
 # conveyor_add_test(NAME SOURCES a.cpp b.cpp LIBS x y LABELS threaded)
 # One executable per area keeps translation units few; doctest's main comes from
-# tests/doctest_main.cpp compiled once into an object library.
+# tests/doctest_main.cpp compiled once into an object library. Tests include
+# shared helpers from tests/support/ as "support/temp_dir.hpp".
 function(conveyor_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES} $<TARGET_OBJECTS:conveyor_doctest_main>)
   target_link_libraries(${name} PRIVATE conveyor::core conveyor_project_options doctest::doctest ${ARG_LIBS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     CONVEYOR_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data"
     CONVEYOR_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

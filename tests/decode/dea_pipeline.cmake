@@ -1,5 +1,4 @@
 conveyor_add_test(decode_dea_pipeline_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dea_pipeline.cpp LABELS threaded)
-target_include_directories(decode_dea_pipeline_test PRIVATE ${PROJECT_SOURCE_DIR}/tests)
 if(CONVEYOR_BUILD_EXAMPLES)
   target_compile_definitions(decode_dea_pipeline_test PRIVATE CONVEYOR_DEA_EXPORT="$<TARGET_FILE:dea_export>")
   add_dependencies(decode_dea_pipeline_test dea_export)
