@@ -33,6 +33,7 @@
 #include "conveyor/core/half.hpp"
 #include "conveyor/decode/detail/bit_values.hpp"
 #include "conveyor/decode/detail/bits_avx2.hpp"
+#include "conveyor/decode/detail/packed_bits_kernels.hpp"
 #include "conveyor/decode/status.hpp"
 
 namespace conveyor {
@@ -112,15 +113,7 @@ decode_status try_unpack_bits(std::span<const std::uint8_t> packed, std::span<T>
                               simd_path path = simd_path::best) noexcept {
   const std::size_t expected_bytes = (out.size() + 7) / 8;
   if (packed.size() != expected_bytes) return detail::bit_length_status(packed.size(), expected_bytes);
-#if CONVEYOR_DECODE_HAS_AVX2_KERNELS
-  if (detail::use_avx2(path)) {
-    detail::packed_bits_to_values_avx2(packed.data(), out.size(), out.data());
-    return {};
-  }
-#else
-  (void)path;
-#endif
-  detail::packed_bits_to_values_portable(packed.data(), out.size(), out.data());
+  detail::unpack_row(packed.data(), out.size(), out.data(), bit_order::big, detail::use_avx2(path));
   return {};
 }
 

@@ -66,14 +66,6 @@ std::size_t bit_chars_to_values_portable(const char* text, std::size_t count, T*
   return count;
 }
 
-/// Expands `count` bits, MSB-first within each byte, from packed into out.
-template <bit_element T>
-void packed_bits_to_values_portable(const std::uint8_t* packed, std::size_t count, T* out) noexcept {
-  const T values[2] = {bit_zero<T>(), bit_one<T>()};
-  for (std::size_t index = 0; index < count; ++index)
-    out[index] = values[(packed[index >> 3] >> (7 - (index & 7))) & 1u];
-}
-
 /// Packs '0'/'1' characters MSB-first into bytes; the unused low bits of a last,
 /// partial byte are zero (numpy.packbits). Returns count, or the index of the
 /// first bad character; the bytes before the one holding it are written then.

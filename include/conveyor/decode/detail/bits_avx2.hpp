@@ -74,30 +74,6 @@ __attribute__((target("avx2"))) inline std::size_t bit_chars_to_values_avx2(cons
   return index + bit_chars_to_values_portable(text + index, count - index, out + index);
 }
 
-/// AVX2 version of packed_bits_to_values_portable: 4 packed bytes per block.
-template <bit_element T>
-__attribute__((target("avx2"))) inline void packed_bits_to_values_avx2(const std::uint8_t* packed,
-                                                                       std::size_t count,
-                                                                       T* out) noexcept {
-  // Byte k of the 4-byte word goes to lanes 8k..8k+7; lane j tests bit 7-(j%8).
-  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
-                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const __m256i bit_select = _mm256_setr_epi8(
-      static_cast<char>(0x80), 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01, static_cast<char>(0x80), 0x40,
-      0x20, 0x10, 0x08, 0x04, 0x02, 0x01, static_cast<char>(0x80), 0x40, 0x20, 0x10, 0x08, 0x04, 0x02,
-      0x01, static_cast<char>(0x80), 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01);
-  const __m256i low_bit = _mm256_set1_epi8(1);
-  std::size_t index = 0;
-  for (; index + 32 <= count; index += 32) {
-    std::int32_t word;
-    std::memcpy(&word, packed + index / 8, 4);
-    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(word), spread);
-    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_select), bit_select);
-    store_bit_bytes_avx2(_mm256_and_si256(set, low_bit), out + index);
-  }
-  packed_bits_to_values_portable(packed + index / 8, count - index, out + index);
-}
-
 /// AVX2 version of bit_chars_to_packed_portable; same contract.
 __attribute__((target("avx2"))) inline std::size_t bit_chars_to_packed_avx2(const char* text,
                                                                             std::size_t count,
