@@ -1,1 +1,1 @@
-conveyor_add_test(decode_bits_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/bits.cpp ${CMAKE_CURRENT_LIST_DIR}/half.cpp)
+conveyor_add_test(decode_bits_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/bits.cpp)
