@@ -1,0 +1,1 @@
+conveyor_add_benchmark(decode_packed_bits_bench SOURCES ${CMAKE_CURRENT_LIST_DIR}/packed_bits_bench.cpp)
