@@ -213,7 +213,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (first < rows.size() && rows[first].fields.empty()) ++first;  // leading blank lines
   std::vector<std::string> header;
   bool header_unterminated = false;
-  if (first < rows.size()) {
+  const bool has_header_line = first < rows.size();  // opening refuses a file without one
+  if (has_header_line) {
     header = rows[first].fields;
     header_unterminated = rows[first].unterminated;
     ++first;
@@ -226,12 +227,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int pass = 0; pass < (options.persist_index ? 2 : 1); ++pass) {
     try {
       conveyor::delimited_file file(path, options);
-      require(!header_unterminated);
+      require(has_header_line && !header_unterminated);
       // The first pass may load a sidecar left by an identical earlier input.
       require(pass == 0 || file.index_info().origin == conveyor::index_origin::loaded);
       check_against_reference(file, records, header);
     } catch (const conveyor::data_error&) {
-      require(header_unterminated);
+      require(header_unterminated || !has_header_line);
     }
   }
   return 0;

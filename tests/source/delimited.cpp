@@ -135,12 +135,47 @@ TEST_CASE("delimited: blank lines are skipped by default, or are zero-field reco
   CHECK_THROWS_WITH_AS(file.record(0, buffer), doctest::Contains("(a blank line)"), data_error);
 }
 
-TEST_CASE("delimited: empty and header-only files") {
+TEST_CASE("delimited: a file with no header line is an error naming the file") {
   scratch_dir dir;
-  delimited_file empty(dir.write("empty.tsv", ""), in_memory('\t'));
-  CHECK(empty.size() == 0);
-  CHECK(empty.header().empty());
-  CHECK_THROWS_AS((void)empty.column_index("a"), data_error);
+  const auto empty = dir.write("empty.tsv", "");
+  CHECK_THROWS_WITH_AS(
+      delimited_file(empty, in_memory('\t')),
+      (empty.string() + ": has no header line (the file is empty); a delimited file must start "
+                        "with a header row naming its columns")
+          .c_str(),
+      data_error);
+  // Blank lines (and a byte order mark) are not a header either.
+  for (std::string_view bytes : {"\n", "\r\n\n", "\xEF\xBB\xBF", "\xEF\xBB\xBF\n\n"}) {
+    const auto blank = dir.write("blank.tsv", bytes);
+    CHECK_THROWS_WITH_AS(
+        delimited_file(blank, in_memory('\t')),
+        doctest::Contains((blank.string() + ": has no header line (its " +
+                           std::to_string(bytes.size()) + " bytes hold only blank lines)")
+                              .c_str()),
+        data_error);
+  }
+  // With a sidecar: nothing is written for a refused file, and a stale sidecar
+  // that claims no header (written before this check existed) is refused too.
+  auto options = delimited_options::tsv();
+  options.index_directory = dir.path / "index";
+  std::filesystem::create_directories(options.index_directory);
+  CHECK_THROWS_AS(delimited_file(empty, options), data_error);
+  CHECK(std::filesystem::is_empty(options.index_directory));
+  const auto sidecar =
+      conveyor::detail::delimited::sidecar_in_directory(empty, options.index_directory);
+  const conveyor::detail::delimited::mapped_text mapped(empty);
+  std::string reason;
+  REQUIRE(conveyor::detail::delimited::save_sidecar(
+      sidecar,
+      conveyor::detail::delimited::identify(mapped.data(), mapped.size(), mapped.mtime_ns()),
+      conveyor::detail::delimited::syntax_code('\t', true),
+      conveyor::detail::delimited::record_index{}, reason));
+  CHECK_THROWS_WITH_AS(delimited_file(empty, options), doctest::Contains("has no header line"),
+                       data_error);
+}
+
+TEST_CASE("delimited: header-only files have zero records") {
+  scratch_dir dir;
 
   for (std::string_view bytes : {"a\tb\n", "a\tb", "a\tb\r\n\n\n"}) {
     delimited_file header_only(dir.write("header.tsv", bytes), in_memory('\t'));

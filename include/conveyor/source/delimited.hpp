@@ -85,12 +85,14 @@ struct index_status {
 /// Thread-safety: after construction every member function is const and may
 /// be called from many threads at once, each with its own output object.
 /// Errors: io_error if the file cannot be opened or mapped; data_error with
-/// file, record and byte offset for malformed records (when they are read) and
-/// for an unterminated quote in the header (when opening). The file must not be
+/// file, record and byte offset for malformed records (when they are read), and
+/// when opening for a file with no header line (empty, or only blank lines)
+/// and for an unterminated quote in the header. The file must not be
 /// truncated or rewritten in place while open (the mapping would see it).
 class delimited_file {
  public:
-  /// Opens `path`. Throws io_error (cannot open/map), data_error (bad header),
+  /// Opens `path`. Throws io_error (cannot open/map), data_error (no header
+  /// line: "<path>: has no header line (...)"; a bad header),
   /// std::invalid_argument (a delimiter of '"', '\r' or '\n').
   explicit delimited_file(const std::filesystem::path& path, delimited_options options = {})
       : options_(std::move(options)), file_(check_options(path, options_)) {
@@ -107,12 +109,14 @@ class delimited_file {
           detail::delimited::load_sidecar(status_.sidecar, identity, syntax, index_, status_.note);
     }
     if (loaded) {
+      require_header_line();
       status_.origin = index_origin::loaded;
     } else {
       file_.advise_sequential();
       index_ = detail::delimited::build_record_index(file_.data(), file_.size(), options_.delimiter,
                                                      options_.skip_blank_lines);
       file_.advise_normal();
+      require_header_line();  // before a sidecar is written for a file that is refused
       status_.origin = index_origin::built_in_memory;
       std::string save_failure;
       if (options_.persist_index) {
@@ -137,11 +141,11 @@ class delimited_file {
   /// a decoder turn a zero-copy field view into its byte offset in the file.
   [[nodiscard]] std::string_view contents() const noexcept { return {file_.data(), file_.size()}; }
 
-  /// Number of data records (the header row is not one). 0 for an empty or
-  /// header-only file.
+  /// Number of data records (the header row is not one). 0 for a header-only
+  /// file.
   [[nodiscard]] std::uint64_t size() const noexcept { return index_.offsets.size(); }
 
-  /// The column names from the header row (unescaped); empty for an empty file.
+  /// The column names from the header row (unescaped); never empty.
   [[nodiscard]] std::span<const std::string> header() const noexcept { return header_; }
 
   /// The index of the first column called `name`, or nullopt.
@@ -307,8 +311,20 @@ class delimited_file {
     if (open) file_.will_need(range_begin, range_end);
   }
 
+  // Every delimited file starts with a header row naming its columns: a file
+  // with no non-blank line is refused rather than read as zero records, which
+  // would hide a truncated or wrongly named input until much later.
+  void require_header_line() const {
+    if (index_.header_offset != unknown_position) return;
+    throw data_error("has no header line (" +
+                         (file_.size() == 0 ? std::string("the file is empty")
+                                            : "its " + std::to_string(file_.size()) +
+                                                  " bytes hold only blank lines") +
+                         "); a delimited file must start with a header row naming its columns",
+                     path());
+  }
+
   void read_header() {
-    if (index_.header_offset == unknown_position) return;
     const char* begin = file_.data() + index_.header_offset;
     const char* end = file_.data() + file_.size();
     detail::delimited::byte_arena arena;
