@@ -7,7 +7,8 @@
 // bit-identical to the original Python preprocessing (see docs/dea.md).
 //
 // The width of the bit strings is taken from the first record; every record
-// must have the same width. A malformed record stops the export with its file,
+// must have the same width. An input without records (a header line only) is
+// an error naming the input. A malformed record stops the export with its file,
 // record and byte offset, and no partial .npy is left behind.
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/decode.hpp>
@@ -35,11 +36,17 @@ int main(int argc, char** argv) {
       throw cy::data_error("expected at least 3 columns (text..., encoding, uid), found " +
                                std::to_string(file.header().size()),
                            file.path());
-    std::size_t bits = 0;
-    if (file.size() > 0) {
-      cy::record_buffer buffer;
-      bits = file.record(0, buffer).field(file.header().size() - 2).size();
-    }
+    // Checked here, where the input can be named: with no record there is no
+    // width to take, and the .npy writer would refuse a zero-width row naming
+    // the output file instead.
+    if (file.size() == 0)
+      throw cy::data_error("has no records (only a header line): nothing to export", file.path());
+    cy::record_buffer buffer;
+    const std::size_t bits = file.record(0, buffer).field(file.header().size() - 2).size();
+    if (bits == 0)
+      throw cy::data_error("the encoding column '" + file.header()[file.header().size() - 2] +
+                               "' is empty in the first record: no bit width to export",
+                           file.path(), 0, file.record_offset(0));
     std::filesystem::create_directories(output);
     cy::npy_writer features(features_path, {cy::element_type::float32, {bits}});
     cy::npy_writer labels(labels_path, {cy::element_type::float32, {cy::gram_alphabet::dea().size()}});

@@ -206,3 +206,44 @@ TEST_CASE("from the second epoch the DEA pipeline is served from the cache, iden
   CHECK(stats.misses == 1000);  // epoch 0 fills the cache
   CHECK(stats.hits == 2000);    // epochs 1 and 2 are served from it
 }
+
+#ifdef CONVEYOR_DEA_EXPORT
+TEST_CASE("dea_export: an input without records is an error naming the input, not the output") {
+  auto out =
+      fs::temp_directory_path() / ("conveyor-dea-export-empty-" + std::to_string(::getpid()));
+  auto run = [&](const fs::path& input) {
+    const auto stderr_path = out.string() + ".stderr";
+    const std::string command = std::string(CONVEYOR_DEA_EXPORT) + " '" + input.string() + "' '" +
+                                out.string() + "' 2>'" + stderr_path + "'";
+    const int status = std::system(command.c_str());
+    std::ifstream in(stderr_path);
+    std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    fs::remove(stderr_path);
+    return std::pair{status, message};
+  };
+
+  const auto header_only = temp_file("header_only.tsv", "a\tb\tbloomfilter\tuid\n");
+  const auto [status, message] = run(header_only);
+  CHECK(status != 0);
+  CHECK(message == "dea_export: " + header_only.string() +
+                       ": has no records (only a header line): nothing to export\n");
+  CHECK_FALSE(fs::exists(out / "features.npy"));
+
+  // An empty first encoding: no width, also named in the input.
+  const auto no_width = temp_file("no_width.tsv", "a\tb\tbloomfilter\tuid\nx\ty\t\t1\n");
+  const auto [width_status, width_message] = run(no_width);
+  CHECK(width_status != 0);
+  CHECK(width_message ==
+        "dea_export: " + no_width.string() +
+            ", record 0, byte offset 20: the encoding column 'bloomfilter' is empty in the "
+            "first record: no bit width to export\n");
+  CHECK_FALSE(fs::exists(out / "features.npy"));
+
+  // An empty file: the reader's own error, also naming the input.
+  const auto empty = temp_file("empty.tsv", "");
+  const auto [empty_status, empty_message] = run(empty);
+  CHECK(empty_status != 0);
+  CHECK(empty_message.find(empty.string() + ": has no header line") != std::string::npos);
+  fs::remove_all(out);
+}
+#endif
