@@ -63,6 +63,12 @@ class binary_records_file {
   [[nodiscard]] const record_layout& layout() const noexcept { return options_.layout; }
   [[nodiscard]] std::uint64_t record_bytes() const noexcept { return options_.layout.bytes(); }
   [[nodiscard]] const std::string& path() const noexcept { return file_.name(); }
+  [[nodiscard]] std::uint64_t header_bytes() const noexcept { return options_.header_bytes; }
+  /// The records' bytes (the file after the header), straight from the mapping
+  /// and valid while `*this` lives. No copy.
+  [[nodiscard]] std::span<const std::byte> data() const noexcept {
+    return file_.bytes().subspan(options_.header_bytes);
+  }
 
   /// The bytes of record `index`, straight from the mapping (valid while `*this`
   /// lives). No copy, no allocation. Throws std::out_of_range past the end.

@@ -1,6 +1,6 @@
 // conveyor/source/element_type.hpp: the numeric element types binary sources
 // hold (.npy, fixed-width records, HDF5), their sizes and names, and the C++
-// type that matches each one for typed reads.
+// type that matches each one for typed reads and dense columns.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,8 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+#include "conveyor/core/half.hpp"
 
 namespace conveyor {
 
@@ -24,7 +26,7 @@ enum class element_type : std::uint8_t {
   uint32,
   int64,
   uint64,
-  float16,  ///< IEEE half; no C++20 type matches it, read it as bytes
+  float16,  ///< IEEE half, read as conveyor::float16 (core/half.hpp)
   float32,
   float64,
 };
@@ -79,11 +81,13 @@ template <> struct element_type_of_impl<std::int32_t> { static constexpr element
 template <> struct element_type_of_impl<std::uint32_t> { static constexpr element_type value = element_type::uint32; };
 template <> struct element_type_of_impl<std::int64_t> { static constexpr element_type value = element_type::int64; };
 template <> struct element_type_of_impl<std::uint64_t> { static constexpr element_type value = element_type::uint64; };
+template <> struct element_type_of_impl<float16> { static constexpr element_type value = element_type::float16; };
 template <> struct element_type_of_impl<float> { static constexpr element_type value = element_type::float32; };
 template <> struct element_type_of_impl<double> { static constexpr element_type value = element_type::float64; };
 }  // namespace detail
 
-/// A C++ type a typed read can fill: bool, the fixed-width integers, float, double.
+/// A C++ type a typed read can fill: bool, the fixed-width integers,
+/// conveyor::float16, float, double.
 template <class T>
 concept numeric_element = requires { detail::element_type_of_impl<std::remove_cv_t<T>>::value; };
 

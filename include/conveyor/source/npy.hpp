@@ -59,6 +59,17 @@ class npy_file {
   /// Format version as written in the file (1, 2 or 3).
   [[nodiscard]] unsigned format_version() const noexcept { return header_.major_version; }
   [[nodiscard]] const std::string& path() const noexcept { return file_.name(); }
+  /// Byte offset of the header dict (where dtype and shape are written).
+  [[nodiscard]] std::uint64_t header_offset() const noexcept {
+    return header_.major_version == 1 ? 10 : 12;
+  }
+  /// Byte offset of record 0.
+  [[nodiscard]] std::uint64_t data_offset() const noexcept { return header_.data_offset; }
+  /// The array's bytes as stored (records first; not byte-swapped), straight
+  /// from the mapping and valid while `*this` lives. No copy.
+  [[nodiscard]] std::span<const std::byte> data() const noexcept {
+    return file_.bytes().subspan(header_.data_offset, header_.data_bytes);
+  }
 
   /// Copies records `indices` (any order, duplicates allowed) into `out`, row i
   /// at `out[i * record_bytes()]`, little-endian. Storage is touched in ascending

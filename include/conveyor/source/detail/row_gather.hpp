@@ -25,17 +25,22 @@ struct row_request {
 
 // Throws std::out_of_range / std::invalid_argument: these are caller bugs, not
 // bad data, so they stay out of the data_error skip policy.
+inline void check_indices(std::span<const std::uint64_t> indices, std::uint64_t records,
+                          const std::string& name) {
+  for (auto index : indices)
+    if (index >= records)
+      throw std::out_of_range(name + ", record " + std::to_string(index) +
+                              ": record index out of range (the source holds " +
+                              std::to_string(records) + " records)");
+}
+
 inline void check_batch(std::span<const std::uint64_t> indices, std::size_t out_bytes,
                         std::uint64_t record_bytes, std::uint64_t records, const std::string& name) {
   if (out_bytes != indices.size() * record_bytes)
     throw std::invalid_argument(name + ": output holds " + std::to_string(out_bytes) +
                                 " bytes, a batch of " + std::to_string(indices.size()) +
                                 " records needs " + std::to_string(indices.size() * record_bytes));
-  for (auto index : indices)
-    if (index >= records)
-      throw std::out_of_range(name + ", record " + std::to_string(index) +
-                              ": record index out of range (the source holds " +
-                              std::to_string(records) + " records)");
+  check_indices(indices, records, name);
 }
 
 // The batch in storage order; ties keep the caller's order so duplicates work.
@@ -48,12 +53,13 @@ inline std::vector<row_request> storage_order(std::span<const std::uint64_t> ind
   return requests;
 }
 
-// Copies rows from a contiguous row-major store in ascending storage order; a
-// run consecutive both in storage and in the output is one memcpy.
+// Copies rows from a contiguous row-major store in the storage order of
+// `requests` (from storage_order); a run consecutive both in storage and in the
+// output is one memcpy. Sources with several columns order a batch once and
+// gather every column with it.
 inline void gather_rows(const std::byte* rows, std::uint64_t record_bytes,
-                        std::span<const std::uint64_t> indices, std::span<std::byte> out) {
-  if (indices.empty() || record_bytes == 0) return;
-  const auto requests = storage_order(indices);
+                        std::span<const row_request> requests, std::span<std::byte> out) {
+  if (requests.empty() || record_bytes == 0) return;
   std::size_t begin = 0;
   while (begin < requests.size()) {
     std::size_t end = begin + 1;
@@ -64,6 +70,13 @@ inline void gather_rows(const std::byte* rows, std::uint64_t record_bytes,
                 rows + requests[begin].index * record_bytes, (end - begin) * record_bytes);
     begin = end;
   }
+}
+
+// gather_rows for a batch of record indices in any order.
+inline void gather_rows(const std::byte* rows, std::uint64_t record_bytes,
+                        std::span<const std::uint64_t> indices, std::span<std::byte> out) {
+  if (indices.empty() || record_bytes == 0) return;
+  gather_rows(rows, record_bytes, storage_order(indices), out);
 }
 
 // Reverses the bytes of each element in place (big-endian storage -> native).
