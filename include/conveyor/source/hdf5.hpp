@@ -68,10 +68,12 @@ inline void hdf5_serialize_always(bool always) {
 /// variable-length strings only through `read_strings`; compound datasets read
 /// whole records as bytes laid out as `fields()` says (the C struct layout).
 ///
-/// A batch read sorts the indices, coalesces consecutive rows (and rows in the
-/// same chunk with a small gap) into hyperslab blocks OR-ed into one selection
-/// (a point selection for scattered rows of a 1-D dataset), and issues one
-/// H5Dread; rows are then placed in the order asked.
+/// A batch read sorts the indices. On the direct path (reads_directly()) rows
+/// are copied from a memory map of the file straight to their places, a run of
+/// consecutive rows at once. Otherwise it coalesces consecutive rows (and rows
+/// in the same chunk with a small gap) into hyperslab blocks OR-ed into one
+/// selection (a point selection for scattered rows of a 1-D dataset), issues
+/// one H5Dread, and places the rows in the order asked.
 ///
 /// Thread-safety: all const members may be called from many threads; see
 /// `hdf5_is_threadsafe`. Errors: `io_error` when the file is missing or HDF5
@@ -137,8 +139,10 @@ class hdf5_dataset {
   [[nodiscard]] const std::string& dataset_path() const noexcept { return dataset_path_; }
 
   /// Reads records `indices` (any order, duplicates allowed) into `out`, row i at
-  /// `out[i * record_bytes()]`, with one H5Dread. Allocates the selection plan
-  /// and, unless the batch is sorted, unique and gap-free, a staging buffer.
+  /// `out[i * record_bytes()]`: copied from the memory map straight into `out`
+  /// (reads_directly()), else with one H5Dread. Allocates the batch's order
+  /// and, on the H5Dread path, the selection plan and, unless the batch is
+  /// sorted, unique and gap-free, a staging buffer.
   void read(std::span<const std::uint64_t> indices, std::span<std::byte> out) const {
     if (type_.content == hdf5_content::variable_string)
       throw data_error(where("holds variable-length strings: use read_strings"), file_name_);
@@ -232,20 +236,21 @@ class hdf5_dataset {
     }
   }
 
-  // Reads the unique sorted rows of `indices` (from the memory map, or with
-  // H5Dread), then places them in the order asked. `row_bytes` is per record in
-  // memory; for variable-length strings `strings` receives copies and HDF5's
-  // memory is reclaimed.
+  // Reads the rows of `indices`: from the memory map straight into their places
+  // in `out` when the dataset allows it, else the unique sorted rows with
+  // H5Dread, placed in the order asked. `row_bytes` is per record in memory;
+  // for variable-length strings `strings` receives copies and HDF5's memory is
+  // reclaimed.
   void read_rows(std::span<const std::uint64_t> indices, std::byte* out, std::size_t row_bytes,
                  std::vector<std::string>* strings = nullptr) const {
     if (indices.empty() || row_bytes == 0) return;
     const auto requests = detail::storage_order(indices);
+    if (direct_ != nullptr && strings == nullptr && copy_direct(requests, out, row_bytes)) return;
     std::vector<std::uint64_t> rows;
     rows.reserve(requests.size());
     for (const auto& request : requests)
       if (rows.empty() || rows.back() != request.index) rows.push_back(request.index);
-    const bool direct = direct_ != nullptr && strings == nullptr;
-    const auto max_gap_rows = direct ? 0 : options_.max_gap_bytes / std::max<std::size_t>(1, record_bytes());
+    const auto max_gap_rows = options_.max_gap_bytes / std::max<std::size_t>(1, record_bytes());
     const auto spans = detail::coalesce_rows(rows, chunk_rows_, max_gap_rows);
     std::uint64_t staged_rows = 0;
     for (const auto& span : spans) staged_rows += span.count;
@@ -254,11 +259,7 @@ class hdf5_dataset {
 
     std::vector<std::byte> staging(in_order ? 0 : staged_rows * row_bytes);
     std::byte* target = in_order ? out : staging.data();
-    bool copied = direct;
-    for (std::size_t s = 0, at = 0; copied && s < spans.size(); at += spans[s++].count)
-      copied = direct_->copy_rows(spans[s].first, spans[s].count, target + at * row_bytes);
-    if (!copied) read_with_hdf5(spans, staged_rows, target, requests.front().index, strings,
-                                requests);
+    read_with_hdf5(spans, staged_rows, target, requests.front().index, strings, requests);
     if (in_order || strings != nullptr) return;
     std::size_t span = 0;
     std::uint64_t span_base = 0;  // staged row where spans[span] starts
@@ -267,6 +268,26 @@ class hdf5_dataset {
       std::memcpy(out + request.position * row_bytes,
                   target + (span_base + request.index - spans[span].first) * row_bytes, row_bytes);
     }
+  }
+
+  // Copies the rows of `requests` (storage order) from the memory map to their
+  // places in `out`, one copy per run consecutive both in the file and in
+  // `out`, so no staging buffer is needed; false when a chunk is unallocated
+  // (the caller then reads the batch with H5Dread, which supplies fill values).
+  bool copy_direct(const std::vector<detail::row_request>& requests, std::byte* out,
+                   std::size_t row_bytes) const {
+    std::size_t begin = 0;
+    while (begin < requests.size()) {
+      std::size_t end = begin + 1;
+      while (end < requests.size() && requests[end].index == requests[end - 1].index + 1 &&
+             requests[end].position == requests[end - 1].position + 1)
+        ++end;
+      if (!direct_->copy_rows(requests[begin].index, end - begin,
+                              out + requests[begin].position * row_bytes))
+        return false;
+      begin = end;
+    }
+    return true;
   }
 
   // H5Dread of `spans` into `target` (staged_rows rows, in span order): a point
