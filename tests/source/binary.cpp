@@ -1,19 +1,25 @@
-// Tests for the fixed-width record and .npy sources: real files in a temporary
-// directory and .npy fixtures written by numpy 2.4 (tests/source/data/).
+// Tests for the fixed-width record and .npy readers and their pipeline sources:
+// real files in a temporary directory and .npy fixtures written by numpy 2.4
+// (tests/source/data/).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <conveyor/conveyor.hpp>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "conveyor/source/binary_records.hpp"
+#include "conveyor/source/binary_records_source.hpp"
 #include "conveyor/source/npy.hpp"
+#include "conveyor/source/npy_source.hpp"
 
 namespace fs = std::filesystem;
 using conveyor::element_type;
@@ -308,4 +314,289 @@ TEST_CASE("write_npy writes the bytes numpy writes") {
   CHECK_THROWS_AS(conveyor::write_npy(dir / "x.npy", element_type::float32, wrong_shape,
                                       std::as_bytes(std::span(values))),
                   std::invalid_argument);
+}
+
+// --- the pipeline sources ----------------------------------------------------
+
+namespace cy = conveyor;
+
+namespace {
+
+constexpr std::uint64_t source_records = 1000;
+
+// features.npy: uint8 (1000, 4, 8), element k of record i is (7i + k) mod 256.
+// labels.npy: float32 (1000,), record i is i / 4.
+std::uint8_t feature_at(std::uint64_t record, std::size_t k) {
+  return static_cast<std::uint8_t>((record * 7 + k) & 0xff);
+}
+float label_at(std::uint64_t record) {
+  return static_cast<float>(record) * 0.25f;
+}
+
+void write_features(const fs::path& path, std::uint64_t records = source_records) {
+  std::vector<std::uint8_t> values(records * 32);
+  for (std::uint64_t i = 0; i < records; ++i)
+    for (std::size_t k = 0; k < 32; ++k) values[i * 32 + k] = feature_at(i, k);
+  const std::vector<std::uint64_t> shape{records, 4, 8};
+  cy::write_npy(path, element_type::uint8, shape, std::as_bytes(std::span(values)));
+}
+
+void write_labels(const fs::path& path, std::uint64_t records = source_records) {
+  std::vector<float> values(records);
+  for (std::uint64_t i = 0; i < records; ++i) values[i] = label_at(i);
+  const std::vector<std::uint64_t> shape{records};
+  cy::write_npy(path, element_type::float32, shape, std::as_bytes(std::span(values)));
+}
+
+cy::stage_context test_context() {
+  cy::stage_context ctx;
+  ctx.pool = std::make_shared<cy::pageable_pool>();
+  return ctx;
+}
+
+// Runs one epoch; `check_row(batch, r)` checks row r against the record it
+// claims to be. Returns the record indices in delivery order.
+template <class Pipe, class CheckRow>
+std::vector<std::uint64_t> delivered(Pipe& pipe, CheckRow check_row) {
+  std::vector<std::uint64_t> order;
+  for (auto& batch : pipe.epoch(0))
+    for (std::size_t r = 0; r < batch.rows(); ++r) {
+      check_row(batch, r);
+      order.push_back(batch.indices()[r]);
+    }
+  return order;
+}
+
+// Every record exactly once.
+bool is_permutation_of_all(std::vector<std::uint64_t> order, std::uint64_t records) {
+  std::sort(order.begin(), order.end());
+  for (std::uint64_t i = 0; i < records; ++i)
+    if (i >= order.size() || order[i] != i) return false;
+  return order.size() == records;
+}
+
+std::string message_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  FAIL("expected an exception");
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  const bool found = text.find(part) != std::string::npos;
+  if (!found) MESSAGE("'" << part << "' is not in: " << text);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("npy_source: aligned .npy columns through shuffle, batch and parallel(2)") {
+  temp_dir dir;
+  write_features(dir / "features.npy");
+  write_labels(dir / "labels.npy");
+  auto make = [&] {
+    return cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
+        {dir / "features.npy", dir / "labels.npy"}, {32, std::nullopt});
+  };
+  static_assert(cy::fingerprinted_source<decltype(make())>);
+  auto check_row = [](auto& batch, std::size_t r) {
+    const auto record = batch.indices()[r];
+    const auto& bits = batch.template get<"bits">();
+    REQUIRE(bits.width() == 32);
+    for (std::size_t k = 0; k < 32; ++k) REQUIRE(bits(r, k) == feature_at(record, k));
+    REQUIRE(batch.template get<"y">()(r, 0) == label_at(record));
+  };
+  auto serial = make() | cy::shuffle(42) | cy::batch(64) | cy::parallel(1);
+  auto threaded = make() | cy::shuffle(42) | cy::batch(64) | cy::parallel(2);
+  const auto expected = delivered(serial, check_row);
+  CHECK(is_permutation_of_all(expected, source_records));
+  CHECK(delivered(threaded, check_row) == expected);
+  CHECK_FALSE(std::is_sorted(expected.begin(), expected.end()));
+
+  // Buffers flow backwards: the delivered columns come from the sink's pool.
+  const auto sink = std::make_shared<cy::pageable_pool>();
+  auto pooled = make() | cy::batch(100) | cy::with_pool(sink) | cy::parallel(2);
+  for (auto& batch : pooled.epoch(0)) {
+    CHECK(batch.get<"bits">().buffer().pool() == sink);
+    CHECK(batch.get<"y">().buffer().pool() == sink);
+  }
+
+  const auto source = make();
+  CHECK(source.size() == source_records);
+  CHECK(source.name() == "features.npy+labels.npy");
+  CHECK(source.file(0).layout().shape == std::vector<std::uint64_t>{4, 8});
+}
+
+TEST_CASE("npy_source: rows in the order given, repeats, empty batches, dtypes") {
+  temp_dir dir;
+  write_labels(dir / "labels.npy");
+  const auto source = cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy", 1);
+  const auto ctx = test_context();
+  const std::vector<std::uint64_t> indices{999, 3, 3, 4, 5, 0, 998};
+  auto batch = source.read(indices, ctx);
+  REQUIRE(batch.rows() == indices.size());
+  for (std::size_t r = 0; r < indices.size(); ++r) {
+    CHECK(batch.indices()[r] == indices[r]);
+    CHECK(batch.get<"y">()(r, 0) == label_at(indices[r]));
+  }
+  CHECK(source.read({}, ctx).rows() == 0);
+  const std::vector<std::uint64_t> past_end{1000};
+  CHECK_THROWS_AS(source.read(past_end, ctx), std::out_of_range);
+
+  if (!fs::exists(fixture("npy_be_f4.npy"))) return;
+  // Big-endian files are swapped; float16 reads as conveyor::float16; bools are 0/1.
+  const std::vector<std::uint64_t> both{1, 0};
+  auto swapped = cy::npy_source<cy::dense<"x", float>>(fixture("npy_be_f4.npy")).read(both, ctx);
+  CHECK(swapped.get<"x">()(0, 0) == 21.0f);
+  CHECK(swapped.get<"x">()(1, 2) == 14.0f);
+  auto half = cy::npy_source<cy::dense<"h", cy::float16>>(fixture("npy_f2.npy")).read(both, ctx);
+  CHECK(static_cast<float>(half.get<"h">()(1, 1)) == 7.0f);
+  auto flags = cy::npy_source<cy::dense<"b", bool>>(fixture("npy_b1.npy")).read(both, ctx);
+  CHECK(flags.get<"b">()(0, 0) == true);
+  CHECK(flags.get<"b">()(1, 0) == false);
+}
+
+TEST_CASE("npy_source: a dtype or width the file does not hold is an error at open") {
+  temp_dir dir;
+  write_features(dir / "features.npy");
+  write_labels(dir / "labels.npy");
+
+  const auto dtype =
+      message_of([&] { (void)cy::npy_source<cy::dense<"y", double>>(dir / "labels.npy"); });
+  CHECK(contains(dtype, (dir / "labels.npy").string()));
+  CHECK(contains(dtype, "column 'y' expects float64"));
+  CHECK(contains(dtype, "holds float32 records of shape ()"));
+  CHECK(contains(dtype, "array shape (1000,)"));
+  CHECK(contains(dtype, "byte offset 10"));
+
+  const auto width = message_of([&] {
+    (void)cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
+        {dir / "features.npy", dir / "labels.npy"}, {1024, std::nullopt});
+  });
+  CHECK(contains(width, "features.npy"));
+  CHECK(contains(width, "expects uint8 records of 1024 values"));
+  CHECK(contains(width, "holds uint8 records of shape (4, 8) = 32 values"));
+  CHECK(contains(width, "array shape (1000, 4, 8)"));
+
+  // Both problems at once name both sides too.
+  const auto both = message_of(
+      [&] { (void)cy::npy_source<cy::dense<"bits", std::int8_t>>(dir / "features.npy", 8); });
+  CHECK(contains(both, "expects int8 records of 8 values"));
+  CHECK(contains(both, "holds uint8 records of shape (4, 8) = 32 values"));
+
+  auto open_as_double = [&] { (void)cy::npy_source<cy::dense<"y", double>>(dir / "labels.npy"); };
+  CHECK_THROWS_AS(open_as_double(), cy::data_error);
+}
+
+TEST_CASE("npy_source: files with different record counts are an error at open") {
+  temp_dir dir;
+  write_features(dir / "features.npy");
+  write_labels(dir / "short_labels.npy", 999);
+  const auto message = message_of([&] {
+    (void)cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
+        {dir / "features.npy", dir / "short_labels.npy"});
+  });
+  CHECK(contains(message, "same number of records"));
+  CHECK(contains(message, "column 'bits' (" + (dir / "features.npy").string() + ") holds 1000"));
+  CHECK(contains(message, "column 'y' (" + (dir / "short_labels.npy").string() + ") holds 999"));
+}
+
+TEST_CASE("npy_source: truncated and missing files name the file, record and offset") {
+  temp_dir dir;
+  write_labels(dir / "labels.npy");
+  auto bytes = read_file(dir / "labels.npy");
+  const auto header = bytes.size() - source_records * 4;
+  write_file(dir / "cut.npy", bytes.substr(0, header + 10 * 4 + 2));  // 10 records and a half
+  try {
+    (void)cy::npy_source<cy::dense<"y", float>>(dir / "cut.npy");
+    FAIL("no error");
+  } catch (const cy::data_error& error) {
+    const std::string message = error.what();
+    CHECK(contains(message, (dir / "cut.npy").string()));
+    CHECK(contains(message, "column 'y'"));
+    CHECK(contains(message, "truncated data: the shape needs 4000 bytes, the file holds 42"));
+    CHECK(error.where().record == 10);
+    CHECK(error.where().offset == header + 40);
+    CHECK(contains(message, "record 10, byte offset " + std::to_string(header + 40)));
+  }
+  const auto missing =
+      message_of([&] { (void)cy::npy_source<cy::dense<"y", float>>(dir / "absent.npy"); });
+  CHECK(contains(missing, "absent.npy"));
+  CHECK(contains(missing, "column 'y': cannot open"));
+  auto open_missing = [&] { (void)cy::npy_source<cy::dense<"y", float>>(dir / "absent.npy"); };
+  CHECK_THROWS_AS(open_missing(), cy::io_error);
+}
+
+TEST_CASE("npy_source: the fingerprint follows the files' content and the columns") {
+  temp_dir dir;
+  write_labels(dir / "labels.npy");
+  const auto before = cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy").fingerprint();
+  CHECK(cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy").fingerprint() == before);
+  CHECK(cy::npy_source<cy::dense<"z", float>>(dir / "labels.npy").fingerprint() != before);
+  // Same size, one value changed in place.
+  auto bytes = read_file(dir / "labels.npy");
+  bytes[bytes.size() - 1] ^= 0x40;
+  write_file(dir / "labels.npy", bytes);
+  CHECK(cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy").fingerprint() != before);
+}
+
+TEST_CASE("binary_records_source through shuffle, batch and parallel(2)") {
+  temp_dir dir;
+  write_file(dir / "rows.bin", make_records(16, 500));
+  auto make = [&] {
+    return cy::binary_records_source<cy::dense<"x", std::uint32_t>>(
+        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
+  };
+  static_assert(cy::fingerprinted_source<decltype(make())>);
+  auto check_row = [](auto& batch, std::size_t r) {
+    const auto record = batch.indices()[r];
+    for (std::size_t k = 0; k < 3; ++k) REQUIRE(batch.template get<"x">()(r, k) == record * 3 + k);
+  };
+  auto serial = make() | cy::shuffle(7) | cy::batch(32) | cy::parallel(1);
+  auto threaded = make() | cy::shuffle(7) | cy::batch(32) | cy::parallel(2);
+  const auto expected = delivered(serial, check_row);
+  CHECK(is_permutation_of_all(expected, 500));
+  CHECK(delivered(threaded, check_row) == expected);
+
+  const auto source = make();
+  CHECK(source.size() == 500);
+  CHECK(source.name() == "rows.bin");
+  const auto ctx = test_context();
+  const std::vector<std::uint64_t> indices{499, 2, 2, 0};
+  auto batch = source.read(indices, ctx);
+  CHECK(batch.get<"x">()(0, 2) == 499 * 3 + 2);
+  CHECK(batch.get<"x">()(2, 0) == 6);
+  CHECK(batch.get<"x">()(3, 1) == 1);
+}
+
+TEST_CASE("binary_records_source: layout and file problems name the file and both sides") {
+  temp_dir dir;
+  write_file(dir / "rows.bin", make_records(16, 10));
+  const auto dtype = message_of([&] {
+    (void)cy::binary_records_source<cy::dense<"x", float>>(
+        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
+  });
+  CHECK(contains(dtype, (dir / "rows.bin").string()));
+  CHECK(contains(dtype,
+                 "column 'x' holds float32, the record layout says uint32 records of shape (3,)"));
+  auto open_as_float = [&] {
+    (void)cy::binary_records_source<cy::dense<"x", float>>(
+        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
+  };
+  CHECK_THROWS_AS(open_as_float(), std::invalid_argument);
+
+  // 10 records of 12 bytes after 16 header bytes do not divide into 28-byte records.
+  try {
+    (void)cy::binary_records_source<cy::dense<"x", std::uint32_t>>(
+        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {7}}});
+    FAIL("no error");
+  } catch (const cy::data_error& error) {
+    const std::string message = error.what();
+    CHECK(contains(message, (dir / "rows.bin").string()));
+    CHECK(contains(message, "record 4, byte offset 128"));
+    CHECK(contains(message, "column 'x': partial record: 8 of 28 bytes"));
+  }
 }

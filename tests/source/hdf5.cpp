@@ -1,21 +1,26 @@
-// Tests for the HDF5 source: every file is created with HDF5's C API in a
-// temporary directory, then read back through conveyor::hdf5_dataset.
+// Tests for the HDF5 reader and source: every file is created with HDF5's C API
+// in a temporary directory, then read back through conveyor::hdf5_dataset and
+// conveyor::hdf5_source in pipelines.
 #include <doctest/doctest.h>
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <conveyor/conveyor.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "conveyor/source/hdf5.hpp"
+#include "conveyor/source/hdf5_source.hpp"
 
 namespace fs = std::filesystem;
 using conveyor::element_type;
@@ -381,4 +386,187 @@ TEST_CASE("hdf5_dataset is read from several threads at once") {
   }
   conveyor::hdf5_serialize_always(false);
   MESSAGE("HDF5 library thread-safe: " << conveyor::hdf5_is_threadsafe());
+}
+
+// --- the pipeline source -----------------------------------------------------
+
+namespace cy = conveyor;
+
+namespace {
+
+std::int64_t id_at(std::uint64_t row) {
+  return -static_cast<std::int64_t>(row) * 1000003;
+}
+std::int32_t sparse_at(std::uint64_t row) {
+  return row < 100 ? static_cast<std::int32_t>(row) + 1 : 0;
+}
+
+// Four aligned columns of the fixture, one per read path: /train/x goes through
+// H5Dread (big-endian on disk), /ids and /contiguous are copied from the memory
+// map (chunked and contiguous), /sparse falls back to H5Dread for unwritten chunks.
+auto fixture_source(const fs::path& path) {
+  return cy::hdf5_source<cy::dense<"x", float>, cy::dense<"id", std::int64_t>,
+                         cy::dense<"cube", float>, cy::dense<"sparse", std::int32_t>>(
+      path, {"/train/x", "/ids", "/contiguous", "/sparse"}, {width, 1, 16, std::nullopt});
+}
+
+template <class Batch>
+void check_fixture_row(const Batch& batch, std::size_t r) {
+  const auto record = batch.indices()[r];
+  const auto& x = batch.template get<"x">();
+  const auto& cube = batch.template get<"cube">();
+  REQUIRE(x.width() == width);
+  REQUIRE(cube.width() == 16);
+  for (std::uint64_t c = 0; c < width; ++c) {
+    REQUIRE(x(r, c) == value_at(record, c));
+    REQUIRE(cube(r, c) == value_at(record, c));
+  }
+  REQUIRE(batch.template get<"id">()(r, 0) == id_at(record));
+  REQUIRE(batch.template get<"sparse">()(r, 0) == sparse_at(record));
+}
+
+template <class Pipe>
+std::vector<std::uint64_t> delivered(Pipe& pipe) {
+  std::vector<std::uint64_t> order;
+  for (auto& batch : pipe.epoch(0))
+    for (std::size_t r = 0; r < batch.rows(); ++r) {
+      check_fixture_row(batch, r);
+      order.push_back(batch.indices()[r]);
+    }
+  return order;
+}
+
+std::string error_text(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  FAIL("expected an exception");
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  const bool found = text.find(part) != std::string::npos;
+  if (!found) MESSAGE("'" << part << "' is not in: " << text);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("hdf5_source: datasets as aligned columns through shuffle, batch and parallel(2)") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  static_assert(cy::fingerprinted_source<decltype(fixture_source(path))>);
+  auto serial = fixture_source(path) | cy::shuffle(42) | cy::batch(48) | cy::parallel(1);
+  auto threaded = fixture_source(path) | cy::shuffle(42) | cy::batch(48) | cy::parallel(2);
+  const auto expected = delivered(serial);
+  auto sorted = expected;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::uint64_t> all(rows);
+  for (std::uint64_t i = 0; i < rows; ++i) all[i] = i;
+  CHECK(sorted == all);
+  CHECK_FALSE(std::is_sorted(expected.begin(), expected.end()));
+  CHECK(delivered(threaded) == expected);
+
+  // Buffers flow backwards: the delivered columns come from the sink's pool.
+  const auto sink = std::make_shared<cy::pageable_pool>();
+  auto pooled = fixture_source(path) | cy::batch(250) | cy::with_pool(sink);
+  for (auto& batch : pooled.epoch(0)) {
+    CHECK(batch.get<"x">().buffer().pool() == sink);
+    CHECK(batch.get<"sparse">().buffer().pool() == sink);
+  }
+
+  const auto source = fixture_source(path);
+  CHECK(source.size() == rows);
+  CHECK(source.name() == "data.h5:/train/x,/ids,/contiguous,/sparse");
+  CHECK_FALSE(source.dataset(0).reads_directly());
+  CHECK(source.dataset(1).reads_directly());
+  CHECK(source.dataset(2).reads_directly());
+  CHECK(source.fingerprint() == fixture_source(path).fingerprint());
+}
+
+TEST_CASE("hdf5_source: rows in the order given, repeats, one dataset") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  cy::stage_context ctx;
+  ctx.pool = std::make_shared<cy::pageable_pool>();
+  const std::vector<std::uint64_t> indices{999, 3, 3, 4, 5, 0, 64, 63, 150, 2};
+  const auto batch = fixture_source(path).read(indices, ctx);
+  REQUIRE(batch.rows() == indices.size());
+  for (std::size_t r = 0; r < indices.size(); ++r) {
+    CHECK(batch.indices()[r] == indices[r]);
+    check_fixture_row(batch, r);
+  }
+  const auto ids = cy::hdf5_source<cy::dense<"id", std::int64_t>>(path, "/ids");
+  CHECK(ids.name() == "data.h5:/ids");
+  const auto id_batch = ids.read(indices, ctx);
+  for (std::size_t r = 0; r < indices.size(); ++r)
+    CHECK(id_batch.get<"id">()(r, 0) == id_at(indices[r]));
+  CHECK(ids.read({}, ctx).rows() == 0);
+  const std::vector<std::uint64_t> past_end{rows};
+  CHECK_THROWS_AS(ids.read(past_end, ctx), std::out_of_range);
+}
+
+TEST_CASE("hdf5_source: dtype, width, content and record-count mismatches are errors at open") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  const auto file = path.string();
+
+  const auto dtype =
+      error_text([&] { (void)cy::hdf5_source<cy::dense<"id", float>>(path, "/ids"); });
+  CHECK(contains(dtype, file));
+  CHECK(contains(dtype, "dataset '/ids'"));
+  CHECK(contains(dtype, "column 'id' expects float32 records"));
+  CHECK(contains(dtype, "holds int64 records of shape () = 1 value (array shape (1000,))"));
+
+  const auto wide = error_text([&] {
+    (void)cy::hdf5_source<cy::dense<"x", float>, cy::dense<"id", std::int64_t>>(
+        path, {"/train/x", "/ids"}, {8, 1});
+  });
+  CHECK(contains(wide, file));
+  CHECK(contains(wide, "dataset '/train/x'"));
+  CHECK(contains(wide, "expects float32 records of 8 values"));
+  CHECK(
+      contains(wide, "holds float32 records of shape (16,) = 16 values (array shape (1000, 16))"));
+
+  const auto strings =
+      error_text([&] { (void)cy::hdf5_source<cy::dense<"s", std::uint8_t>>(path, "/fixed"); });
+  CHECK(contains(strings, "dataset '/fixed'"));
+  CHECK(contains(strings,
+                 "column 's' expects uint8 records, the dataset holds 8-byte "
+                 "fixed-length strings (dataset shape (3,))"));
+  const auto words =
+      error_text([&] { (void)cy::hdf5_source<cy::dense<"w", std::uint8_t>>(path, "/words"); });
+  CHECK(contains(words, "the dataset holds variable-length strings (dataset shape (2, 2))"));
+
+  const auto count = error_text([&] {
+    (void)cy::hdf5_source<cy::dense<"id", std::int64_t>, cy::dense<"flag", std::int8_t>>(
+        path, {"/ids", "/flags"});
+  });
+  CHECK(contains(count, "same number of records"));
+  CHECK(contains(count, "column 'id' (" + file + ", dataset '/ids') holds 1000"));
+  CHECK(contains(count, "column 'flag' (" + file + ", dataset '/flags') holds 4"));
+
+  const auto missing =
+      error_text([&] { (void)cy::hdf5_source<cy::dense<"y", float>>(path, "/train/y"); });
+  CHECK(contains(missing, file));
+  CHECK(contains(missing, "column 'y': no dataset '/train/y'"));
+  auto open_mismatch = [&] { (void)cy::hdf5_source<cy::dense<"id", float>>(path, "/ids"); };
+  CHECK_THROWS_AS(open_mismatch(), cy::data_error);
+}
+
+TEST_CASE("hdf5_source: a truncated file names the file and both sizes") {
+  temp_dir dir;
+  const auto path = make_file(dir);
+  const auto whole = fs::file_size(path);
+  fs::resize_file(path, whole / 2);
+  const auto message =
+      error_text([&] { (void)cy::hdf5_source<cy::dense<"id", std::int64_t>>(path, "/ids"); });
+  CHECK(contains(message, path.string()));
+  CHECK(contains(message, "column 'id'"));
+  // HDF5 finds it when opening: the superblock's end of file against the file's.
+  CHECK(contains(message, "truncated file"));
+  CHECK(contains(message, "eof = " + std::to_string(whole / 2)));
+  CHECK(contains(message, "stored_eof = " + std::to_string(whole)));
 }
