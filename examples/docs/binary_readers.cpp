@@ -1,10 +1,14 @@
-// docs/source-binary.md: .npy written and read back, and fixed-width records.
-#include <conveyor/source/binary_records.hpp>
+// docs/source-binary.md: .npy files and fixed-width records as pipeline sources.
+#include <unistd.h>
+
+#include <conveyor/conveyor.hpp>
+#include <conveyor/source/binary_records_source.hpp>
 #include <conveyor/source/npy.hpp>
+#include <conveyor/source/npy_source.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <vector>
 
 namespace cy = conveyor;
@@ -13,34 +17,67 @@ namespace fs = std::filesystem;
 int main() {
   auto dir = fs::temp_directory_path() / ("conveyor-docs-binary-" + std::to_string(::getpid()));
   fs::create_directories(dir);
+  constexpr std::uint64_t records = 1000;
 
-  // Streaming .npy writer: rows go to disk as they come; the count is written at close().
+  // features.npy: uint8 (1000, 128), streamed to disk a chunk at a time (the
+  // row count goes into the header at close()); labels.npy: float32 (1000,).
   {
-    cy::npy_writer out(dir / "x.npy", {cy::element_type::float32, {4}});
-    for (int chunk = 0; chunk < 3; ++chunk) {
-      std::vector<float> rows(2 * 4);
-      for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>(chunk * 8 + static_cast<int>(i));
-      out.write(std::as_bytes(std::span<const float>(rows)));
+    cy::npy_writer features(dir / "features.npy", {cy::element_type::uint8, {128}});
+    std::vector<std::uint8_t> chunk(100 * 128);
+    for (std::uint64_t first = 0; first < records; first += 100) {
+      for (std::size_t i = 0; i < chunk.size(); ++i)
+        chunk[i] = static_cast<std::uint8_t>((first + i / 128 + i % 128) & 0xff);
+      features.write(std::span<const std::uint8_t>(chunk));
     }
-    out.close();
+    features.close();
+    std::vector<float> labels(records);
+    for (std::uint64_t i = 0; i < records; ++i) labels[i] = static_cast<float>(i) * 0.5f;
+    const std::uint64_t shape[] = {records};
+    cy::write_npy(dir / "labels.npy", cy::element_type::float32, shape,
+                  std::as_bytes(std::span(labels)));
   }
-  cy::npy_file x(dir / "x.npy");  // shape (6, 4), '<f4'
-  std::vector<std::uint64_t> batch{5, 0, 3};
-  std::vector<float> rows(batch.size() * 4);
-  x.read(batch, std::span<float>(rows));
-  bool ok = x.size() == 6 && rows[0] == 20.0f && rows[4] == 0.0f && rows[8] == 12.0f;
 
-  // Fixed-width records after a 16-byte header.
+  // Two files, two aligned columns of one record; widths checked at open.
+  auto pipe = cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
+                  {dir / "features.npy", dir / "labels.npy"}, {128, 1}) |
+              cy::shuffle(/*seed=*/42) | cy::batch(256) | cy::parallel(2);
+  bool ok = true;
+  std::uint64_t rows = 0;
+  for (auto& batch : pipe.epoch(0)) {
+    const auto& bits = batch.get<"bits">();  // dense_column<uint8_t>: rows x 128
+    const auto& y = batch.get<"y">();        // dense_column<float>: rows x 1
+    for (std::size_t r = 0; r < batch.rows(); ++r) {
+      const auto record = batch.indices()[r];
+      ok = ok && bits(r, 5) == static_cast<std::uint8_t>((record + 5) & 0xff) &&
+           y(r, 0) == static_cast<float>(record) * 0.5f;
+    }
+    rows += batch.rows();
+  }
+  ok = ok && rows == records;
+
+  // A fixed-width records file: a 16-byte header, then int32 records of 3 values.
   {
     std::ofstream raw(dir / "records.bin", std::ios::binary);
     char header[16] = {};
     raw.write(header, sizeof header);
-    for (std::int32_t i = 0; i < 10; ++i) raw.write(reinterpret_cast<const char*>(&i), sizeof i);
+    for (std::int32_t i = 0; i < 30; ++i) raw.write(reinterpret_cast<const char*>(&i), sizeof i);
   }
-  cy::binary_records_file file(dir / "records.bin", {.header_bytes = 16, .layout = {cy::element_type::int32, {}}});
-  std::vector<std::int32_t> values(batch.size());
-  file.read(batch, std::span<std::int32_t>(values));
-  ok = ok && file.size() == 10 && values[0] == 5 && values[1] == 0 && values[2] == 3;
+  auto records_pipe =
+      cy::binary_records_source<cy::dense<"x", std::int32_t>>(
+          dir / "records.bin", {.header_bytes = 16, .layout = {cy::element_type::int32, {3}}}) |
+      cy::shuffle(7) | cy::batch(4) | cy::parallel(2);
+  for (auto& batch : records_pipe.epoch(0))
+    for (std::size_t r = 0; r < batch.rows(); ++r)
+      ok = ok && batch.get<"x">()(r, 2) == static_cast<std::int32_t>(batch.indices()[r] * 3 + 2);
+
+  // A dtype the file does not hold is an error when the source is made.
+  try {
+    (void)cy::npy_source<cy::dense<"y", double>>(dir / "labels.npy");
+    ok = false;
+  } catch (const cy::data_error& error) {
+    std::printf("%s\n",
+                error.what());  // ...labels.npy, byte offset 10: column 'y' expects float64 ...
+  }
 
   fs::remove_all(dir);
   std::printf("binary readers: %s\n", ok ? "ok" : "WRONG");
