@@ -1,7 +1,9 @@
 // cache(...) after parallel(n): the chain is already a stream, so there is no
-// batch function left for the cache to wrap; the error says where it goes.
-// expect: cache(...) wraps the batch function that parallel(n) and prefetch(n) run
+// batch function left for the cache to wrap; the first error line names the
+// stage and where it goes, and the whole diagnostic stays short.
+// first-error: conveyor: cache(...) needs the batch function that parallel(n) and prefetch(n) turn into a stream
 // expect: move cache(...) before parallel(...) and prefetch(...)
+// max-lines: 24
 #include <conveyor/cache/cache_stage.hpp>
 #include <conveyor/cache/memory_tier.hpp>
 #include <conveyor/conveyor.hpp>

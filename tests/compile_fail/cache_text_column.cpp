@@ -1,6 +1,6 @@
 // cache(...) on a batch with a column that is neither dense<...> nor bytes<...>
 // (like the TSV source's text records, which point into a mapped file).
-// expect: cache(...) stores dense<...> and bytes<...> columns only
+// expect: cache(...) stores dense<...> and bytes<...> columns in host memory only
 // expect: decode text records into dense columns before cache(...)
 #include <conveyor/cache/cache_stage.hpp>
 #include <conveyor/cache/memory_tier.hpp>

@@ -1,4 +1,8 @@
-// expect: it must come before prefetch(...) and appear only once
+// parallel(n) after prefetch(n): parallel runs the batch function upstream of
+// it once per batch; after prefetch there is only a stream.
+// first-error: conveyor: parallel(n) needs the batch function that parallel(n) and prefetch(n) turn into a stream
+// expect: move parallel(n) before parallel(...) and prefetch(...)
+// max-lines: 24
 #include <conveyor/conveyor.hpp>
 
 int main() {

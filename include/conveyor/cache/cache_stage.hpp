@@ -277,8 +277,9 @@ struct cache_function {
 /// The stage as the pipeline holds it.
 template <cache_tier Tier>
 struct cache_stage {
-  static constexpr stage_kind kind = stage_kind::node;
-  static constexpr bool makes_stream = false;
+  static constexpr stage_kind kind = stage_kind::wrap;
+  static constexpr stage_placement placement{.needs_batches = true, .before_streams = true};
+  CONVEYOR_STAGE_MESSAGES("cache(...)")
   template <class In>
   using output = In;
 
@@ -330,19 +331,16 @@ struct cache_fn {
   auto operator()(Upstream&& upstream, TierArg&& tier, cache_options options = {}) const {
     auto p = as_pipeline(std::forward<Upstream>(upstream));
     using P = decltype(p);
-    static_assert(P::batched, "conveyor: cache works on batches; add | batch(n) before it.");
-    static_assert(!P::streaming,
-                  "conveyor: cache(...) wraps the batch function that parallel(n) and prefetch(n) run, so it must "
-                  "come before them; move cache(...) before parallel(...) and prefetch(...).");
-    static_assert(detail::cacheable_batch_v<typename P::batch_type>,
-                  "conveyor: cache(...) stores dense<...> and bytes<...> columns only; decode text records into "
-                  "dense columns before cache(...).");
+    if constexpr (P::batched && !P::streaming)
+      static_assert(detail::cacheable_batch_v<typename P::batch_type>,
+                    "conveyor: cache(...) stores dense<...> and bytes<...> columns in host memory only; decode text "
+                    "records into dense columns before cache(...).");
     auto shared = share(std::forward<TierArg>(tier));
     using Tier = typename decltype(shared)::element_type;
     if (!shared) throw std::invalid_argument("cache: the tier is a null shared_ptr");
-    return std::move(p).then(detail::cache_stage<Tier>{std::move(shared),
-                                                       std::make_shared<detail::cache_stage_counters>(),
-                                                       std::move(options.name)});
+    return append_stage(std::move(p), detail::cache_stage<Tier>{std::move(shared),
+                                                                std::make_shared<detail::cache_stage_counters>(),
+                                                                std::move(options.name)});
   }
   template <cache_tier_argument TierArg>
   auto operator()(TierArg&& tier, cache_options options = {}) const {

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/histogram.hpp"
 
 namespace conveyor {
@@ -34,15 +35,8 @@ struct cache_key {
 
   /// A well-mixed 64-bit hash (used for sharding and hash tables).
   [[nodiscard]] constexpr std::uint64_t hash() const noexcept {
-    auto mix = [](std::uint64_t x) {
-      x ^= x >> 30;
-      x *= 0xbf58476d1ce4e5b9ull;
-      x ^= x >> 27;
-      x *= 0x94d049bb133111ebull;
-      x ^= x >> 31;
-      return x;
-    };
-    return mix(dataset ^ mix(chain ^ mix(record + 0x9e3779b97f4a7c15ull)));
+    using detail::mix64;
+    return mix64(dataset ^ mix64(chain ^ mix64(record + detail::salt::golden)));
   }
 
   /// 48 lowercase hex digits: dataset, chain, record. Used as a file or Redis key.

@@ -17,6 +17,7 @@
 
 #include "conveyor/core/column.hpp"
 #include "conveyor/core/fixed_string.hpp"
+#include "conveyor/core/text.hpp"
 
 namespace conveyor {
 
@@ -24,6 +25,14 @@ namespace conveyor {
 struct batch_info {
   std::uint64_t epoch = 0;
   std::uint64_t number = 0;
+};
+
+/// A batch without its columns: where it sits and each row's record index.
+/// A stage that makes a new batch type moves these from its input
+/// (`record_batch<Out...>(std::move(in).take_rows())`) instead of copying.
+struct batch_rows {
+  batch_info info;
+  dense_column<std::uint64_t> indices;
 };
 
 namespace detail {
@@ -79,6 +88,11 @@ class record_batch {
       : info_(info), indices_(std::move(pool), indices.size(), 1) {
     std::copy(indices.begin(), indices.end(), indices_.data());
   }
+  /// Takes the rows (info and index column) of another batch; columns empty.
+  explicit record_batch(batch_rows rows) noexcept : info_(rows.info), indices_(std::move(rows.indices)) {}
+
+  /// Gives up this batch's rows (for the next stage's batch); columns are dropped.
+  [[nodiscard]] batch_rows take_rows() && noexcept { return {info_, std::move(indices_)}; }
 
   [[nodiscard]] std::size_t rows() const noexcept { return indices_.rows(); }
   [[nodiscard]] const batch_info& info() const noexcept { return info_; }
@@ -89,8 +103,11 @@ class record_batch {
 
   template <fixed_string Name>
   static constexpr bool has_column = detail::column_index<Name, Columns...>() != detail::no_column;
+  /// The spec of column `Name` (dense<...>, bytes<...>, text<...>); it must exist.
+  template <fixed_string Name>
+  using column_spec = std::tuple_element_t<detail::column_index<Name, Columns...>(), column_types>;
 
-  /// The storage of column `Name`: dense_column<T> or bytes_column.
+  /// The storage of column `Name`: dense_column<T, Space>, bytes_column or text_column.
   template <fixed_string Name>
   [[nodiscard]] auto& get() noexcept {
     constexpr auto index = detail::column_index<Name, Columns...>();

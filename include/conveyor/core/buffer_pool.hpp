@@ -1,13 +1,18 @@
 // conveyor/core/buffer_pool.hpp: where batch memory comes from.
 //
-// Buffers flow backwards: the sink of a pipeline owns a pool and every stage
-// allocates its output columns from it, so a decoder writes straight into the
-// memory the consumer will use (pageable by default; pinned and device pools
-// plug in through the same `buffer_pool` interface). A `pooled_buffer` returns
-// its memory to the pool when destroyed, so in steady state no batch allocates.
+// Buffers flow backwards: the sink of a pipeline owns a pool, and the stage
+// that produces each column the sink delivers allocates it from that pool, so a
+// decoder writes straight into the memory the consumer will use (pageable by
+// default; pinned and device pools plug in through the same `buffer_pool`
+// interface). Intermediate buffers (index columns, text, cache merges) come
+// from a pageable pool. A `pooled_buffer` returns its memory to the pool when
+// destroyed, so in steady state no batch allocates; a sink can `detach()` it
+// into a deleter (a tensor's, say) without a copy.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -16,6 +21,31 @@
 #include <vector>
 
 namespace conveyor {
+
+/// Where a column's memory lives. Part of a column's type (dense<"x", float,
+/// memory_space::device>): a stage that reads columns on the host cannot
+/// follow one that delivers device memory (a compile error naming both).
+/// `host` means any host-accessible memory; whether a host buffer is also
+/// page-locked is its pool's run-time property (`buffer_pool::space()`),
+/// because a pinned pool falls back to pageable memory where there is no GPU
+/// driver.
+enum class memory_space : std::uint8_t {
+  host,    ///< pageable or pinned host memory: host code may read and write it
+  pinned,  ///< page-locked host memory: host-accessible, copied to a GPU asynchronously
+  device,  ///< GPU memory: only device code and copies may touch it
+};
+
+/// Can host code read memory of this space?
+constexpr bool host_accessible(memory_space space) noexcept { return space != memory_space::device; }
+
+constexpr const char* to_string(memory_space space) noexcept {
+  switch (space) {
+    case memory_space::host: return "pageable";
+    case memory_space::pinned: return "pinned";
+    case memory_space::device: return "device";
+  }
+  return "?";
+}
 
 /// The interface every pool implements. Thread-safe: stages on several
 /// threads allocate concurrently and consumers release from their own thread.
@@ -29,8 +59,30 @@ class buffer_pool {
   virtual void* acquire(std::size_t bytes, std::size_t& capacity) = 0;
   /// Gives memory obtained from acquire back; never throws.
   virtual void release(void* memory, std::size_t capacity) noexcept = 0;
+  /// Where the memory it hands out lives (a pinned pool that fell back to
+  /// pageable memory answers host).
+  [[nodiscard]] virtual memory_space space() const noexcept = 0;
   /// A short name for stats ("pageable", "pinned", "device").
-  [[nodiscard]] virtual const char* kind() const noexcept = 0;
+  [[nodiscard]] const char* kind() const noexcept { return to_string(space()); }
+};
+
+/// Memory released from a pooled_buffer (see pooled_buffer::detach): call it
+/// with the pointer, once, to give the memory back to its pool. Copyable, so
+/// it fits std::function-based deleters such as LibTorch's from_blob.
+class buffer_release {
+ public:
+  buffer_release() = default;
+  buffer_release(std::shared_ptr<buffer_pool> pool, std::size_t capacity) noexcept
+      : pool_(std::move(pool)), capacity_(capacity) {}
+  void operator()(void* memory) const noexcept {
+    if (memory != nullptr && pool_) pool_->release(memory, capacity_);
+  }
+  [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept { return pool_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  std::shared_ptr<buffer_pool> pool_;
+  std::size_t capacity_ = 0;
 };
 
 /// Memory from a pool, returned to it on destruction. Move-only. Holds the pool
@@ -64,6 +116,16 @@ class pooled_buffer {
   }
   [[nodiscard]] void* data() const noexcept { return data_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+  /// Gives up ownership without freeing: the caller now owns `data()` and
+  /// must call the returned releaser with it exactly once (a tensor deleter,
+  /// say). The memory is not reused by the pool until then. Leaves this empty.
+  [[nodiscard]] buffer_release detach() noexcept {
+    buffer_release release(pool_, capacity_);
+    data_ = nullptr;
+    capacity_ = 0;
+    return release;
+  }
   [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept { return pool_; }
 
  private:
@@ -78,6 +140,7 @@ class pooled_buffer {
 /// column per batch, never per record).
 class pageable_pool final : public buffer_pool {
  public:
+  static constexpr memory_space static_space = memory_space::host;
   explicit pageable_pool(std::size_t max_cached_per_class = 64) : max_cached_(max_cached_per_class) {}
   pageable_pool(const pageable_pool&) = delete;
   pageable_pool& operator=(const pageable_pool&) = delete;
@@ -117,7 +180,7 @@ class pageable_pool final : public buffer_pool {
     ::operator delete(memory, std::align_val_t{alignment});
   }
 
-  [[nodiscard]] const char* kind() const noexcept override { return "pageable"; }
+  [[nodiscard]] memory_space space() const noexcept override { return memory_space::host; }
 
  private:
   static constexpr unsigned min_class = 8;  // 256 bytes
@@ -130,6 +193,11 @@ class pageable_pool final : public buffer_pool {
   std::vector<void*> free_[64];
   std::size_t max_cached_;
 };
+
+/// A pool whose memory host code may touch (what with_pool accepts).
+template <class P>
+concept host_pool = std::derived_from<P, buffer_pool> && requires { P::static_space; } &&
+                    host_accessible(P::static_space);
 
 /// The pool a pipeline uses when its sink names none.
 inline std::shared_ptr<buffer_pool> default_pool() { return std::make_shared<pageable_pool>(); }

@@ -43,9 +43,10 @@ struct composed_closure : stage_closure<composed_closure<First, Second>> {
 template <class Derived>
 struct stage_closure {
   /// upstream | closure: applies the closure to anything that is not a closure.
+  // Not constrained on invocability: checking it would instantiate the stage
+  // to deduce its type, burying a placement error under a page of notes.
   template <class Upstream, class Self>
-    requires(!closure<Upstream>) && std::same_as<std::remove_cvref_t<Self>, Derived> &&
-            std::invocable<Self, Upstream>
+    requires(!closure<Upstream>) && std::same_as<std::remove_cvref_t<Self>, Derived>
   friend auto operator|(Upstream&& upstream, Self&& self) {
     return std::forward<Self>(self)(std::forward<Upstream>(upstream));
   }
@@ -66,12 +67,10 @@ struct bound_closure : stage_closure<bound_closure<Stage, Args...>> {
   explicit bound_closure(Args... a) : args(std::move(a)...) {}
 
   template <class Upstream>
-    requires std::invocable<const Stage&, Upstream, const Args&...>
   auto operator()(Upstream&& upstream) const& {
     return std::apply([&](const Args&... a) { return Stage{}(std::forward<Upstream>(upstream), a...); }, args);
   }
   template <class Upstream>
-    requires std::invocable<const Stage&, Upstream, Args...>
   auto operator()(Upstream&& upstream) && {
     return std::apply([&](Args&... a) { return Stage{}(std::forward<Upstream>(upstream), std::move(a)...); }, args);
   }

@@ -1,9 +1,11 @@
 // conveyor/core/column.hpp: the column kinds a batch holds.
 //
-// A column spec is a type naming the column and its kind; a column is its
-// storage. `dense<"x", float>` is rows x width values of one dtype, stored
-// contiguously row-major in one pooled buffer. `bytes<"raw">` is one
-// variable-length byte string per row, stored as rows+1 offsets plus the bytes.
+// A column spec is a type naming the column, its kind and its memory space; a
+// column is its storage. `dense<"x", float>` is rows x width values of one
+// dtype, stored contiguously row-major in one pooled buffer (host memory;
+// `dense<"x", float, memory_space::device>` lives on a GPU). `bytes<"raw">` is
+// one variable-length byte string per row, stored as rows+1 offsets plus the
+// bytes. `text<"record">` (text.hpp) is the fields of text records.
 #pragma once
 
 #include <cassert>
@@ -26,12 +28,15 @@ namespace conveyor {
 template <class T>
 concept column_value = std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>;
 
-/// rows x width values of T, row-major, in one pooled buffer.
+/// rows x width values of T, row-major, in one pooled buffer in memory
+/// space `Space`. Element access (values, row, operator()) exists only for
+/// host-accessible spaces; device columns give data() for kernels and copies.
 /// Not thread-safe for concurrent writes to the same rows; move-only.
-template <column_value T>
+template <column_value T, memory_space Space = memory_space::host>
 class dense_column {
  public:
   using value_type = T;
+  static constexpr memory_space space = Space;
 
   dense_column() = default;
   /// Allocates rows x width values from the pool; contents are unspecified.
@@ -45,12 +50,36 @@ class dense_column {
 
   [[nodiscard]] T* data() noexcept { return static_cast<T*>(buffer_.data()); }
   [[nodiscard]] const T* data() const noexcept { return static_cast<const T*>(buffer_.data()); }
-  [[nodiscard]] std::span<T> values() noexcept { return {data(), size()}; }
-  [[nodiscard]] std::span<const T> values() const noexcept { return {data(), size()}; }
-  [[nodiscard]] std::span<T> row(std::size_t r) noexcept { return {data() + r * width_, width_}; }
-  [[nodiscard]] std::span<const T> row(std::size_t r) const noexcept { return {data() + r * width_, width_}; }
-  T& operator()(std::size_t r, std::size_t c) noexcept { return data()[r * width_ + c]; }
-  const T& operator()(std::size_t r, std::size_t c) const noexcept { return data()[r * width_ + c]; }
+  [[nodiscard]] std::span<T> values() noexcept
+    requires(host_accessible(Space))
+  {
+    return {data(), size()};
+  }
+  [[nodiscard]] std::span<const T> values() const noexcept
+    requires(host_accessible(Space))
+  {
+    return {data(), size()};
+  }
+  [[nodiscard]] std::span<T> row(std::size_t r) noexcept
+    requires(host_accessible(Space))
+  {
+    return {data() + r * width_, width_};
+  }
+  [[nodiscard]] std::span<const T> row(std::size_t r) const noexcept
+    requires(host_accessible(Space))
+  {
+    return {data() + r * width_, width_};
+  }
+  T& operator()(std::size_t r, std::size_t c) noexcept
+    requires(host_accessible(Space))
+  {
+    return data()[r * width_ + c];
+  }
+  const T& operator()(std::size_t r, std::size_t c) const noexcept
+    requires(host_accessible(Space))
+  {
+    return data()[r * width_ + c];
+  }
 
   /// Keeps the first `rows` rows (used when the skip policy drops records).
   void truncate(std::size_t rows) noexcept {
@@ -58,17 +87,29 @@ class dense_column {
     rows_ = rows;
   }
   /// Moves row `from` onto row `to` (to < from); used to compact after skips.
-  void move_row(std::size_t from, std::size_t to) noexcept {
+  void move_row(std::size_t from, std::size_t to) noexcept
+    requires(host_accessible(Space))
+  {
     if (from != to) std::memmove(data() + to * width_, data() + from * width_, width_ * sizeof(T));
   }
   /// Keeps the rows whose keep[r] is nonzero, in order.
-  void keep_rows(std::span<const std::uint8_t> keep) noexcept {
+  void keep_rows(std::span<const std::uint8_t> keep) noexcept
+    requires(host_accessible(Space))
+  {
     std::size_t out = 0;
     for (std::size_t r = 0; r < rows_ && r < keep.size(); ++r)
       if (keep[r]) move_row(r, out++);
     rows_ = out;
   }
   [[nodiscard]] const pooled_buffer& buffer() const noexcept { return buffer_; }
+  /// Hands the column's memory to the caller (a sink taking it into a
+  /// tensor, say) and leaves the column empty: no copy. The buffer returns to
+  /// its pool when the caller destroys it (or calls its detach() releaser).
+  [[nodiscard]] pooled_buffer take_buffer() && noexcept {
+    rows_ = 0;
+    width_ = 0;
+    return std::move(buffer_);
+  }
 
  private:
   pooled_buffer buffer_;
@@ -150,19 +191,31 @@ class bytes_column {
   std::size_t max_rows_ = 0;
 };
 
-/// Column spec: rows x width values of T named `Name`.
-template <fixed_string Name, column_value T>
+/// Column spec: rows x width values of T named `Name`, in memory space `Space`.
+template <fixed_string Name, column_value T, memory_space Space = memory_space::host>
 struct dense {
   static constexpr auto name = Name;
+  static constexpr memory_space space = Space;
   using value_type = T;
-  using storage = dense_column<T>;
+  using storage = dense_column<T, Space>;
 };
 
-/// Column spec: a variable-length byte string per row named `Name`.
+/// Column spec: a variable-length byte string per row named `Name` (host memory).
 template <fixed_string Name>
 struct bytes {
   static constexpr auto name = Name;
+  static constexpr memory_space space = memory_space::host;
   using storage = bytes_column;
 };
+
+/// The memory space of a column spec (host unless it says otherwise).
+template <class Column>
+constexpr memory_space space_of() noexcept {
+  if constexpr (requires { Column::space; }) {
+    return Column::space;
+  } else {
+    return memory_space::host;
+  }
+}
 
 }  // namespace conveyor

@@ -24,6 +24,7 @@ namespace detail {
 template <class F>
 struct map_stage {
   static constexpr stage_kind kind = stage_kind::map;
+  CONVEYOR_STAGE_MESSAGES("map(...)")
   std::string label;
   F function;
 
@@ -45,12 +46,13 @@ struct map_fn {
   auto operator()(Upstream&& upstream, std::string name, F function) const {
     auto p = as_pipeline(std::forward<Upstream>(upstream));
     using P = decltype(p);
-    static_assert(P::batched, "conveyor: map works on batches; add | batch(n) before it.");
-    using In = typename P::batch_type;
-    static_assert(std::invocable<const F&, In&&> || std::invocable<const F&, In&&, const stage_context&>,
-                  "conveyor: the function given to map cannot take the upstream batch; it must accept "
-                  "record_batch<...>&& (and optionally const stage_context&), as printed in the error above.");
-    return std::move(p).then(detail::map_stage<F>{std::move(name), std::move(function)});
+    if constexpr (P::batched) {
+      using In = typename P::batch_type;
+      static_assert(std::invocable<const F&, In&&> || std::invocable<const F&, In&&, const stage_context&>,
+                    "conveyor: the function given to map cannot take the upstream batch; it must accept "
+                    "record_batch<...>&& (and optionally const stage_context&), as printed in the error above.");
+    }
+    return append_stage(std::move(p), detail::map_stage<F>{std::move(name), std::move(function)});
   }
   template <class F>
   auto operator()(std::string name, F function) const {

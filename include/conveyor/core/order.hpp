@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "conveyor/core/closure.hpp"
@@ -22,12 +23,16 @@ namespace detail {
 template <class Upstream, class Edit>
 auto edit_plan(Upstream&& upstream, Edit edit) {
   auto p = as_pipeline(std::forward<Upstream>(upstream));
-  static_assert(!decltype(p)::batched,
-                "conveyor: shuffle, block_shuffle, shard and batch decide the order of records; "
-                "place them before batch(n), not after it.");
-  plan_spec spec = p.plan();
-  edit(spec);
-  return std::move(p).template with_plan<false>(spec);
+  if constexpr (std::is_same_v<decltype(p), invalid_pipeline>) {
+    return p;  // an error upstream was reported already
+  } else {
+    static_assert(!decltype(p)::batched,
+                  "conveyor: shuffle, block_shuffle, shard and batch decide the order of records; "
+                  "place them before batch(n), not after it.");
+    plan_spec spec = p.plan();
+    edit(spec);
+    return pipeline_access::with_plan<false>(std::move(p), spec);
+  }
 }
 }  // namespace detail
 
@@ -96,11 +101,15 @@ struct batch_fn {
   auto operator()(Upstream&& upstream, std::uint64_t size, bool drop_last = false) const {
     if (size == 0) throw std::invalid_argument("batch: size must be at least 1");
     auto p = as_pipeline(std::forward<Upstream>(upstream));
-    static_assert(!decltype(p)::batched, "conveyor: batch(n) appears twice in this pipeline; keep one.");
-    plan_spec spec = p.plan();
-    spec.batch_size = size;
-    spec.drop_last = drop_last;
-    return std::move(p).template with_plan<true>(spec);
+    if constexpr (std::is_same_v<decltype(p), invalid_pipeline>) {
+      return p;  // an error upstream was reported already
+    } else {
+      static_assert(!decltype(p)::batched, "conveyor: batch(n) appears twice in this pipeline; keep one.");
+      plan_spec spec = p.plan();
+      spec.batch_size = size;
+      spec.drop_last = drop_last;
+      return detail::pipeline_access::with_plan<true>(std::move(p), spec);
+    }
   }
   auto operator()(std::uint64_t size, bool drop_last = false) const {
     return bound_closure<batch_fn, std::uint64_t, bool>(size, drop_last);

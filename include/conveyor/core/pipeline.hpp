@@ -3,8 +3,14 @@
 // `source | shuffle(seed) | shard(rank, world) | batch(n) | stage | ...` yields
 // a `pipeline<Source, Batched, Stages...>`. Plan stages (shuffle,
 // block_shuffle, shard, batch) fold into its plan_spec; every other stage is
-// kept, by value, in order. `pipeline.epoch(e)` builds the runtime chain and
-// returns a range of batches; nothing is type-erased.
+// kept, by value, in order, after append_stage checked where it stands (see
+// stage.hpp). `pipeline.epoch(e)` builds the runtime chain and returns a range
+// of batches; nothing is type-erased.
+//
+// A pipeline is a value: a copy has its own settings (error policy, pool), its
+// own stats rows and its own checkpoint position; changing the copy leaves the
+// original alone. Stages hold their own shared state where sharing is the
+// point (a cache stage's tier and counters).
 //
 // Lifetime: a pipeline must outlive the epoch runs it returns (as a container
 // outlives its views). An epoch run stops every thread it started when it is
@@ -16,6 +22,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -26,20 +33,16 @@
 #include "conveyor/core/buffer_pool.hpp"
 #include "conveyor/core/closure.hpp"
 #include "conveyor/core/context.hpp"
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/detail/nodes.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/plan.hpp"
 #include "conveyor/core/source.hpp"
+#include "conveyor/core/stage.hpp"
 #include "conveyor/core/state.hpp"
 #include "conveyor/core/stats.hpp"
 
 namespace conveyor {
-
-/// How a stage attaches to a chain.
-enum class stage_kind : std::uint8_t {
-  map,   ///< batch -> batch, on whichever thread runs it; `op(batch&&, const stage_context&)`
-  node,  ///< builds its own runtime node from the upstream one; `op.attach(upstream, env)`
-};
 
 namespace detail {
 
@@ -48,10 +51,10 @@ struct stage_output;
 template <class Op, class In>
   requires(Op::kind == stage_kind::map)
 struct stage_output<Op, In> {
-  using type = std::invoke_result_t<const Op&, In&&, const stage_context&>;
+  using type = map_output_t<Op, In>;
 };
 template <class Op, class In>
-  requires(Op::kind == stage_kind::node)
+  requires(Op::kind != stage_kind::map)
 struct stage_output<Op, In> {
   using type = typename Op::template output<In>;
 };
@@ -65,26 +68,49 @@ struct batch_after<In, Op, Rest...> {
   using type = typename batch_after<typename stage_output<Op, In>::type, Rest...>::type;
 };
 
-/// Does any stage in Ops turn the chain into a stream (prefetch, parallel)?
-template <class Op>
-consteval bool makes_stream() {
-  if constexpr (Op::kind == stage_kind::node) return Op::makes_stream;
-  return false;
-}
+template <class... Stages>
+struct last_stage {
+  using type = void;
+};
+template <class... Stages>
+  requires(sizeof...(Stages) > 0)
+struct last_stage<Stages...> {
+  using type = std::tuple_element_t<sizeof...(Stages) - 1, std::tuple<Stages...>>;
+};
 
-template <class T>
-inline constexpr bool always_false = false;
+/// The names of a batch type's columns, as an array of string_views.
+template <class Batch>
+struct column_names;
+template <class... Columns>
+struct column_names<record_batch<Columns...>> {
+  static constexpr std::string_view value[sizeof...(Columns) + 1] = {std::string_view(Columns::name.view())..., ""};
+  static constexpr std::span<const std::string_view> span{value, sizeof...(Columns)};
+};
 
-/// Pipeline-wide settings and counters, shared by the pipelines a chain of
-/// `|` creates so stats accumulate in one place.
-struct pipeline_shared {
-  std::shared_ptr<buffer_pool> pool = default_pool();
+/// What a pipeline decides once for all its stages: copied with it.
+struct pipeline_settings {
+  std::shared_ptr<buffer_pool> output_pool;  ///< with_pool(...); null: pageable
   error_policy policy = on_error::fail;
+};
+
+/// What a pipeline accumulates while it runs: its own, never shared by copies.
+struct pipeline_runtime {
+  std::shared_ptr<buffer_pool> pool = default_pool();  ///< intermediate columns
   stats_registry registry;
   std::vector<stage_counters*> counters;
   pipeline_state position;               ///< where the last epoch run stood
   std::optional<pipeline_state> resume;  ///< set by restore(), used by the next epoch()
+
+  /// A fresh runtime that remembers the position and pending resume (not the stats).
+  [[nodiscard]] std::shared_ptr<pipeline_runtime> fresh_copy() const {
+    auto copy = std::make_shared<pipeline_runtime>();
+    copy->position = position;
+    copy->resume = resume;
+    return copy;
+  }
 };
+
+struct pipeline_access;
 
 }  // namespace detail
 
@@ -98,20 +124,40 @@ class pipeline {
   /// The batch type the consumer receives.
   using batch_type = typename detail::batch_after<typename Source::batch_type, Stages...>::type;
   static constexpr bool batched = Batched;
-  static constexpr bool streaming = (detail::makes_stream<Stages>() || ...);
-
-  pipeline(Source source, plan_spec plan, std::tuple<Stages...> stages, std::shared_ptr<detail::pipeline_shared> shared)
-      : source_(std::move(source)), plan_(plan), stages_(std::move(stages)), shared_(std::move(shared)) {}
+  /// Has a stage turned the chain into a stream (parallel, prefetch)?
+  static constexpr bool streaming = ((Stages::kind == stage_kind::stream) || ...);
+  /// Does the last stage have to stay last (a sink)?
+  static constexpr bool sealed = [] {
+    if constexpr (sizeof...(Stages) == 0) {
+      return false;
+    } else {
+      return detail::placement_of<typename detail::last_stage<Stages...>::type>().must_be_last;
+    }
+  }();
 
   explicit pipeline(Source source)
     requires(sizeof...(Stages) == 0)
-      : source_(std::move(source)), shared_(std::make_shared<detail::pipeline_shared>()) {}
+      : source_(std::move(source)), runtime_(std::make_shared<detail::pipeline_runtime>()) {}
+
+  pipeline(const pipeline& other)
+      : source_(other.source_), plan_(other.plan_), stages_(other.stages_), settings_(other.settings_),
+        runtime_(other.runtime_->fresh_copy()) {}
+  pipeline(pipeline&&) noexcept = default;
+  pipeline& operator=(const pipeline& other) {
+    if (this != &other) *this = pipeline(other);
+    return *this;
+  }
+  pipeline& operator=(pipeline&&) noexcept = default;
+  ~pipeline() = default;
 
   [[nodiscard]] const Source& source() const noexcept { return source_; }
   [[nodiscard]] const plan_spec& plan() const noexcept { return plan_; }
   [[nodiscard]] const std::tuple<Stages...>& stages() const noexcept { return stages_; }
-  [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept { return shared_->pool; }
-  [[nodiscard]] error_policy policy() const noexcept { return shared_->policy; }
+  /// The pool delivered columns come from (with_pool's, else a pageable one).
+  [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept {
+    return settings_.output_pool ? settings_.output_pool : runtime_->pool;
+  }
+  [[nodiscard]] error_policy policy() const noexcept { return settings_.policy; }
 
   /// The plan of epoch e for this rank (batch count, indices of any batch).
   [[nodiscard]] epoch_plan plan_of(std::uint64_t epoch) const {
@@ -125,19 +171,20 @@ class pipeline {
     static_assert(Batched,
                   "conveyor: a pipeline yields batches only after batch(n); add | batch(n) after the plan stages.");
     std::uint64_t first = 0;
-    if (shared_->resume && shared_->resume->epoch == e) {
-      first = shared_->resume->next_batch;
-      shared_->resume.reset();
+    if (runtime_->resume && runtime_->resume->epoch == e) {
+      first = runtime_->resume->next_batch;
+      runtime_->resume.reset();
     }
     return start(e, first);
   }
 
   /// Restores a checkpoint taken with state() (in this process or another):
   /// the next epoch(state.epoch) delivers exactly the batches that remained.
-  /// Throws data_error if the state belongs to a different plan or dataset size.
+  /// Throws data_error if the state belongs to a different plan or dataset
+  /// size, or lies past the end of its epoch.
   void restore(const pipeline_state& state) {
     check_state(state);
-    shared_->resume = state;
+    runtime_->resume = state;
   }
   /// restore(state) and epoch(state.epoch) in one call.
   [[nodiscard]] auto resume(const pipeline_state& state) {
@@ -146,27 +193,22 @@ class pipeline {
   }
 
   /// The position after the last batch delivered by the latest epoch run.
-  [[nodiscard]] pipeline_state state() const { return shared_->position; }
+  [[nodiscard]] pipeline_state state() const { return runtime_->position; }
 
   /// A snapshot of every stage's counters, upstream first.
-  [[nodiscard]] pipeline_stats stats() const { return shared_->registry.snapshot(); }
-
-  // Used by stages to extend the chain; not meant for users.
-  template <class Stage>
-  [[nodiscard]] auto then(Stage stage) && {
-    return pipeline<Source, Batched, Stages..., Stage>(
-        std::move(source_), plan_, std::tuple_cat(std::move(stages_), std::tuple<Stage>(std::move(stage))),
-        std::move(shared_));
-  }
-  template <bool NowBatched = Batched>
-  [[nodiscard]] auto with_plan(plan_spec plan) && {
-    return pipeline<Source, NowBatched, Stages...>(std::move(source_), plan, std::move(stages_), std::move(shared_));
-  }
-  [[nodiscard]] detail::pipeline_shared& shared() noexcept { return *shared_; }
+  [[nodiscard]] pipeline_stats stats() const { return runtime_->registry.snapshot(); }
 
  private:
   template <class Stream>
   friend class epoch_run;
+  friend struct detail::pipeline_access;
+  template <record_source, bool, class...>
+  friend class pipeline;
+
+  pipeline(Source source, plan_spec plan, std::tuple<Stages...> stages, detail::pipeline_settings settings,
+           std::shared_ptr<detail::pipeline_runtime> runtime)
+      : source_(std::move(source)), plan_(plan), stages_(std::move(stages)), settings_(std::move(settings)),
+        runtime_(std::move(runtime)) {}
 
   void check_state(const pipeline_state& state) const {
     if (state.plan_fingerprint != plan_.fingerprint())
@@ -176,15 +218,24 @@ class pipeline {
       throw data_error("checkpoint was taken on " + std::to_string(state.record_count) + " records, the source has " +
                            std::to_string(source_.size()),
                        std::string(source_.name()));
+    if constexpr (Batched) {
+      auto batches = plan_of(state.epoch).batch_count();
+      if (state.next_batch > batches)
+        throw data_error("checkpoint resumes at batch " + std::to_string(state.next_batch) + " of epoch " +
+                             std::to_string(state.epoch) + ", which has only " + std::to_string(batches) +
+                             " batches",
+                         std::string(source_.name()));
+    }
   }
 
   auto build(detail::build_env& env) const {
     if constexpr (fingerprinted_source<Source>) {
       env.dataset_fingerprint = source_.fingerprint();
     } else {
-      env.dataset_fingerprint = detail::hash_name(source_.name()) ^ detail::mix64(source_.size());
+      env.dataset_fingerprint = detail::combine(detail::hash_name(source_.name()), source_.size());
     }
-    env.chain_fingerprint = 0x6a09e667f3bcc908ull;
+    if constexpr (requires { source_.text_schemas(); }) env.text_schemas = source_.text_schemas();
+    env.chain_fingerprint = detail::salt::chain;
     auto& counters = env.counters_for(std::string(source_.name()));
     detail::source_function<Source> head{&source_, env.context(counters), std::string(source_.name())};
     return detail::as_stream(std::apply([&](const auto&... stages) { return chain(std::move(head), env, stages...); },
@@ -204,21 +255,29 @@ class pipeline {
         return stage.attach(std::forward<Node>(node), env);
       }
     }();
-    env.chain_fingerprint = detail::mix64(env.chain_fingerprint ^ detail::stage_fingerprint(stage));
+    env.chain_fingerprint = detail::combine(env.chain_fingerprint, detail::stage_fingerprint(stage));
     return chain(std::move(attached), env, rest...);
   }
 
   auto start(std::uint64_t e, std::uint64_t first) {
-    detail::build_env env{shared_->pool, shared_->policy, &shared_->registry, &shared_->counters, 0};
+    detail::build_env env;
+    env.pool = runtime_->pool;
+    env.output_pool = settings_.output_pool;
+    env.delivered = detail::column_names<batch_type>::span;
+    env.policy = settings_.policy;
+    env.registry = &runtime_->registry;
+    env.counters = &runtime_->counters;
+    env.start = batch_info{e, first};
     using stream_type = decltype(build(env));
     auto stream = std::make_unique<stream_type>(build(env));
-    return epoch_run<stream_type>(std::move(stream), plan_of(e), first, shared_);
+    return epoch_run<stream_type>(std::move(stream), plan_of(e), first, runtime_);
   }
 
   Source source_;
   plan_spec plan_;
   std::tuple<Stages...> stages_;
-  std::shared_ptr<detail::pipeline_shared> shared_;
+  detail::pipeline_settings settings_;
+  std::shared_ptr<detail::pipeline_runtime> runtime_;
 };
 
 /// The batches of one epoch, as an input range. Move-only. Destroying it (or
@@ -249,7 +308,7 @@ class epoch_run {
   };
 
   epoch_run(std::unique_ptr<Stream> stream, epoch_plan plan, std::uint64_t first,
-            std::shared_ptr<detail::pipeline_shared> shared)
+            std::shared_ptr<detail::pipeline_runtime> shared)
       : stream_(std::move(stream)), plan_(plan), first_(first), next_(first), shared_(std::move(shared)) {
     shared_->position = position();
   }
@@ -306,7 +365,7 @@ class epoch_run {
   std::uint64_t first_;
   std::uint64_t next_;
   std::uint64_t rows_ = 0;
-  std::shared_ptr<detail::pipeline_shared> shared_;
+  std::shared_ptr<detail::pipeline_runtime> shared_;
   std::optional<batch_type> current_;
   detail::clock::time_point begin_time_{};
   bool started_ = false;
@@ -319,17 +378,87 @@ inline constexpr bool is_pipeline_v = false;
 template <class S, bool B, class... St>
 inline constexpr bool is_pipeline_v<pipeline<S, B, St...>> = true;
 
+/// What a chain becomes after a stage was placed where it cannot work: the
+/// compile error has been reported; this absorbs the stages after it so the
+/// error is not repeated for each of them.
+struct invalid_pipeline {
+  static constexpr bool batched = true;
+  static constexpr bool streaming = false;
+  using batch_type = record_batch<>;
+};
+
 /// Anything a stage can follow: a pipeline, or a source (which starts one).
 template <class T>
-concept pipeline_or_source = is_pipeline_v<std::remove_cvref_t<T>> || record_source<std::remove_cvref_t<T>>;
+concept pipeline_or_source = is_pipeline_v<std::remove_cvref_t<T>> || record_source<std::remove_cvref_t<T>> ||
+                             std::same_as<std::remove_cvref_t<T>, invalid_pipeline>;
 
-/// Turns a source into a pipeline; leaves a pipeline as it is.
+/// Turns a source into a pipeline; leaves a pipeline as it is (copying an lvalue).
 template <pipeline_or_source T>
 auto as_pipeline(T&& upstream) {
-  if constexpr (is_pipeline_v<std::remove_cvref_t<T>>) {
-    return std::forward<T>(upstream);
+  if constexpr (is_pipeline_v<std::remove_cvref_t<T>> || std::same_as<std::remove_cvref_t<T>, invalid_pipeline>) {
+    return std::remove_cvref_t<T>(std::forward<T>(upstream));
   } else {
     return pipeline<std::remove_cvref_t<T>, false>(std::forward<T>(upstream));
+  }
+}
+
+namespace detail {
+
+/// The pipeline's internals for the library's own stages; not for users.
+struct pipeline_access {
+  template <class S, bool B, class... St, class Stage>
+  static auto append(pipeline<S, B, St...>&& p, Stage stage) {
+    return pipeline<S, B, St..., Stage>(std::move(p.source_), p.plan_,
+                                        std::tuple_cat(std::move(p.stages_), std::tuple<Stage>(std::move(stage))),
+                                        std::move(p.settings_), std::move(p.runtime_));
+  }
+  template <bool NowBatched, class S, bool B, class... St>
+  static auto with_plan(pipeline<S, B, St...>&& p, plan_spec plan) {
+    return pipeline<S, NowBatched, St...>(std::move(p.source_), plan, std::move(p.stages_), std::move(p.settings_),
+                                          std::move(p.runtime_));
+  }
+  template <class S, bool B, class... St>
+  static pipeline_settings& settings(pipeline<S, B, St...>& p) noexcept {
+    return p.settings_;
+  }
+};
+
+template <class P>
+struct last_stage_of;
+template <class S, bool B, class... St>
+struct last_stage_of<pipeline<S, B, St...>> : last_stage<St...> {};
+
+}  // namespace detail
+
+/// Appends `stage` to the chain after checking, once, that it may stand
+/// there (see stage_placement); a misplaced stage is a compile error whose
+/// message names the stage and the fix. Every stage function calls this; so
+/// does a user's own stage (docs/extending.md).
+template <pipeline_or_source Upstream, class Stage>
+auto append_stage(Upstream&& upstream, Stage stage) {
+  auto p = as_pipeline(std::forward<Upstream>(upstream));
+  using P = decltype(p);
+  if constexpr (std::same_as<P, invalid_pipeline>) {
+    return p;
+  } else {
+    using messages = detail::stage_messages<Stage>;
+    constexpr stage_placement place = detail::placement_of<Stage>();
+    using device_column = typename detail::first_device_column<typename P::batch_type>::type;
+    if constexpr (P::sealed) {
+      (void)sizeof(typename detail::stage_messages<typename detail::last_stage_of<P>::type>::template check_nothing_after<false>);
+      return invalid_pipeline{};
+    } else if constexpr (place.needs_batches && !P::batched) {
+      (void)sizeof(typename messages::template check_batched<false>);
+      return invalid_pipeline{};
+    } else if constexpr (place.before_streams && P::streaming) {
+      (void)sizeof(typename messages::template check_before_streams<false>);
+      return invalid_pipeline{};
+    } else if constexpr (place.host_only && !std::is_void_v<device_column>) {
+      (void)sizeof(typename messages::template check_host_column<false, device_column>);
+      return invalid_pipeline{};
+    } else {
+      return detail::pipeline_access::append(std::move(p), std::move(stage));
+    }
   }
 }
 

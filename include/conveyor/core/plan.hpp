@@ -16,18 +16,9 @@
 #include <string>
 #include <vector>
 
-namespace conveyor {
+#include "conveyor/core/detail/hash.hpp"
 
-namespace detail {
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-}  // namespace detail
+namespace conveyor {
 
 /// A bijection of [0, n) chosen by `key`. O(1) memory; operator() costs a few
 /// dozen multiplications (4 Feistel rounds, about 2 walks on average, never
@@ -113,7 +104,7 @@ class epoch_plan {
       throw std::invalid_argument("shard: rank " + std::to_string(spec.rank) + " is not below world size " +
                                   std::to_string(spec.world));
     if (spec.batch_size == 0) throw std::invalid_argument("epoch_plan: batch size is 0; add batch(n)");
-    std::uint64_t key = detail::mix64(spec.seed ^ detail::mix64(epoch + 0x632be59bd9b4e019ull));
+    std::uint64_t key = detail::mix64(spec.seed ^ detail::mix64(epoch + detail::salt::epoch_key));
     if (spec.order == order_kind::shuffle) {
       permutation_ = keyed_permutation(records_, key);
     } else if (spec.order == order_kind::block_shuffle) {
@@ -121,7 +112,7 @@ class epoch_plan {
       block_count_ = (records_ + spec.block - 1) / spec.block;
       last_block_size_ = records_ - (block_count_ == 0 ? 0 : (block_count_ - 1) * spec.block);
       block_order_ = keyed_permutation(block_count_, key);
-      block_key_ = detail::mix64(key ^ 0x5851f42d4c957f2dull);
+      block_key_ = detail::mix64(key ^ detail::salt::block_key);
       // The slot in which the one short block lands, so positions map in O(1).
       if (block_count_ > 0) {
         short_slot_ = block_count_ - 1;

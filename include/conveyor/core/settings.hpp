@@ -1,9 +1,13 @@
 // conveyor/core/settings.hpp: pipeline-wide settings that read as stages.
 //
 // `pipe | on_errors(on_error::skip)` picks the error policy of every stage;
-// `pipe | with_pool(pool)` makes the sink's pool the one every stage
-// allocates from (buffers flow backwards). Both may appear anywhere; the last
-// one wins. They add no stage to the chain.
+// `pipe | with_pool(pool)` gives the pool the delivered columns are allocated
+// from, by the stage that produces each (buffers flow backwards); index
+// columns, text and other intermediate buffers stay pageable. The pool must
+// hand out host-accessible memory (a pageable or pinned pool; device memory
+// comes only through a device stage). Both may appear anywhere; the last one
+// wins. They add no stage to the chain and change only the pipeline they
+// return (a pipeline is a value).
 #pragma once
 
 #include <memory>
@@ -21,7 +25,7 @@ struct on_errors_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, error_policy policy) const {
     auto p = as_pipeline(std::forward<Upstream>(upstream));
-    p.shared().policy = policy;
+    detail::pipeline_access::settings(p).policy = policy;
     return p;
   }
   auto operator()(error_policy policy) const { return bound_closure<on_errors_fn, error_policy>(policy); }
@@ -30,15 +34,20 @@ struct on_errors_fn {
 inline constexpr on_errors_fn on_errors{};
 
 struct with_pool_fn {
-  template <pipeline_or_source Upstream>
-  auto operator()(Upstream&& upstream, std::shared_ptr<buffer_pool> pool) const {
+  template <pipeline_or_source Upstream, class Pool>
+  auto operator()(Upstream&& upstream, std::shared_ptr<Pool> pool) const {
+    static_assert(host_pool<Pool>,
+                  "conveyor: with_pool(...) takes a pool of host memory (pageable_pool, pinned_pool): the stages "
+                  "that produce the delivered columns write them on the host. Device memory comes from a device "
+                  "stage at the end of the pipeline instead.");
     if (!pool) throw std::invalid_argument("with_pool: the pool is null");
     auto p = as_pipeline(std::forward<Upstream>(upstream));
-    p.shared().pool = std::move(pool);
+    detail::pipeline_access::settings(p).output_pool = std::move(pool);
     return p;
   }
-  auto operator()(std::shared_ptr<buffer_pool> pool) const {
-    return bound_closure<with_pool_fn, std::shared_ptr<buffer_pool>>(std::move(pool));
+  template <class Pool>
+  auto operator()(std::shared_ptr<Pool> pool) const {
+    return bound_closure<with_pool_fn, std::shared_ptr<Pool>>(std::move(pool));
   }
 };
 /// with_pool(pool): the pool every stage allocates its columns from.

@@ -29,11 +29,13 @@
 #include <string>
 #include <string_view>
 
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/half.hpp"
 #include "conveyor/decode/detail/bit_values.hpp"
 #include "conveyor/decode/detail/bits_avx2.hpp"
 #include "conveyor/decode/detail/packed_bits_kernels.hpp"
+#include "conveyor/decode/field.hpp"
 #include "conveyor/decode/status.hpp"
 
 namespace conveyor {
@@ -166,6 +168,30 @@ inline void pack_bit_string(std::string_view bits, std::span<std::uint8_t> packe
                                field, status);
   }
   if (!status) detail::throw_bit_string_error("bit string to pack", bits, status, field);
+}
+
+/// bits<T>(field, width): a decoder for decode(...): a text field of
+/// '0'/'1' characters -> width values of T (0 or 1). T: float, float16,
+/// bfloat16 or std::uint8_t. AVX2 when the CPU has it.
+template <bit_element T>
+struct bits_decoder {
+  using value_type = T;
+  field_ref field;
+  std::size_t bit_count;
+
+  [[nodiscard]] std::size_t width() const noexcept { return bit_count; }
+  [[nodiscard]] std::size_t bind(const text_schema& schema) const { return field.resolve(schema); }
+  void decode(const text_column& records, std::size_t row, std::size_t column, std::span<T> out) const {
+    auto text = records.field(row, column);
+    decode_bit_string(text, out, records.location(row, text));
+  }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    return detail::mix64(field.fingerprint() ^ bit_count ^ (sizeof(T) << 40) ^ detail::salt::bits);
+  }
+};
+template <bit_element T = float>
+bits_decoder<T> bits(field_ref field, std::size_t width) {
+  return {std::move(field), width};
 }
 
 }  // namespace conveyor

@@ -1,224 +1,60 @@
-// conveyor/decode/decode.hpp: the decode stage, from text records to columns.
+// conveyor/decode/decode.hpp: the decode stage, from named columns to named
+// dense columns.
 //
 //   | decode(bits<float>("bloomfilter", 1024) >> column<"x">,
 //            two_grams({"GivenName", "Surname", "Birthday"}) >> column<"y">)
+//   | decode(packed_bits<float>(column<"bits">, 1024) >> column<"x">)
 //
 // Call forms: `decode(pipe, decoders...)` and `pipe | decode(decoders...)`.
-// Columns in: `text_records<"record">` (from tsv_file / csv_file). Columns
-// out: one dense column per decoder, named with `>> column<"name">`, of the
-// decoder's dtype and width; the text column is not passed on (decode makes a
-// new batch, as tf.data's map makes a new element). Allocates: the output
-// columns from the pipeline's pool, nothing per record. Thread: whichever runs
-// its part of the chain (a parallel worker when upstream of parallel).
+// Columns in: each decoder's input: text decoders (bits, two_grams, int_set)
+// read fields of the batch's text column (text<...>, from tsv_file or
+// csv_file); column decoders (packed_bits) read the dense column they name.
+// `decode` checks at compile time that those columns exist with a usable type.
+// Columns out: one dense column per decoder, named with `>> column<"name">`,
+// of the decoder's dtype and width, first; then every input column that no
+// decoder read and that is not text, moved through unchanged (so labels read
+// from a .npy pass beside features decoded from packed bits). The columns a
+// decoder read are not passed on.
+// Binding: text decoders resolve their field names against the text column's
+// schema once per epoch, when the epoch starts (so a missing field, or a file
+// with no header, is an error before the first batch, naming the file).
+// Allocates: the output columns (from the sink's pool when the pipeline
+// delivers them, else pageable), nothing per record; the index column is moved
+// from the input batch. Thread: whichever runs its part of the chain (a
+// parallel worker when upstream of parallel).
 // Errors: a bad field (a bit string of the wrong length or with a character
 // other than 0/1, invalid UTF-8, a malformed integer set) is a data_error
-// naming the file, the record and the byte offset of the bad character; under
-// on_error::skip the record is dropped from the batch and counted.
+// naming the file, the record and the byte offset of the bad character; a bad
+// row of a dense input (nonzero padding bits) names the column and record.
+// Under on_error::skip the record is dropped from the batch and counted.
 #pragma once
 
-#include <array>
 #include <cstdint>
-#include <initializer_list>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "conveyor/core/batch.hpp"
 #include "conveyor/core/closure.hpp"
 #include "conveyor/core/context.hpp"
-#include "conveyor/core/detail/nodes.hpp"
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/pipeline.hpp"
+#include "conveyor/core/stage.hpp"
+#include "conveyor/core/text.hpp"
 #include "conveyor/decode/bits.hpp"
+#include "conveyor/decode/decoder.hpp"
+#include "conveyor/decode/field.hpp"
 #include "conveyor/decode/int_set.hpp"
+#include "conveyor/decode/packed_bits.hpp"
 #include "conveyor/decode/two_gram.hpp"
-#include "conveyor/source/tsv.hpp"
 
 namespace conveyor {
-
-/// Names a field of a record: by header name, or by position (negative
-/// positions count from the end: -1 is the last field).
-class field_ref {
- public:
-  field_ref(const char* name) : name_(name) {}         // NOLINT: implicit, reads like a name
-  field_ref(std::string name) : name_(std::move(name)) {}  // NOLINT
-  static field_ref at(int position) {
-    field_ref ref{std::string()};
-    ref.position_ = position;
-    ref.by_name_ = false;
-    return ref;
-  }
-  /// The field's column in `file`; throws data_error naming the file and field.
-  [[nodiscard]] std::size_t resolve(const delimited_file& file) const {
-    if (by_name_) return file.column_index(name_);
-    auto count = static_cast<int>(file.header().size());
-    int index = position_ < 0 ? count + position_ : position_;
-    if (index < 0 || index >= count)
-      throw data_error("no field at position " + std::to_string(position_) + " (the header has " +
-                           std::to_string(count) + " fields)",
-                       file.path());
-    return static_cast<std::size_t>(index);
-  }
-  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    return detail::mix64(detail::hash_name(name_) ^ static_cast<std::uint64_t>(position_) ^ (by_name_ ? 1 : 2));
-  }
-
- private:
-  std::string name_;
-  int position_ = 0;
-  bool by_name_ = true;
-};
-
-/// A set of fields: a list of refs, or every field but the last `k`.
-class field_set {
- public:
-  field_set(std::initializer_list<field_ref> refs) : refs_(refs) {}
-  explicit field_set(std::vector<field_ref> refs) : refs_(std::move(refs)) {}
-  static field_set all_but_last(std::size_t k) {
-    field_set set{std::vector<field_ref>{}};
-    set.drop_last_ = k;
-    set.leading_ = true;
-    return set;
-  }
-  [[nodiscard]] std::vector<std::size_t> resolve(const delimited_file& file) const {
-    std::vector<std::size_t> columns;
-    if (leading_) {
-      for (std::size_t c = 0; c + drop_last_ < file.header().size(); ++c) columns.push_back(c);
-    } else {
-      for (const auto& ref : refs_) columns.push_back(ref.resolve(file));
-    }
-    return columns;
-  }
-  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    std::uint64_t h = leading_ ? detail::mix64(drop_last_ + 77) : 0x51;
-    for (const auto& ref : refs_) h = detail::mix64(h ^ ref.fingerprint());
-    return h;
-  }
-
- private:
-  std::vector<field_ref> refs_;
-  std::size_t drop_last_ = 0;
-  bool leading_ = false;
-};
-
-/// bits<T>(field, width): a string of '0'/'1' -> width values of T (0 or 1).
-/// T: float, float16, bfloat16 or std::uint8_t. AVX2 when the CPU has it.
-template <bit_element T>
-struct bits_decoder {
-  using value_type = T;
-  field_ref field;
-  std::size_t bit_count;
-
-  [[nodiscard]] std::size_t width() const noexcept { return bit_count; }
-  [[nodiscard]] std::size_t bind(const delimited_file& file) const { return field.resolve(file); }
-  void decode(const record_column& records, std::size_t row, std::size_t column, std::span<T> out) const {
-    auto text = records.field(row, column);
-    decode_bit_string(text, out, records.location(row, text));
-  }
-  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    return detail::mix64(field.fingerprint() ^ bit_count ^ (sizeof(T) << 40) ^ 0xb175);
-  }
-};
-template <bit_element T = float>
-bits_decoder<T> bits(field_ref field, std::size_t width) {
-  return {std::move(field), width};
-}
-
-/// two_grams<T>(fields, alphabet): the multi-hot two-gram label of the
-/// concatenated fields, exactly as the dataset extension attack builds it
-/// (see decoders.md); width alphabet.size() (1036 for the DEA alphabet).
-template <bit_element T>
-struct two_gram_decoder {
-  using value_type = T;
-  field_set fields;
-  const gram_alphabet* alphabet;
-
-  [[nodiscard]] std::size_t width() const noexcept { return alphabet->size(); }
-  [[nodiscard]] std::vector<std::size_t> bind(const delimited_file& file) const { return fields.resolve(file); }
-  void decode(const record_column& records, std::size_t row, const std::vector<std::size_t>& columns,
-              std::span<T> out) const {
-    constexpr std::size_t inline_fields = 16;
-    std::array<std::string_view, inline_fields> small;
-    std::array<std::uint64_t, inline_fields> small_offsets;
-    std::vector<std::string_view> large;
-    std::vector<std::uint64_t> large_offsets;
-    std::span<std::string_view> views;
-    std::span<std::uint64_t> offsets;
-    if (columns.size() <= inline_fields) {
-      views = std::span(small.data(), columns.size());
-      offsets = std::span(small_offsets.data(), columns.size());
-    } else {
-      large.resize(columns.size());
-      large_offsets.resize(columns.size());
-      views = large;
-      offsets = large_offsets;
-    }
-    for (std::size_t i = 0; i < columns.size(); ++i) views[i] = records.field(row, columns[i]);
-    auto status = try_encode_two_grams(std::span<const std::string_view>(views.data(), views.size()), out, *alphabet);
-    if (status) return;
-    for (std::size_t i = 0; i < columns.size(); ++i) offsets[i] = records.offset_of(row, views[i]);
-    encode_two_grams(std::span<const std::string_view>(views.data(), views.size()), out,
-                     error_location{records.file().path(), records.record_index(row), records.byte_offset(row)},
-                     *alphabet, std::span<const std::uint64_t>(offsets.data(), offsets.size()));
-  }
-  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    std::uint64_t h = detail::mix64(fields.fingerprint() ^ alphabet->size() ^ (sizeof(T) << 40) ^ 0x2963);
-    for (std::size_t g = 0; g < alphabet->size(); ++g) h = detail::mix64(h ^ detail::hash_name(alphabet->gram(g)));
-    return h;
-  }
-};
-template <bit_element T = float>
-two_gram_decoder<T> two_grams(field_set fields, const gram_alphabet& alphabet = gram_alphabet::dea()) {
-  return {std::move(fields), &alphabet};
-}
-
-/// int_set<T>(field, width): a set of integers written `{628739, 459782}` ->
-/// a multi-hot row of `width` values; a value >= width is a data_error.
-template <bit_element T>
-struct int_set_decoder {
-  using value_type = T;
-  field_ref field;
-  std::size_t row_width;
-
-  [[nodiscard]] std::size_t width() const noexcept { return row_width; }
-  [[nodiscard]] std::size_t bind(const delimited_file& file) const { return field.resolve(file); }
-  void decode(const record_column& records, std::size_t row, std::size_t column, std::span<T> out) const {
-    auto text = records.field(row, column);
-    parse_int_set_multi_hot(text, out, records.location(row, text));
-  }
-  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    return detail::mix64(field.fingerprint() ^ row_width ^ (sizeof(T) << 40) ^ 0x1575e7);
-  }
-};
-template <bit_element T = float>
-int_set_decoder<T> int_set(field_ref field, std::size_t width) {
-  return {std::move(field), width};
-}
-
-/// A field decoder: binds to a file's header once per batch, then decodes a
-/// record's fields into one row of width() values.
-template <class D>
-concept field_decoder = requires(const D& d, const delimited_file& file, const record_column& records) {
-  typename D::value_type;
-  { d.width() } -> std::convertible_to<std::size_t>;
-  d.bind(file);
-  d.decode(records, std::size_t{0}, d.bind(file), std::span<typename D::value_type>{});
-  { d.fingerprint() } -> std::convertible_to<std::uint64_t>;
-};
-
-/// A decoder with the name of the column it writes: `decoder >> column<"x">`.
-template <field_decoder D, fixed_string Name>
-struct named_decoder {
-  using column_spec = dense<Name, typename D::value_type>;
-  D decoder;
-};
-
-template <field_decoder D, fixed_string Name>
-named_decoder<D, Name> operator>>(D decoder, column_name<Name>) {
-  return {std::move(decoder)};
-}
 
 namespace detail {
 
@@ -227,64 +63,234 @@ inline constexpr bool is_named_decoder = false;
 template <class D, fixed_string Name>
 inline constexpr bool is_named_decoder<named_decoder<D, Name>> = true;
 
+/// The batch's one text column, or none.
+template <class Batch>
+struct text_column_of {
+  static constexpr std::size_t count = 0;
+};
+template <class... Columns>
+struct text_column_of<record_batch<Columns...>> {
+  static constexpr std::size_t count = (std::size_t{is_text_column_v<Columns>} + ... + 0);
+  static constexpr std::size_t index = [] {
+    std::size_t i = 0, found = 0;
+    ((is_text_column_v<Columns> ? (found = i, ++i) : ++i), ...);
+    return found;
+  }();
+};
+
+// READ THIS IF YOUR COMPILE BREAKS HERE: `Decoder` above reads fields of a text
+// column, and the batch (`Batch` above) has none, or several.
+template <class Decoder, class Batch>
+struct text_input_check {
+  static_assert(text_column_of<Batch>::count == 1,
+                "conveyor: decode(...): this decoder reads fields of a text column (text<...>, from tsv_file or "
+                "csv_file), and the batch upstream has none, or more than one; read a delimited file, or use a "
+                "column decoder such as packed_bits(column<\"name\">, n).");
+  static constexpr bool ok = true;
+};
+
+// READ THIS IF YOUR COMPILE BREAKS HERE: `Decoder` above reads the dense column
+// it names (Decoder::input), and the batch (`Batch` above) lacks it or holds
+// it with another value type or in device memory.
+template <class Decoder, class Batch, bool Present = Batch::template has_column<Decoder::input>>
+struct column_input_check {
+  static_assert(Present,
+                "conveyor: decode(...): the batch upstream has no column with the name this decoder reads "
+                "(Decoder::input above); produce it upstream (a source column) or fix the name.");
+  static constexpr bool ok = true;
+};
+template <class Decoder, class Batch>
+struct column_input_check<Decoder, Batch, true> {
+  using spec = typename Batch::template column_spec<Decoder::input>;
+  static_assert(std::is_same_v<typename spec::storage, dense_column<typename Decoder::input_value>>,
+                "conveyor: decode(...): the column this decoder reads (Decoder::input above) must be a host dense "
+                "column of Decoder::input_value; declare the source column with that type.");
+  static constexpr bool ok = true;
+};
+
+template <class Named, class Batch>
+consteval bool check_input() {
+  using D = typename Named::decoder_type;
+  if constexpr (column_decoder<D>) {
+    return column_input_check<D, Batch>::ok;
+  } else {
+    return text_input_check<D, Batch>::ok;
+  }
+}
+
+/// Is column spec C read by one of the decoders (a text column, or a named input)?
+template <class C, class... Named>
+consteval bool consumed_by() {
+  if constexpr (is_text_column_v<C>) {
+    return true;
+  } else {
+    return ((column_decoder<typename Named::decoder_type> &&
+             [] {
+               if constexpr (column_decoder<typename Named::decoder_type>)
+                 return Named::decoder_type::input == C::name;
+               else
+                 return false;
+             }()) ||
+            ...);
+  }
+}
+
+/// The input columns decode passes through: those no decoder read.
+template <class Batch, class... Named>
+struct passthrough;
+template <class... Columns, class... Named>
+struct passthrough<record_batch<Columns...>, Named...> {
+  using type = decltype(std::tuple_cat(
+      std::declval<std::conditional_t<consumed_by<Columns, Named...>(), std::tuple<>, std::tuple<Columns>>>()...));
+};
+
+template <class Outputs, class Passed>
+struct decode_batch_type;
+template <class... Out, class... Passed>
+struct decode_batch_type<std::tuple<Out...>, std::tuple<Passed...>> {
+  using type = record_batch<Out..., Passed...>;
+};
+
+/// What a decoder's bind() returns (text decoders), or a placeholder.
+template <class Named>
+struct bound_fields {
+  using type = int;
+};
+template <class Named>
+  requires text_decoder<typename Named::decoder_type>
+struct bound_fields<Named> {
+  using type = decltype(std::declval<const typename Named::decoder_type&>().bind(std::declval<const text_schema&>()));
+};
+
+/// A decode stage bound to one epoch for input batches of type In.
+template <class In, class... Named>
+struct bound_decode {
+  using out_type = typename decode_batch_type<std::tuple<typename Named::column_spec...>,
+                                              typename passthrough<In, Named...>::type>::type;
+
+  std::tuple<Named...> decoders;
+  /// Each text decoder's bound fields (from the published schema), if any.
+  std::optional<std::tuple<typename bound_fields<Named>::type...>> bound;
+
+  out_type operator()(In&& in, const stage_context& ctx) const
+    requires(text_column_of<In>::count == 1)
+  {
+    const auto& records = std::get<text_column_of<In>::index>(in.columns());
+    if (bound) return run(std::move(in), ctx, &records, *bound);
+    // The source published no schema: bind to the column's own, per batch.
+    return run(std::move(in), ctx, &records, bind_all(records.schema()));
+  }
+  out_type operator()(In&& in, const stage_context& ctx) const
+    requires(text_column_of<In>::count == 0)
+  {
+    return run(std::move(in), ctx, nullptr, std::tuple<typename bound_fields<Named>::type...>{});
+  }
+
+  auto bind_all(const text_schema& schema) const {
+    return std::apply([&](const auto&... d) { return std::make_tuple(bind_one(d.decoder, schema)...); }, decoders);
+  }
+
+ private:
+  template <class D>
+  static auto bind_one(const D& d, const text_schema& schema) {
+    if constexpr (text_decoder<D>) {
+      return d.bind(schema);
+    } else {
+      return 0;
+    }
+  }
+
+  template <class Bound>
+  out_type run(In&& in, const stage_context& ctx, const text_column* records, const Bound& fields) const {
+    const std::size_t rows = in.rows();
+    out_type out(std::move(in).take_rows());
+    // Output columns, from the sink's pool when delivered.
+    std::apply(
+        [&](const auto&... d) {
+          ((out.template get<std::remove_cvref_t<decltype(d)>::column_spec::name>() =
+                typename std::remove_cvref_t<decltype(d)>::column_spec::storage(
+                    ctx.pool_for(std::remove_cvref_t<decltype(d)>::column_spec::name.view()), rows, d.decoder.width())),
+           ...);
+        },
+        decoders);
+    decode_columns(in, out, ctx, std::index_sequence_for<Named...>{});
+    if (records != nullptr) decode_text(*records, out, ctx, fields, rows, std::index_sequence_for<Named...>{});
+    move_passthrough(in, out, std::type_identity<typename passthrough<In, Named...>::type>{});
+    return out;
+  }
+
+  template <std::size_t... I>
+  void decode_columns(const In& in, out_type& out, const stage_context& ctx, std::index_sequence<I...>) const {
+    (
+        [&] {
+          using N = std::tuple_element_t<I, std::tuple<Named...>>;
+          if constexpr (column_decoder<typename N::decoder_type>) {
+            std::get<I>(decoders).decoder.decode_rows(in.template get<N::decoder_type::input>(),
+                                                      out.template get<N::column_spec::name>(), out.indices(), ctx);
+          }
+        }(),
+        ...);
+  }
+
+  template <class Bound, std::size_t... I>
+  void decode_text(const text_column& records, out_type& out, const stage_context& ctx, const Bound& fields,
+                   std::size_t rows, std::index_sequence<I...>) const {
+    constexpr bool any_text = (text_decoder<typename Named::decoder_type> || ...);
+    if constexpr (any_text) {
+      for (std::size_t r = 0; r < rows; ++r) {
+        try {
+          (
+              [&] {
+                using N = std::tuple_element_t<I, std::tuple<Named...>>;
+                if constexpr (text_decoder<typename N::decoder_type>) {
+                  std::get<I>(decoders).decoder.decode(records, r, std::get<I>(fields),
+                                                       out.template get<N::column_spec::name>().row(r));
+                }
+              }(),
+              ...);
+        } catch (const data_error& bad) {
+          ctx.reject(bad, r);  // rethrows unless the policy is skip; the pipeline drops row r
+        }
+      }
+    }
+  }
+
+  template <class... Passed>
+  static void move_passthrough(In& in, out_type& out, std::type_identity<std::tuple<Passed...>>) {
+    ((out.template get<Passed::name>() = std::move(in.template get<Passed::name>())), ...);
+  }
+};
+
 template <class... Named>
 struct decode_stage {
   static constexpr stage_kind kind = stage_kind::map;
+  CONVEYOR_STAGE_MESSAGES("decode(...)")
   std::tuple<Named...> decoders;
 
   [[nodiscard]] std::string_view name() const noexcept { return "decode"; }
   [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    std::uint64_t h = 0xdec0de;
+    std::uint64_t h = salt::decode;
     std::apply(
         [&](const auto&... d) {
-          ((h = mix64(h ^ d.decoder.fingerprint() ^ hash_name(std::remove_cvref_t<decltype(d)>::column_spec::name.view()))),
+          ((h = combine(h, d.decoder.fingerprint() ^
+                               hash_name(std::remove_cvref_t<decltype(d)>::column_spec::name.view()))),
            ...);
         },
         decoders);
     return h;
   }
 
+  /// Once per epoch: checks the inputs (at compile time) and binds the text
+  /// decoders' fields to the schema the source published.
   template <class In>
-  auto operator()(In&& in, const stage_context& ctx) const {
-    static_assert(std::remove_cvref_t<In>::template has_column<"record">,
-                  "conveyor: decode(...) reads text records (the column \"record\" that tsv_file and csv_file "
-                  "produce), and upstream has none; read from a delimited file, or use map(...) for other columns.");
-    using out_type = record_batch<typename Named::column_spec...>;
-    const auto& records = in.template get<"record">();
-    const std::size_t rows = in.rows();
-    out_type out(ctx.pool, in.info(), in.indices());
-    auto bound = std::apply([&](const auto&... d) { return std::make_tuple(d.decoder.bind(records.file())...); },
-                            decoders);
-    std::apply(
-        [&](const auto&... d) {
-          ((out.template get<std::remove_cvref_t<decltype(d)>::column_spec::name>() =
-                dense_column<typename std::remove_cvref_t<decltype(d)>::column_spec::value_type>(ctx.pool, rows,
-                                                                                                   d.decoder.width())),
-           ...);
-        },
-        decoders);
-    std::vector<std::uint8_t> keep;
-    for (std::size_t r = 0; r < rows; ++r) {
-      try {
-        decode_row(records, r, out, bound, std::index_sequence_for<Named...>{});
-      } catch (const data_error& bad) {
-        ctx.reject(bad);  // rethrows unless the policy is skip
-        if (keep.empty()) keep.assign(rows, 1);
-        keep[r] = 0;
-      }
+  auto bind(const build_info& info) const {
+    static_assert((check_input<Named, In>() && ...));
+    bound_decode<In, Named...> bound{decoders, std::nullopt};
+    if constexpr (text_column_of<In>::count == 1) {
+      using text_spec = std::tuple_element_t<text_column_of<In>::index, typename In::column_types>;
+      if (const text_schema* schema = info.schema_of(text_spec::name.view())) bound.bound = bound.bind_all(*schema);
     }
-    if (!keep.empty()) out.keep_rows(keep);
-    return out;
-  }
-
- private:
-  template <class Out, class Bound, std::size_t... I>
-  void decode_row(const record_column& records, std::size_t r, Out& out, const Bound& bound,
-                  std::index_sequence<I...>) const {
-    (std::get<I>(decoders).decoder.decode(
-         records, r, std::get<I>(bound),
-         out.template get<std::tuple_element_t<I, std::tuple<Named...>>::column_spec::name>().row(r)),
-     ...);
+    return bound;
   }
 };
 
@@ -294,12 +300,10 @@ struct decode_fn {
   template <pipeline_or_source Upstream, class... Named>
     requires(sizeof...(Named) > 0 && (detail::is_named_decoder<Named> && ...))
   auto operator()(Upstream&& upstream, Named... decoders) const {
-    auto p = as_pipeline(std::forward<Upstream>(upstream));
-    static_assert(decltype(p)::batched, "conveyor: decode works on batches; add | batch(n) before it.");
-    static_assert(std::remove_cvref_t<typename decltype(p)::batch_type>::template has_column<"record">,
-                  "conveyor: decode(...) reads text records (the column \"record\" that tsv_file and csv_file "
-                  "produce), and upstream has none; read from a delimited file, or use map(...) for other columns.");
-    return std::move(p).then(detail::decode_stage<Named...>{std::make_tuple(std::move(decoders)...)});
+    using P = decltype(as_pipeline(std::forward<Upstream>(upstream)));
+    if constexpr (P::batched) static_assert((detail::check_input<Named, typename P::batch_type>() && ...));
+    return append_stage(std::forward<Upstream>(upstream),
+                        detail::decode_stage<Named...>{std::make_tuple(std::move(decoders)...)});
   }
   template <class... Named>
     requires(sizeof...(Named) > 0 && (detail::is_named_decoder<Named> && ...))

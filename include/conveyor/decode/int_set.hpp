@@ -29,7 +29,10 @@
 #include <string_view>
 #include <vector>
 
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/error.hpp"
+#include "conveyor/core/text.hpp"
+#include "conveyor/decode/field.hpp"
 #include "conveyor/decode/detail/bit_values.hpp"
 #include "conveyor/decode/status.hpp"
 
@@ -190,6 +193,30 @@ void parse_int_set_multi_hot(std::string_view text, std::span<T> row, const erro
                                field, status);
   }
   detail::throw_int_set_error(text, status, field);
+}
+
+/// int_set<T>(field, width): a decoder for decode(...): a text field holding
+/// a set of integers written `{628739, 459782}` -> a multi-hot row of `width`
+/// values; a value >= width is a data_error.
+template <bit_element T>
+struct int_set_decoder {
+  using value_type = T;
+  field_ref field;
+  std::size_t row_width;
+
+  [[nodiscard]] std::size_t width() const noexcept { return row_width; }
+  [[nodiscard]] std::size_t bind(const text_schema& schema) const { return field.resolve(schema); }
+  void decode(const text_column& records, std::size_t row, std::size_t column, std::span<T> out) const {
+    auto text = records.field(row, column);
+    parse_int_set_multi_hot(text, out, records.location(row, text));
+  }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    return detail::mix64(field.fingerprint() ^ row_width ^ (sizeof(T) << 40) ^ detail::salt::int_set);
+  }
+};
+template <bit_element T = float>
+int_set_decoder<T> int_set(field_ref field, std::size_t width) {
+  return {std::move(field), width};
 }
 
 }  // namespace conveyor

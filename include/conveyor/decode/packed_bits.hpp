@@ -45,6 +45,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "conveyor/core/column.hpp"
+#include "conveyor/core/context.hpp"
+#include "conveyor/core/detail/hash.hpp"
+#include "conveyor/core/fixed_string.hpp"
 #include "conveyor/decode/bits.hpp"
 #include "conveyor/decode/detail/packed_bits_kernels.hpp"
 
@@ -132,6 +136,53 @@ void unpack_bit_rows(std::span<const std::uint8_t> packed, std::span<T> out,
     detail::unpack_row(packed.data() + row * bytes_per_row, bits_per_row,
                        out.data() + row * bits_per_row, order, avx2);
   }
+}
+
+/// packed_bits<T>(column<"bits">, width, order): a decoder for decode(...):
+/// reads the dense column `Input` of std::uint8_t, ceil(width / 8) bytes per
+/// row (np.packbits(axis=-1)), and writes width values of T (0 or 1) per row.
+/// A column of another width is a data_error naming the column and both
+/// widths; a row with nonzero padding bits is a data_error naming the column
+/// and the record (dropped under on_error::skip).
+template <bit_element T, fixed_string Input>
+struct packed_bits_decoder {
+  using value_type = T;
+  using input_value = std::uint8_t;
+  static constexpr auto input = Input;
+  std::size_t bit_count;
+  bit_order order = bit_order::big;
+
+  [[nodiscard]] std::size_t width() const noexcept { return bit_count; }
+  void decode_rows(const dense_column<std::uint8_t>& in, dense_column<T>& out, std::span<const std::uint64_t> records,
+                   const stage_context& ctx) const {
+    const std::size_t bytes = (bit_count + 7) / 8;
+    if (in.rows() > 0 && in.width() != bytes)
+      throw data_error("column '" + std::string(Input.view()) + "' has " + std::to_string(in.width()) +
+                           " bytes per row; packed_bits(" + std::to_string(bit_count) + ") reads " +
+                           std::to_string(bytes),
+                       std::string(Input.view()));
+    if (detail::padding_mask(bit_count, order) == 0) {
+      unpack_bit_rows(in.values(), out.values(), bit_count, order);
+      return;
+    }
+    for (std::size_t r = 0; r < in.rows(); ++r) {
+      try {
+        unpack_bits(in.row(r), out.row(r), order);
+      } catch (const std::invalid_argument& bad) {
+        ctx.reject(data_error(std::string("column '") + std::string(Input.view()) + "': " + bad.what(),
+                              std::string(Input.view()), records[r]),
+                   r);
+      }
+    }
+  }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    return detail::combine(detail::combine(detail::hash_name(Input.view()), bit_count ^ (sizeof(T) << 40)),
+                           detail::salt::bits + static_cast<std::uint64_t>(order));
+  }
+};
+template <bit_element T = float, fixed_string Input>
+packed_bits_decoder<T, Input> packed_bits(column_name<Input>, std::size_t width, bit_order order = bit_order::big) {
+  return {width, order};
 }
 
 }  // namespace conveyor

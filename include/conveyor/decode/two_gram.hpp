@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +25,10 @@
 #include <string_view>
 #include <vector>
 
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/error.hpp"
+#include "conveyor/core/text.hpp"
+#include "conveyor/decode/field.hpp"
 #include "conveyor/decode/detail/bit_values.hpp"
 #include "conveyor/decode/detail/python_text.hpp"
 #include "conveyor/decode/detail/utf8.hpp"
@@ -215,6 +219,54 @@ inline std::vector<scored_gram> top_k_grams(std::span<const float> scores, std::
   std::partial_sort(result.begin(), result.begin() + static_cast<std::ptrdiff_t>(kept), result.end(), higher);
   result.resize(kept);
   return result;
+}
+
+/// two_grams<T>(fields, alphabet): a decoder for decode(...): the multi-hot
+/// two-gram label of the concatenated text fields, exactly as the dataset
+/// extension attack builds it (see decoders.md); width alphabet.size() (1036
+/// for the DEA alphabet).
+template <bit_element T>
+struct two_gram_decoder {
+  using value_type = T;
+  field_set fields;
+  const gram_alphabet* alphabet;
+
+  [[nodiscard]] std::size_t width() const noexcept { return alphabet->size(); }
+  [[nodiscard]] std::vector<std::size_t> bind(const text_schema& schema) const { return fields.resolve(schema); }
+  void decode(const text_column& records, std::size_t row, const std::vector<std::size_t>& columns,
+              std::span<T> out) const {
+    constexpr std::size_t inline_fields = 16;
+    std::array<std::string_view, inline_fields> small;
+    std::array<std::uint64_t, inline_fields> small_offsets;
+    std::vector<std::string_view> large;
+    std::vector<std::uint64_t> large_offsets;
+    std::span<std::string_view> views;
+    std::span<std::uint64_t> offsets;
+    if (columns.size() <= inline_fields) {
+      views = std::span(small.data(), columns.size());
+      offsets = std::span(small_offsets.data(), columns.size());
+    } else {
+      large.resize(columns.size());
+      large_offsets.resize(columns.size());
+      views = large;
+      offsets = large_offsets;
+    }
+    for (std::size_t i = 0; i < columns.size(); ++i) views[i] = records.field(row, columns[i]);
+    auto status = try_encode_two_grams(std::span<const std::string_view>(views.data(), views.size()), out, *alphabet);
+    if (status) return;
+    for (std::size_t i = 0; i < columns.size(); ++i) offsets[i] = records.offset_of(row, views[i]);
+    encode_two_grams(std::span<const std::string_view>(views.data(), views.size()), out, records.location(row),
+                     *alphabet, std::span<const std::uint64_t>(offsets.data(), offsets.size()));
+  }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    std::uint64_t h = detail::mix64(fields.fingerprint() ^ alphabet->size() ^ (sizeof(T) << 40) ^ detail::salt::two_grams);
+    for (std::size_t g = 0; g < alphabet->size(); ++g) h = detail::combine(h, detail::hash_name(alphabet->gram(g)));
+    return h;
+  }
+};
+template <bit_element T = float>
+two_gram_decoder<T> two_grams(field_set fields, const gram_alphabet& alphabet = gram_alphabet::dea()) {
+  return {std::move(fields), &alphabet};
 }
 
 }  // namespace conveyor

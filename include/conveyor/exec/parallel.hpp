@@ -134,8 +134,11 @@ class parallel_stream {
 };
 
 struct parallel_stage {
-  static constexpr stage_kind kind = stage_kind::node;
-  static constexpr bool makes_stream = true;
+  static constexpr stage_kind kind = stage_kind::stream;
+  static constexpr stage_placement placement{.needs_batches = true, .before_streams = true, .host_only = false};
+  CONVEYOR_STAGE_MESSAGES("parallel(n)")
+  [[nodiscard]] std::string_view name() const noexcept { return "parallel"; }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept { return hash_name("parallel"); }
   template <class In>
   using output = In;
   unsigned workers;
@@ -151,13 +154,8 @@ struct parallel_stage {
 struct parallel_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, unsigned workers) const {
-    auto p = as_pipeline(std::forward<Upstream>(upstream));
-    static_assert(decltype(p)::batched, "conveyor: parallel works on batches; add | batch(n) before it.");
-    static_assert(!decltype(p)::streaming,
-                  "conveyor: parallel(n) runs the stages upstream of it once per batch, so it must come before "
-                  "prefetch(...) and appear only once; move prefetch after it.");
     if (workers == 0) throw std::invalid_argument("parallel: needs at least 1 worker");
-    return std::move(p).then(detail::parallel_stage{workers});
+    return append_stage(std::forward<Upstream>(upstream), detail::parallel_stage{workers});
   }
   auto operator()(unsigned workers) const { return bound_closure<parallel_fn, unsigned>(workers); }
 };

@@ -92,8 +92,11 @@ class prefetch_stream {
 };
 
 struct prefetch_stage {
-  static constexpr stage_kind kind = stage_kind::node;
-  static constexpr bool makes_stream = true;
+  static constexpr stage_kind kind = stage_kind::stream;
+  static constexpr stage_placement placement{.needs_batches = true, .host_only = false};
+  CONVEYOR_STAGE_MESSAGES("prefetch(n)")
+  [[nodiscard]] std::string_view name() const noexcept { return "prefetch"; }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept { return hash_name("prefetch"); }
   template <class In>
   using output = In;
   std::size_t depth;
@@ -110,10 +113,8 @@ struct prefetch_stage {
 struct prefetch_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, std::size_t depth) const {
-    auto p = as_pipeline(std::forward<Upstream>(upstream));
-    static_assert(decltype(p)::batched, "conveyor: prefetch works on batches; add | batch(n) before it.");
     if (depth == 0) throw std::invalid_argument("prefetch: depth must be at least 1");
-    return std::move(p).then(detail::prefetch_stage{depth});
+    return append_stage(std::forward<Upstream>(upstream), detail::prefetch_stage{depth});
   }
   auto operator()(std::size_t depth) const { return bound_closure<prefetch_fn, std::size_t>(depth); }
 };

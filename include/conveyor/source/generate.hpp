@@ -12,11 +12,11 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "conveyor/core/batch.hpp"
 #include "conveyor/core/column.hpp"
 #include "conveyor/core/context.hpp"
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/error.hpp"
 
 namespace conveyor {
@@ -35,28 +35,22 @@ class generated_source {
   /// Count, width and name: `fill` cannot be fingerprinted, so generated
   /// sources with different fills need different names to keep cache entries apart.
   [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : name_) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-    return (count_ * 0x9e3779b97f4a7c15ull ^ width_) ^ (h * 0xff51afd7ed558ccdull);
+    return detail::combine(detail::combine(detail::fnv1a(name_, detail::salt::source), count_), width_);
   }
 
   batch_type read(std::span<const std::uint64_t> indices, const stage_context& ctx) const {
     batch_type out(ctx.pool, ctx.info, indices);
     auto& column = out.template get<Column::name>();
-    column = dense_column<value_type>(ctx.pool, indices.size(), width_);
-    std::vector<std::uint8_t> keep;
+    column = typename Column::storage(ctx.pool_for(Column::name.view()), indices.size(), width_);
     for (std::size_t r = 0; r < indices.size(); ++r) {
       if (indices[r] >= count_)
         throw data_error("record index out of range (size " + std::to_string(count_) + ")", name_, indices[r]);
       try {
         fill_(indices[r], column.row(r));
       } catch (const data_error& bad) {
-        ctx.reject(bad);  // throws unless the policy is skip
-        if (keep.empty()) keep.assign(indices.size(), 1);
-        keep[r] = 0;
+        ctx.reject(bad, r);  // throws unless the policy is skip; the pipeline drops row r
       }
     }
-    if (!keep.empty()) out.keep_rows(keep);
     return out;
   }
 

@@ -24,6 +24,7 @@
 #include "conveyor/core/batch.hpp"
 #include "conveyor/core/buffer_pool.hpp"
 #include "conveyor/core/column.hpp"
+#include "conveyor/core/detail/hash.hpp"
 
 namespace conveyor::detail {
 
@@ -50,9 +51,7 @@ consteval std::string_view spelled_type() {
 
 template <class T>
 constexpr void hash_dtype(std::uint64_t& h) {
-  auto add = [&h](std::string_view text) {
-    for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  };
+  auto add = [&h](std::string_view text) { h = fnv1a(text, h); };
   if constexpr (std::is_same_v<T, bool>) {
     add("b");
   } else if constexpr (std::is_floating_point_v<T>) {
@@ -68,10 +67,10 @@ constexpr void hash_dtype(std::uint64_t& h) {
 
 template <class... Columns>
 consteval std::uint64_t batch_type_tag(std::type_identity<record_batch<Columns...>>) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
+  std::uint64_t h = salt::fnv_offset;
   auto add = [&h](std::string_view text) {
-    for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-    h = (h ^ 0xffu) * 0x100000001b3ull;  // separator: ("ab","c") != ("a","bc")
+    h = fnv1a(text, h);
+    h = fnv1a("\xff", h);  // separator: ("ab","c") != ("a","bc")
   };
   add(std::endian::native == std::endian::little ? "le" : "be");
   (

@@ -23,34 +23,35 @@
 #include <vector>
 
 #include "conveyor/core/context.hpp"
+#include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/plan.hpp"
+#include "conveyor/core/stage.hpp"
 #include "conveyor/core/stats.hpp"
 
 namespace conveyor::detail {
 
 using clock = std::chrono::steady_clock;
 
-/// What building a chain needs: the pool, the policy and the stage counters
-/// (created on the first epoch, reused by position afterwards).
-struct build_env {
-  std::shared_ptr<buffer_pool> pool;
+/// What building a chain needs: the pools, the policy and the stage counters
+/// (created on the first epoch, reused by position afterwards), plus what
+/// stages learn (build_info).
+struct build_env : build_info {
+  std::shared_ptr<buffer_pool> pool;         ///< pageable, for intermediate columns
+  std::shared_ptr<buffer_pool> output_pool;  ///< the sink's, for delivered columns
+  std::span<const std::string_view> delivered;
   error_policy policy;
   stats_registry* registry = nullptr;
   std::vector<stage_counters*>* counters = nullptr;
   std::size_t next_counter = 0;
-  /// The source's identity and content (fingerprinted_source), else its name.
-  std::uint64_t dataset_fingerprint = 0;
-  /// Every stage attached so far and its parameters: a cache keys its entries
-  /// by (dataset_fingerprint, chain_fingerprint, record) so a changed file or
-  /// decoder never reads stale values.
-  std::uint64_t chain_fingerprint = 0x6a09e667f3bcc908ull;
 
   stage_counters& counters_for(const std::string& name) {
     if (next_counter == counters->size()) counters->push_back(&registry->add(name));
     return *(*counters)[next_counter++];
   }
-  [[nodiscard]] stage_context context(stage_counters& c) const { return {pool, policy, &c, {}}; }
+  [[nodiscard]] stage_context context(stage_counters& c) const {
+    return {pool, policy, &c, {}, output_pool, delivered, nullptr};
+  }
 };
 
 template <class N>
@@ -66,13 +67,6 @@ concept batch_stream = requires(N& node, const epoch_plan& plan, std::uint64_t f
   { node.next() } -> std::same_as<std::optional<typename N::batch_type>>;
   node.stop();
 };
-
-/// FNV-1a of a name, for stages that offer no fingerprint of their own.
-constexpr std::uint64_t hash_name(std::string_view text) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  return h;
-}
 
 /// A stage's fingerprint: its own `fingerprint()` (parameters included) when it
 /// has one, else the hash of its name. map("name", f) cannot see inside f:
@@ -109,14 +103,18 @@ struct source_function {
   std::string name;
 
   batch_type produce(std::span<const std::uint64_t> indices, batch_info info) const {
+    rejections rejected;
     stage_context local = ctx;
     local.info = info;
+    local.rejected = &rejected;
     unsigned attempts = ctx.policy.action == error_policy::kind::retry ? ctx.policy.attempts : 1;
     return run_stage(name, info, [&] {
       for (unsigned attempt = 1;; ++attempt) {
         auto begin = clock::now();
         try {
+          rejected.clear();
           batch_type out = source->read(indices, local);
+          rejected.apply(out);
           ctx.counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
           return out;
         } catch (const io_error&) {
@@ -129,25 +127,53 @@ struct source_function {
   }
 };
 
+/// A map stage as it runs in one epoch: the stage itself, or what its
+/// bind(build_info) returned.
+template <class In, class Op>
+auto bind_map(const Op& op, const build_info& info) {
+  if constexpr (requires { op.template bind<In>(info); }) {
+    return op.template bind<In>(info);
+  } else if constexpr (requires { op.bind(info); }) {
+    return op.bind(info);
+  } else {
+    return op;
+  }
+}
+template <class Op, class In>
+using bound_map_t = decltype(bind_map<In>(std::declval<const Op&>(), std::declval<const build_info&>()));
+
+/// The batch a map stage makes of In.
+template <class Op, class In>
+using map_output_t = std::invoke_result_t<const bound_map_t<Op, In>&, In&&, const stage_context&>;
+
+/// Runs a bound map stage on one batch: counts it, wraps its errors, and
+/// drops the records it rejected under the skip policy.
+template <class Bound, class In>
+auto apply_map(const Bound& op, In&& in, const stage_context& ctx, const std::string& name) {
+  rejections rejected;
+  stage_context local = ctx;
+  local.info = in.info();
+  local.rejected = &rejected;
+  return run_stage(name, local.info, [&] {
+    auto begin = clock::now();
+    auto out = op(std::forward<In>(in), local);
+    rejected.apply(out);
+    ctx.counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
+    return out;
+  });
+}
+
 /// A map stage applied to every batch of a batch function.
-template <class Up, class Op>
+template <class Up, class Bound>
 struct map_function {
-  using batch_type = std::invoke_result_t<const Op&, typename Up::batch_type&&, const stage_context&>;
+  using batch_type = std::invoke_result_t<const Bound&, typename Up::batch_type&&, const stage_context&>;
   Up up;
-  Op op;
+  Bound op;
   stage_context ctx;
   std::string name;
 
   batch_type produce(std::span<const std::uint64_t> indices, batch_info info) const {
-    auto in = up.produce(indices, info);
-    stage_context local = ctx;
-    local.info = info;
-    return run_stage(name, info, [&] {
-      auto begin = clock::now();
-      batch_type out = op(std::move(in), local);
-      ctx.counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
-      return out;
-    });
+    return apply_map(op, up.produce(indices, info), ctx, name);
   }
 };
 
@@ -177,11 +203,11 @@ struct sequential_stream {
 };
 
 /// A map stage applied on a stream's consumer thread.
-template <batch_stream Up, class Op>
+template <batch_stream Up, class Bound>
 struct map_stream {
-  using batch_type = std::invoke_result_t<const Op&, typename Up::batch_type&&, const stage_context&>;
+  using batch_type = std::invoke_result_t<const Bound&, typename Up::batch_type&&, const stage_context&>;
   Up up;
-  Op op;
+  Bound op;
   stage_context ctx;
   std::string name;
 
@@ -189,27 +215,26 @@ struct map_stream {
   std::optional<batch_type> next() {
     auto in = up.next();
     if (!in) return std::nullopt;
-    stage_context local = ctx;
-    local.info = in->info();
-    return run_stage(name, local.info, [&] {
-      auto begin = clock::now();
-      batch_type out = op(std::move(*in), local);
-      ctx.counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
-      return std::optional<batch_type>(std::move(out));
-    });
+    return std::optional<batch_type>(apply_map(op, std::move(*in), ctx, name));
   }
   void stop() noexcept { up.stop(); }
 };
 
-/// Attaches a map stage to a function or a stream.
+/// Attaches a map stage to a function or a stream, binding it for the epoch.
 template <class Up, class Op>
 auto attach_map(Up&& up, const Op& op, build_env& env) {
   std::string name(op.name());
   auto& counters = env.counters_for(name);
+  // Errors while binding (a field the file lacks) name the stage, as a batch's would.
+  auto bound = run_stage(name, env.start,
+                         [&] { return bind_map<typename std::remove_cvref_t<Up>::batch_type>(op, env); });
+  using Bound = decltype(bound);
   if constexpr (batch_function<std::remove_cvref_t<Up>>) {
-    return map_function<std::remove_cvref_t<Up>, Op>{std::forward<Up>(up), op, env.context(counters), name};
+    return map_function<std::remove_cvref_t<Up>, Bound>{std::forward<Up>(up), std::move(bound),
+                                                        env.context(counters), name};
   } else {
-    return map_stream<std::remove_cvref_t<Up>, Op>{std::forward<Up>(up), op, env.context(counters), name};
+    return map_stream<std::remove_cvref_t<Up>, Bound>{std::forward<Up>(up), std::move(bound), env.context(counters),
+                                                      name};
   }
 }
 

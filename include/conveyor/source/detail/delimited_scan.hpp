@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "conveyor/core/detail/hash.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -197,31 +199,7 @@ record_scan scan_record(const char* p, const char* end, char delimiter, Visit&& 
   }
 }
 
-// A 64-bit hash for integrity checks of the index sidecar (not cryptographic):
-// a multiply-rotate over 8-byte words, finished with a strong bit mixer.
-inline std::uint64_t mix64(std::uint64_t value) noexcept {
-  value ^= value >> 30;
-  value *= 0xbf58476d1ce4e5b9ULL;
-  value ^= value >> 27;
-  value *= 0x94d049bb133111ebULL;
-  value ^= value >> 31;
-  return value;
-}
-
-inline std::uint64_t hash_bytes(const void* data, std::size_t size,
-                                std::uint64_t seed = 0x9e3779b97f4a7c15ULL) noexcept {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  std::uint64_t state = seed ^ (size * 0xff51afd7ed558ccdULL);
-  std::size_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, bytes + i, 8);
-    state = std::rotl(state ^ mix64(word), 29) * 0xc4ceb9fe1a85ec53ULL;
-  }
-  std::uint64_t tail = 0;
-  for (std::size_t shift = 0; i < size; ++i, shift += 8) tail |= std::uint64_t{bytes[i]} << shift;
-  state = std::rotl(state ^ mix64(tail), 29) * 0xc4ceb9fe1a85ec53ULL;
-  return mix64(state);
-}
+using detail::hash_bytes;
+using detail::mix64;
 
 }  // namespace conveyor::detail::delimited

@@ -1,0 +1,13 @@
+// A column decoder naming a column the batch lacks.
+// expect: conveyor: decode(...): the batch upstream has no column with the name this decoder reads
+// expect: fixed_string<5>{"bits"}
+#include <conveyor/conveyor.hpp>
+#include <conveyor/decode/decode.hpp>
+
+namespace cy = conveyor;
+
+int main() {
+  auto pipe = cy::generate<cy::dense<"packed", std::uint8_t>>(10, 128, [](auto, auto) {}) | cy::batch(2) |
+              cy::decode(cy::packed_bits<float>(cy::column<"bits">, 1024) >> cy::column<"x">);
+  for (auto& b : pipe.epoch(0)) (void)b;
+}
