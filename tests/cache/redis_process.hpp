@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "conveyor/cache/redis/connection.hpp"
+#include "support/temp_dir.hpp"
 
 namespace conveyor::test {
 
@@ -114,18 +115,11 @@ class redis_process {
  public:
   explicit redis_process(std::vector<std::string> extra_arguments = {}, std::uint16_t port = 0)
       : extra_(std::move(extra_arguments)), port_(port ? port : pick_free_port()) {
-    char pattern[] = "/tmp/conveyor-redis-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-    directory_ = pattern;
     start();
   }
   redis_process(const redis_process&) = delete;
   redis_process& operator=(const redis_process&) = delete;
-  ~redis_process() {
-    stop();
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
-  }
+  ~redis_process() { stop(); }
 
   static bool available() { return !find_program("redis-server").empty(); }
 
@@ -142,7 +136,7 @@ class redis_process {
                                   "--daemonize",
                                   "no"};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
-    pid_ = spawn(argv, directory_, directory_ / "redis.log");
+    pid_ = spawn(argv, directory_.path(), directory_.file("redis.log"));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       try {
@@ -168,12 +162,14 @@ class redis_process {
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] redis::endpoint where() const { return redis::endpoint{"127.0.0.1", port_}; }
   [[nodiscard]] std::string address() const { return where().to_string(); }
-  [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
+  [[nodiscard]] const std::filesystem::path& directory() const noexcept {
+    return directory_.path();
+  }
 
  private:
   std::vector<std::string> extra_;
   std::uint16_t port_;
-  std::filesystem::path directory_;
+  temp_dir directory_{"redis"};  // removed after the server is stopped
   pid_t pid_ = -1;
 };
 

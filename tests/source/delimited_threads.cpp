@@ -2,12 +2,10 @@
 // open file, and several threads opening (and writing the sidecar of) the same
 // file at once. Run under TSan in CI.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <random>
 #include <string>
@@ -15,23 +13,21 @@
 #include <vector>
 
 #include "conveyor/source/delimited.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
-fs::path write_sample(const fs::path& dir) {
-  fs::create_directories(dir);
-  const auto path = dir / "threads.tsv";
-  std::ofstream out(path, std::ios::binary);
-  out << "id\ttext\n";
-  for (int i = 0; i < 3000; ++i) out << i << "\t\"line " << i << "\"\"q\"\"\nnext\"\n";
-  return path;
+fs::path write_sample(const conveyor::test::temp_dir& dir) {
+  std::string text = "id\ttext\n";
+  for (int i = 0; i < 3000; ++i)
+    text += std::to_string(i) + "\t\"line " + std::to_string(i) + "\"\"q\"\"\nnext\"\n";
+  return dir.file("threads.tsv", text);
 }
 }  // namespace
 
 TEST_CASE("delimited: concurrent readers and concurrent openers") {
-  const auto dir =
-      fs::temp_directory_path() / ("conveyor-delimited-threads-" + std::to_string(::getpid()));
+  const conveyor::test::temp_dir dir("delimited-threads");
   const auto path = write_sample(dir);
 
   std::atomic<int> mismatches{0};
@@ -68,5 +64,4 @@ TEST_CASE("delimited: concurrent readers and concurrent openers") {
     });
   for (auto& each : readers) each.join();
   CHECK(mismatches == 0);
-  fs::remove_all(dir);
 }
