@@ -1,5 +1,6 @@
-// Tests of conveyor/cache/shm_tier.hpp: round trips, sharing across processes,
-// kill -9 mid-write and with the lock held, damaged segments, threads.
+// Tests of conveyor/cache/shm_tier.hpp: the cache_tier contract, then sharing
+// across processes and attachments, kill -9 mid-write and with the lock held,
+// damaged segments, a segment too small to exist.
 #include "conveyor/cache/shm_tier.hpp"
 
 #include <doctest/doctest.h>
@@ -16,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tier_contract.hpp"
 
 using conveyor::byte_buffer;
 using conveyor::cache_key;
@@ -72,50 +75,51 @@ struct raw_mapping {
 
 constexpr shm_tier_options small{.capacity_bytes = 4 << 20, .average_value_bytes = 2048};
 
+// 16 MiB with a slot per 512 bytes: room for every contract value with no
+// bucket overflowing. `put` refuses values above a quarter of the arena.
+struct shm_contract_fixture {
+  static bool available() { return true; }
+  shm_tier& tier() { return tier_; }
+  [[nodiscard]] std::size_t refused_value_bytes() const { return tier_.max_value_bytes() + 1; }
+  scoped_name name{"contract"};
+  shm_tier tier_{name.name, {.capacity_bytes = 16 << 20, .average_value_bytes = 1024}};
+};
+
+// A segment too small to hold a header: created, but never usable.
+struct too_small_shm_fixture {
+  static bool available() { return true; }
+  shm_tier& tier() { return tier_; }
+  scoped_name name{"too-small"};
+  shm_tier tier_{name.name, {.capacity_bytes = 1}};
+};
+
 }  // namespace
 
-TEST_CASE("shm_tier: round trip, overwrite, erase, batches, stats") {
+TYPE_TO_STRING_AS("shm_tier", shm_contract_fixture);
+TYPE_TO_STRING_AS("shm_tier of 1 byte", too_small_shm_fixture);
+TEST_CASE_TEMPLATE_INVOKE(tier_contract, shm_contract_fixture);
+TEST_CASE_TEMPLATE_INVOKE(failing_tier_contract, too_small_shm_fixture);
+
+TEST_CASE("shm_tier: a segment too small for its header is an unavailable tier, or io_error") {
+  scoped_name name("tiny");
+  shm_tier tier(name.name, {.capacity_bytes = 1});
+  CHECK_FALSE(tier.available());
+  CHECK(tier.unavailable_reason().find("too small") != std::string::npos);
+  CHECK(tier.capacity_bytes() == 0);
+  CHECK_THROWS_AS(shm_tier(name.name, {.capacity_bytes = 1, .throw_if_unavailable = true}),
+                  conveyor::io_error);
+}
+
+TEST_CASE(
+    "shm_tier: its capacity is the segment's size; values above a quarter arena are refused") {
   scoped_name name("basic");
   shm_tier tier(name.name, small);
   REQUIRE(tier.available());
   CHECK(tier.name() == "shm");
   CHECK(tier.capacity_bytes() == small.capacity_bytes);
-  byte_buffer out;
-  CHECK_FALSE(tier.get(key_of(1), out));
-  auto v1 = value_for(key_of(1));
-  CHECK(tier.put(key_of(1), v1));
-  CHECK(tier.contains(key_of(1)));
-  CHECK(tier.get(key_of(1), out));
-  CHECK(out == v1);
-  byte_buffer replacement{std::byte{9}};
-  CHECK(tier.put(key_of(1), replacement));
-  CHECK(tier.get(key_of(1), out));
-  CHECK(out == replacement);
-  CHECK(tier.put(key_of(2), byte_buffer{}));
-  CHECK(tier.get(key_of(2), out));
-  CHECK(out.empty());
-  CHECK(tier.erase(key_of(1)));
-  CHECK_FALSE(tier.erase(key_of(1)));
-  CHECK_FALSE(tier.get(key_of(1), out));
-
-  std::vector<cache_key> keys{key_of(10), key_of(11)};
-  std::vector<byte_buffer> values{value_for(keys[0]), value_for(keys[1])};
-  std::vector<std::span<const std::byte>> views(values.begin(), values.end());
-  CHECK(tier.put_many(keys, views) == 2);
-  keys.push_back(key_of(12));
-  std::vector<byte_buffer> got(3);
-  std::vector<std::uint8_t> found(3);
-  CHECK(tier.get_many(keys, got, found) == 2);
-  CHECK(found == std::vector<std::uint8_t>{1, 1, 0});
-  CHECK(got[1] == values[1]);
-
-  auto stats = tier.stats();
-  CHECK(stats.hits == 5);
-  CHECK(stats.misses == 3);
-  CHECK(stats.puts == 5);
-  CHECK(stats.failures == 0);
-  CHECK(tier.size_bytes() <= tier.capacity_bytes());
-  CHECK_FALSE(tier.put(key_of(3), byte_buffer(tier.max_value_bytes() + 1)));
+  CHECK(tier.max_value_bytes() < small.capacity_bytes / 4);
+  CHECK(tier.put(key_of(1), byte_buffer(tier.max_value_bytes())));
+  CHECK_FALSE(tier.put(key_of(2), byte_buffer(tier.max_value_bytes() + 1)));
   CHECK(tier.stats().rejected_puts == 1);
 }
 
