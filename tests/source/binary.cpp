@@ -2,7 +2,6 @@
 // real files in a temporary directory and .npy fixtures written by numpy 2.4
 // (tests/source/data/).
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -20,31 +19,13 @@
 #include "conveyor/source/binary_records_source.hpp"
 #include "conveyor/source/npy.hpp"
 #include "conveyor/source/npy_source.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using conveyor::element_type;
+using conveyor::test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("conveyor_binary_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -80,8 +61,8 @@ std::string make_records(std::size_t header, std::size_t records) {
 
 TEST_CASE("binary_records_file reads batches in the order given") {
   temp_dir dir;
-  write_file(dir / "rows.bin", make_records(16, 100));
-  conveyor::binary_records_file file(dir / "rows.bin", {16, {element_type::uint32, {3}}});
+  dir.file("rows.bin", make_records(16, 100));
+  conveyor::binary_records_file file(dir.file("rows.bin"), {16, {element_type::uint32, {3}}});
   CHECK(file.size() == 100);
   CHECK(file.record_bytes() == 12);
 
@@ -99,8 +80,8 @@ TEST_CASE("binary_records_file reads batches in the order given") {
 
 TEST_CASE("binary_records_file rejects caller mistakes") {
   temp_dir dir;
-  write_file(dir / "rows.bin", make_records(0, 10));
-  conveyor::binary_records_file file(dir / "rows.bin", {0, {element_type::uint32, {3}}});
+  dir.file("rows.bin", make_records(0, 10));
+  conveyor::binary_records_file file(dir.file("rows.bin"), {0, {element_type::uint32, {3}}});
   std::vector<std::uint32_t> rows(3);
   const std::vector<std::uint64_t> past_end{10};
   CHECK_THROWS_AS(file.read(past_end, std::span<std::uint32_t>(rows)), std::out_of_range);
@@ -113,28 +94,30 @@ TEST_CASE("binary_records_file rejects caller mistakes") {
 
 TEST_CASE("binary_records_file names the offset of a partial record") {
   temp_dir dir;
-  write_file(dir / "partial.bin", make_records(16, 10) + "12345");
-  const auto error = expect_data_error(
-      [&] { conveyor::binary_records_file(dir / "partial.bin", {16, {element_type::uint32, {3}}}); });
+  dir.file("partial.bin", make_records(16, 10) + "12345");
+  const auto error = expect_data_error([&] {
+    conveyor::binary_records_file(dir.file("partial.bin"), {16, {element_type::uint32, {3}}});
+  });
   CHECK(error.where().offset == 16 + 10 * 12);
   CHECK(error.where().record == 10);
   CHECK(std::string(error.what()).find("partial.bin") != std::string::npos);
   CHECK(std::string(error.what()).find("byte offset 136") != std::string::npos);
 
-  write_file(dir / "short.bin", "abc");
-  const auto short_header = expect_data_error(
-      [&] { conveyor::binary_records_file(dir / "short.bin", {16, {element_type::uint8, {4}}}); });
+  dir.file("short.bin", "abc");
+  const auto short_header = expect_data_error([&] {
+    conveyor::binary_records_file(dir.file("short.bin"), {16, {element_type::uint8, {4}}});
+  });
   CHECK(short_header.where().offset == 3);
 }
 
 TEST_CASE("binary_records_file: empty and missing files") {
   temp_dir dir;
-  write_file(dir / "empty.bin", "");
-  conveyor::binary_records_file empty(dir / "empty.bin", {0, {element_type::float32, {4}}});
+  dir.file("empty.bin", "");
+  conveyor::binary_records_file empty(dir.file("empty.bin"), {0, {element_type::float32, {4}}});
   CHECK(empty.size() == 0);
   empty.read({}, std::span<std::byte>{});
   CHECK_THROWS_AS(
-      conveyor::binary_records_file(dir / "absent.bin", {0, {element_type::uint8, {1}}}),
+      conveyor::binary_records_file(dir.file("absent.bin"), {0, {element_type::uint8, {1}}}),
       conveyor::io_error);
 }
 
@@ -234,15 +217,15 @@ TEST_CASE("npy_file: malformed headers name the byte offset") {
     return bytes + dict;
   };
   auto offset_of = [&](const std::string& bytes) {
-    write_file(dir / "bad.npy", bytes);
-    const auto error = expect_data_error([&] { conveyor::npy_file(dir / "bad.npy"); });
+    dir.file("bad.npy", bytes);
+    const auto error = expect_data_error([&] { conveyor::npy_file(dir.file("bad.npy")); });
     CHECK(std::string(error.what()).find("bad.npy") != std::string::npos);
     return error.where().offset;
   };
 
   // The good file parses, so each case below fails for its own reason only.
-  write_file(dir / "good.npy", v1(good_dict) + std::string(6, '\x01'));
-  CHECK(conveyor::npy_file(dir / "good.npy").size() == 3);
+  dir.file("good.npy", v1(good_dict) + std::string(6, '\x01'));
+  CHECK(conveyor::npy_file(dir.file("good.npy")).size() == 3);
 
   CHECK(offset_of("PK\x03\x04 not numpy at all") == 0);
   auto bad_version = v1(good_dict) + std::string(6, '\0');
@@ -262,8 +245,8 @@ TEST_CASE("npy_file: malformed headers name the byte offset") {
   CHECK(offset_of(v1("{'descr': '<u2', 'fortran_order': False, 'shape': (), }")) == 10);
 
   // Truncated data: the error names the first incomplete record.
-  write_file(dir / "bad.npy", v1(good_dict) + std::string(3, '\0'));
-  const auto truncated = expect_data_error([&] { conveyor::npy_file(dir / "bad.npy"); });
+  dir.file("bad.npy", v1(good_dict) + std::string(3, '\0'));
+  const auto truncated = expect_data_error([&] { conveyor::npy_file(dir.file("bad.npy")); });
   CHECK(truncated.where().record == 1);
   CHECK(truncated.where().offset == 10 + good_dict.size() + 2);
   CHECK(offset_of(v1(good_dict) + std::string(8, '\0')) == 10 + good_dict.size() + 6);
@@ -271,7 +254,7 @@ TEST_CASE("npy_file: malformed headers name the byte offset") {
 
 TEST_CASE("npy_writer streams rows that npy_file reads back") {
   temp_dir dir;
-  const auto path = dir / "stream.npy";
+  const auto path = dir.file("stream.npy");
   {
     conveyor::npy_writer writer(path, {element_type::float32, {2, 2}});
     std::vector<float> chunk;
@@ -293,7 +276,7 @@ TEST_CASE("npy_writer streams rows that npy_file reads back") {
   CHECK(rows[0] == 3996.0f);
   CHECK(rows[7] == 15.0f);
 
-  conveyor::npy_writer typed(dir / "typed.npy", {element_type::int16, {}});
+  conveyor::npy_writer typed(dir.file("typed.npy"), {element_type::int16, {}});
   const std::vector<float> wrong{1.0f};
   CHECK_THROWS_AS(typed.write(std::span<const float>(wrong)), std::invalid_argument);
 }
@@ -306,12 +289,12 @@ TEST_CASE("write_npy writes the bytes numpy writes") {
   temp_dir dir;
   const std::vector<float> values{0, 7, 14, 21, 28, 35};
   const std::vector<std::uint64_t> shape{2, 3};
-  conveyor::write_npy(dir / "ours.npy", element_type::float32, shape,
+  conveyor::write_npy(dir.file("ours.npy"), element_type::float32, shape,
                       std::as_bytes(std::span(values)));
-  CHECK(read_file(dir / "ours.npy") == read_file(fixture("npy_f4.npy")));
+  CHECK(read_file(dir.file("ours.npy")) == read_file(fixture("npy_f4.npy")));
 
   const std::vector<std::uint64_t> wrong_shape{3, 3};
-  CHECK_THROWS_AS(conveyor::write_npy(dir / "x.npy", element_type::float32, wrong_shape,
+  CHECK_THROWS_AS(conveyor::write_npy(dir.file("x.npy"), element_type::float32, wrong_shape,
                                       std::as_bytes(std::span(values))),
                   std::invalid_argument);
 }
@@ -395,11 +378,11 @@ bool contains(const std::string& text, const std::string& part) {
 
 TEST_CASE("npy_source: aligned .npy columns through shuffle, batch and parallel(2)") {
   temp_dir dir;
-  write_features(dir / "features.npy");
-  write_labels(dir / "labels.npy");
+  write_features(dir.file("features.npy"));
+  write_labels(dir.file("labels.npy"));
   auto make = [&] {
     return cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
-        {dir / "features.npy", dir / "labels.npy"}, {32, std::nullopt});
+        {dir.file("features.npy"), dir.file("labels.npy")}, {32, std::nullopt});
   };
   static_assert(cy::fingerprinted_source<decltype(make())>);
   auto check_row = [](auto& batch, std::size_t r) {
@@ -432,8 +415,8 @@ TEST_CASE("npy_source: aligned .npy columns through shuffle, batch and parallel(
 
 TEST_CASE("npy_source: rows in the order given, repeats, empty batches, dtypes") {
   temp_dir dir;
-  write_labels(dir / "labels.npy");
-  const auto source = cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy", 1);
+  write_labels(dir.file("labels.npy"));
+  const auto source = cy::npy_source<cy::dense<"y", float>>(dir.file("labels.npy"), 1);
   const auto ctx = test_context();
   const std::vector<std::uint64_t> indices{999, 3, 3, 4, 5, 0, 998};
   auto batch = source.read(indices, ctx);
@@ -461,12 +444,12 @@ TEST_CASE("npy_source: rows in the order given, repeats, empty batches, dtypes")
 
 TEST_CASE("npy_source: a dtype or width the file does not hold is an error at open") {
   temp_dir dir;
-  write_features(dir / "features.npy");
-  write_labels(dir / "labels.npy");
+  write_features(dir.file("features.npy"));
+  write_labels(dir.file("labels.npy"));
 
   const auto dtype =
-      message_of([&] { (void)cy::npy_source<cy::dense<"y", double>>(dir / "labels.npy"); });
-  CHECK(contains(dtype, (dir / "labels.npy").string()));
+      message_of([&] { (void)cy::npy_source<cy::dense<"y", double>>(dir.file("labels.npy")); });
+  CHECK(contains(dtype, (dir.file("labels.npy")).string()));
   CHECK(contains(dtype, "column 'y' expects float64"));
   CHECK(contains(dtype, "holds float32 records of shape ()"));
   CHECK(contains(dtype, "array shape (1000,)"));
@@ -474,7 +457,7 @@ TEST_CASE("npy_source: a dtype or width the file does not hold is an error at op
 
   const auto width = message_of([&] {
     (void)cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
-        {dir / "features.npy", dir / "labels.npy"}, {1024, std::nullopt});
+        {dir.file("features.npy"), dir.file("labels.npy")}, {1024, std::nullopt});
   });
   CHECK(contains(width, "features.npy"));
   CHECK(contains(width, "expects uint8 records of 1024 values"));
@@ -483,39 +466,43 @@ TEST_CASE("npy_source: a dtype or width the file does not hold is an error at op
 
   // Both problems at once name both sides too.
   const auto both = message_of(
-      [&] { (void)cy::npy_source<cy::dense<"bits", std::int8_t>>(dir / "features.npy", 8); });
+      [&] { (void)cy::npy_source<cy::dense<"bits", std::int8_t>>(dir.file("features.npy"), 8); });
   CHECK(contains(both, "expects int8 records of 8 values"));
   CHECK(contains(both, "holds uint8 records of shape (4, 8) = 32 values"));
 
-  auto open_as_double = [&] { (void)cy::npy_source<cy::dense<"y", double>>(dir / "labels.npy"); };
+  auto open_as_double = [&] {
+    (void)cy::npy_source<cy::dense<"y", double>>(dir.file("labels.npy"));
+  };
   CHECK_THROWS_AS(open_as_double(), cy::data_error);
 }
 
 TEST_CASE("npy_source: files with different record counts are an error at open") {
   temp_dir dir;
-  write_features(dir / "features.npy");
-  write_labels(dir / "short_labels.npy", 999);
+  write_features(dir.file("features.npy"));
+  write_labels(dir.file("short_labels.npy"), 999);
   const auto message = message_of([&] {
     (void)cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
-        {dir / "features.npy", dir / "short_labels.npy"});
+        {dir.file("features.npy"), dir.file("short_labels.npy")});
   });
   CHECK(contains(message, "same number of records"));
-  CHECK(contains(message, "column 'bits' (" + (dir / "features.npy").string() + ") holds 1000"));
-  CHECK(contains(message, "column 'y' (" + (dir / "short_labels.npy").string() + ") holds 999"));
+  CHECK(
+      contains(message, "column 'bits' (" + (dir.file("features.npy")).string() + ") holds 1000"));
+  CHECK(
+      contains(message, "column 'y' (" + (dir.file("short_labels.npy")).string() + ") holds 999"));
 }
 
 TEST_CASE("npy_source: truncated and missing files name the file, record and offset") {
   temp_dir dir;
-  write_labels(dir / "labels.npy");
-  auto bytes = read_file(dir / "labels.npy");
+  write_labels(dir.file("labels.npy"));
+  auto bytes = read_file(dir.file("labels.npy"));
   const auto header = bytes.size() - source_records * 4;
-  write_file(dir / "cut.npy", bytes.substr(0, header + 10 * 4 + 2));  // 10 records and a half
+  dir.file("cut.npy", bytes.substr(0, header + 10 * 4 + 2));  // 10 records and a half
   try {
-    (void)cy::npy_source<cy::dense<"y", float>>(dir / "cut.npy");
+    (void)cy::npy_source<cy::dense<"y", float>>(dir.file("cut.npy"));
     FAIL("no error");
   } catch (const cy::data_error& error) {
     const std::string message = error.what();
-    CHECK(contains(message, (dir / "cut.npy").string()));
+    CHECK(contains(message, (dir.file("cut.npy")).string()));
     CHECK(contains(message, "column 'y'"));
     CHECK(contains(message, "truncated data: the shape needs 4000 bytes, the file holds 42"));
     CHECK(error.where().record == 10);
@@ -523,32 +510,32 @@ TEST_CASE("npy_source: truncated and missing files name the file, record and off
     CHECK(contains(message, "record 10, byte offset " + std::to_string(header + 40)));
   }
   const auto missing =
-      message_of([&] { (void)cy::npy_source<cy::dense<"y", float>>(dir / "absent.npy"); });
+      message_of([&] { (void)cy::npy_source<cy::dense<"y", float>>(dir.file("absent.npy")); });
   CHECK(contains(missing, "absent.npy"));
   CHECK(contains(missing, "column 'y': cannot open"));
-  auto open_missing = [&] { (void)cy::npy_source<cy::dense<"y", float>>(dir / "absent.npy"); };
+  auto open_missing = [&] { (void)cy::npy_source<cy::dense<"y", float>>(dir.file("absent.npy")); };
   CHECK_THROWS_AS(open_missing(), cy::io_error);
 }
 
 TEST_CASE("npy_source: the fingerprint follows the files' content and the columns") {
   temp_dir dir;
-  write_labels(dir / "labels.npy");
-  const auto before = cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy").fingerprint();
-  CHECK(cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy").fingerprint() == before);
-  CHECK(cy::npy_source<cy::dense<"z", float>>(dir / "labels.npy").fingerprint() != before);
+  write_labels(dir.file("labels.npy"));
+  const auto before = cy::npy_source<cy::dense<"y", float>>(dir.file("labels.npy")).fingerprint();
+  CHECK(cy::npy_source<cy::dense<"y", float>>(dir.file("labels.npy")).fingerprint() == before);
+  CHECK(cy::npy_source<cy::dense<"z", float>>(dir.file("labels.npy")).fingerprint() != before);
   // Same size, one value changed in place.
-  auto bytes = read_file(dir / "labels.npy");
+  auto bytes = read_file(dir.file("labels.npy"));
   bytes[bytes.size() - 1] ^= 0x40;
-  write_file(dir / "labels.npy", bytes);
-  CHECK(cy::npy_source<cy::dense<"y", float>>(dir / "labels.npy").fingerprint() != before);
+  dir.file("labels.npy", bytes);
+  CHECK(cy::npy_source<cy::dense<"y", float>>(dir.file("labels.npy")).fingerprint() != before);
 }
 
 TEST_CASE("binary_records_source through shuffle, batch and parallel(2)") {
   temp_dir dir;
-  write_file(dir / "rows.bin", make_records(16, 500));
+  dir.file("rows.bin", make_records(16, 500));
   auto make = [&] {
     return cy::binary_records_source<cy::dense<"x", std::uint32_t>>(
-        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
+        dir.file("rows.bin"), {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
   };
   static_assert(cy::fingerprinted_source<decltype(make())>);
   auto check_row = [](auto& batch, std::size_t r) {
@@ -574,28 +561,28 @@ TEST_CASE("binary_records_source through shuffle, batch and parallel(2)") {
 
 TEST_CASE("binary_records_source: layout and file problems name the file and both sides") {
   temp_dir dir;
-  write_file(dir / "rows.bin", make_records(16, 10));
+  dir.file("rows.bin", make_records(16, 10));
   const auto dtype = message_of([&] {
     (void)cy::binary_records_source<cy::dense<"x", float>>(
-        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
+        dir.file("rows.bin"), {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
   });
-  CHECK(contains(dtype, (dir / "rows.bin").string()));
+  CHECK(contains(dtype, (dir.file("rows.bin")).string()));
   CHECK(contains(dtype,
                  "column 'x' holds float32, the record layout says uint32 records of shape (3,)"));
   auto open_as_float = [&] {
     (void)cy::binary_records_source<cy::dense<"x", float>>(
-        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
+        dir.file("rows.bin"), {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
   };
   CHECK_THROWS_AS(open_as_float(), std::invalid_argument);
 
   // 10 records of 12 bytes after 16 header bytes do not divide into 28-byte records.
   try {
     (void)cy::binary_records_source<cy::dense<"x", std::uint32_t>>(
-        dir / "rows.bin", {.header_bytes = 16, .layout = {element_type::uint32, {7}}});
+        dir.file("rows.bin"), {.header_bytes = 16, .layout = {element_type::uint32, {7}}});
     FAIL("no error");
   } catch (const cy::data_error& error) {
     const std::string message = error.what();
-    CHECK(contains(message, (dir / "rows.bin").string()));
+    CHECK(contains(message, (dir.file("rows.bin")).string()));
     CHECK(contains(message, "record 4, byte offset 128"));
     CHECK(contains(message, "column 'x': partial record: 8 of 28 bytes"));
   }

@@ -3,7 +3,6 @@
 // conveyor::hdf5_source in pipelines.
 #include <doctest/doctest.h>
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,26 +20,14 @@
 
 #include "conveyor/source/hdf5.hpp"
 #include "conveyor/source/hdf5_source.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using conveyor::element_type;
 using conveyor::hdf5_content;
+using conveyor::test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("conveyor_hdf5_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 // Writes one dataset of `dims` with `file_type` from `data` (in `memory_type`),
 // chunked by `chunk` rows when non-zero, deflated when `deflate`.
@@ -79,7 +66,7 @@ float value_at(std::uint64_t row, std::uint64_t column) {
 
 // The fixture file: numeric, string, compound, enum and scalar datasets.
 fs::path make_file(const temp_dir& dir) {
-  const auto path = dir.path / "data.h5";
+  const auto path = dir.path() / "data.h5";
   hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   REQUIRE(file >= 0);
   std::vector<float> matrix(rows * width);
@@ -337,12 +324,11 @@ TEST_CASE("hdf5_dataset reads compound records into a matching struct") {
 TEST_CASE("hdf5_dataset: missing file, non-HDF5 file, missing or scalar dataset") {
   temp_dir dir;
   const auto path = make_file(dir);
-  CHECK_THROWS_AS(conveyor::hdf5_dataset(dir.path / "absent.h5", "/x"), conveyor::io_error);
-  {
-    std::ofstream(dir.path / "text.h5") << "not hdf5 at all";
-  }
-  CHECK(data_error_text([&] { conveyor::hdf5_dataset(dir.path / "text.h5", "/x"); })
-            .find("not an HDF5 file") != std::string::npos);
+  CHECK_THROWS_AS(conveyor::hdf5_dataset(dir.path() / "absent.h5", "/x"), conveyor::io_error);
+  { std::ofstream(dir.path() / "text.h5") << "not hdf5 at all"; }
+  CHECK(data_error_text([&] {
+          conveyor::hdf5_dataset(dir.path() / "text.h5", "/x");
+        }).find("not an HDF5 file") != std::string::npos);
   const auto missing = data_error_text([&] { conveyor::hdf5_dataset(path, "/train/nothing"); });
   CHECK(missing.find("data.h5") != std::string::npos);
   CHECK(missing.find("'/train/nothing'") != std::string::npos);
