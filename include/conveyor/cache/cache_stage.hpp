@@ -270,7 +270,7 @@ struct cache_function {
       throw std::logic_error("cache: the stages upstream returned rows that are not a subsequence of the records "
                              "asked for, in order");
     auto widths = s.hits.empty() && fresh ? codec::dense_widths(*fresh) : hit_widths;
-    return codec::assemble(ctx.pool, info, s.kept, s.origins, s.hits, fresh, widths);
+    return codec::assemble(ctx, info, s.kept, s.origins, s.hits, fresh, widths);
   }
 };
 

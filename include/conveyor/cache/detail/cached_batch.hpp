@@ -24,6 +24,7 @@
 #include "conveyor/core/batch.hpp"
 #include "conveyor/core/buffer_pool.hpp"
 #include "conveyor/core/column.hpp"
+#include "conveyor/core/context.hpp"
 #include "conveyor/core/detail/hash.hpp"
 
 namespace conveyor::detail {
@@ -155,15 +156,18 @@ struct cached_batch<record_batch<Columns...>> {
   }
 
   /// Builds the output batch: row r is `origins[r]`, its index `indices[r]`.
-  /// Dense columns get `widths`; memory comes from `pool`.
-  static batch_type assemble(const std::shared_ptr<buffer_pool>& pool, batch_info info,
-                             std::span<const std::uint64_t> indices, std::span<const row_origin> origins,
-                             std::span<const fields> hits, const batch_type* fresh,
-                             const std::array<std::uint64_t, column_count>& widths) {
-    batch_type out(pool, info, indices);
+  /// Dense columns get `widths`; the index column comes from ctx.pool, each
+  /// column from ctx.pool_for(its name) (the sink's pool when delivered).
+  static batch_type assemble(const stage_context& ctx, batch_info info, std::span<const std::uint64_t> indices,
+                             std::span<const row_origin> origins, std::span<const fields> hits,
+                             const batch_type* fresh, const std::array<std::uint64_t, column_count>& widths) {
+    batch_type out(ctx.pool, info, indices);
     const std::size_t rows = indices.size();
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (fill_column<I>(std::get<I>(out.columns()), pool, rows, origins, hits, fresh, widths[I]), ...);
+      (fill_column<I>(std::get<I>(out.columns()),
+                      ctx.pool_for(std::tuple_element_t<I, typename batch_type::column_types>::name.view()), rows,
+                      origins, hits, fresh, widths[I]),
+       ...);
     }(std::make_index_sequence<column_count>{});
     return out;
   }
