@@ -18,7 +18,7 @@ auto numbers(std::uint64_t n) {
   });
 }
 
-std::vector<std::uint64_t> indices_of(auto& pipe, std::uint64_t epoch = 0) {
+std::vector<std::uint64_t> indices_of(auto&& pipe, std::uint64_t epoch = 0) {
   std::vector<std::uint64_t> out;
   for (auto& b : pipe.epoch(epoch))
     for (auto i : b.indices()) out.push_back(i);
@@ -48,6 +48,12 @@ struct counting_pool final : cy::buffer_pool {
     ::operator delete(memory, std::align_val_t{alignment});
   }
   cy::memory_space space() const noexcept override { return static_space; }
+};
+
+template <class Column>
+concept host_elements = requires(Column& c) {
+  c.values();
+  c.row(0);
 };
 
 /// A user stage written against the protocol: adds 1 to every value.
@@ -192,8 +198,9 @@ TEST_CASE("memory spaces are part of column types") {
   static_assert(!cy::host_accessible(cy::memory_space::device));
   static_assert(cy::host_accessible(cy::memory_space::pinned));
   // Host element access exists only for host-accessible storage.
-  static_assert(requires(cy::dense_column<float>& c) { c.values(); });
-  static_assert(!requires(cy::dense_column<float, cy::memory_space::device>& c) { c.values(); });
+  static_assert(host_elements<cy::dense_column<float>>);
+  static_assert(host_elements<cy::dense_column<float, cy::memory_space::pinned>>);
+  static_assert(!host_elements<cy::dense_column<float, cy::memory_space::device>>);
   static_assert(cy::host_pool<cy::pageable_pool>);
   CHECK(cy::pageable_pool().kind() == std::string("pageable"));
 }
