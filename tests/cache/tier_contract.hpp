@@ -72,7 +72,7 @@ inline std::span<const std::byte> bytes(const byte_buffer& buffer) {
 }
 
 /// What `out` holds before a lookup: a hit must replace it entirely (`get`
-/// fills `out`; it does not append).
+/// fills `out`; it does not append), and a miss must clear it.
 inline byte_buffer stale_bytes() {
   return byte_buffer(37, std::byte{0xee});
 }
@@ -96,8 +96,9 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
   static_assert(conveyor::cache_tier<std::remove_reference_t<decltype(tier)>>);
   byte_buffer out = stale_bytes();
 
-  SUBCASE("a key never stored misses, is not contained and is not erased") {
+  SUBCASE("a key never stored misses, clearing `out`, is not contained and is not erased") {
     CHECK_FALSE(tier.get(key_of(1), out));
+    CHECK(out.empty());
     CHECK_FALSE(tier.contains(key_of(1)));
     CHECK_FALSE(tier.erase(key_of(1)));
   }
@@ -156,6 +157,7 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
     CHECK_FALSE(tier.erase(key_of(1)));
     CHECK_FALSE(tier.contains(key_of(1)));
     CHECK_FALSE(tier.get(key_of(1), out));
+    CHECK(out.empty());  // the miss cleared the hit's bytes
     REQUIRE(tier.get(key_of(2), out));
     CHECK(out == value_for(2, 0, 100));
     CHECK(tier.put(key_of(1), bytes(value_for(1, 1, 50))));  // and can be stored again
@@ -163,15 +165,21 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
     CHECK(out == value_for(1, 1, 50));
   }
 
-  SUBCASE("put_many stores every pair; get_many sets found[i] and fills values[i] on hits") {
+  SUBCASE(
+      "put_many stores every pair; get_many sets found[i], fills values[i] on hits and "
+      "clears it on misses") {
     std::vector<cache_key> keys;
     std::vector<byte_buffer> stored;
+    std::uint64_t stored_bytes = 0;
     for (std::uint64_t r = 10; r < 16; ++r) {
       keys.push_back(key_of(r));
       stored.push_back(value_for(r, 0, 20 + r * 50));
+      stored_bytes += stored.back().size();
     }
     std::vector<std::span<const std::byte>> views(stored.begin(), stored.end());
     CHECK(tier.put_many(keys, views) == keys.size());
+    CHECK(tier.stats().puts == keys.size());
+    CHECK(tier.stats().bytes_written == stored_bytes);
     CHECK(tier.put(key_of(20), bytes(value_for(20, 0, 70))));
 
     std::vector<cache_key> asked{key_of(10), key_of(99), key_of(20), key_of(15), key_of(98)};
@@ -180,14 +188,20 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
     CHECK(tier.get_many(asked, values, found) == 3);
     CHECK(found == std::vector<std::uint8_t>{1, 0, 1, 1, 0});
     CHECK(values[0] == stored[0]);
+    CHECK(values[1].empty());
     CHECK(values[2] == value_for(20, 0, 70));
     CHECK(values[3] == stored[5]);
+    CHECK(values[4].empty());
     for (std::uint64_t r = 10; r < 16; ++r) {  // what put_many stored, get sees
       REQUIRE(tier.get(key_of(r), out));
       CHECK(out == stored[r - 10]);
     }
     CHECK(tier.get_many({}, {}, {}) == 0);
     CHECK(tier.put_many({}, {}) == 0);
+    auto stats = tier.stats();
+    CHECK(stats.puts == keys.size() + 1);
+    CHECK(stats.rejected_puts == 0);
+    CHECK(stats.bytes_written == stored_bytes + 70);
   }
 
   SUBCASE("a value too large for the tier is refused, counted, and not stored") {
@@ -205,7 +219,24 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
     auto stats = tier.stats();
     CHECK(stats.rejected_puts == 2);
     CHECK(stats.puts == 1);
+    CHECK(stats.bytes_written == small.size());  // the refused value's bytes are not counted
     CHECK(stats.failures == 0);
+    if constexpr (conveyor::put_reporting_tier<std::remove_reference_t<decltype(tier)>>) {
+      // The reporting overload says which: the refused value between two stored ones.
+      auto other = value_for(7, 0, 200);
+      std::vector<cache_key> three{key_of(7), key_of(8), key_of(5)};
+      std::vector<std::span<const std::byte>> three_views{bytes(other), bytes(too_large),
+                                                          bytes(small)};
+      std::vector<std::uint8_t> stored(3, 7);
+      CHECK(tier.put_many(three, three_views, stored) == 2);
+      CHECK(stored == std::vector<std::uint8_t>{1, 0, 1});
+      CHECK(tier.contains(key_of(7)));
+      CHECK_FALSE(tier.contains(key_of(8)));
+      stats = tier.stats();
+      CHECK(stats.puts == 3);
+      CHECK(stats.rejected_puts == 3);
+      CHECK(stats.bytes_written == 2 * small.size() + other.size());
+    }
   }
 
   SUBCASE("stats count lookups, stores and bytes; contains and erase are not lookups") {
@@ -292,24 +323,34 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract: a failing tier", Fixture, failin
   CONVEYOR_SKIP_UNLESS_AVAILABLE(Fixture);
   Fixture fixture;
   auto& tier = fixture.tier();
-  byte_buffer out;
+  byte_buffer out = stale_bytes();
   auto value = value_for(1, 0, 100);
   CHECK_NOTHROW(CHECK_FALSE(tier.put(key_of(1), bytes(value))));
   CHECK(tier.stats().bytes_written == 0);
   CHECK_NOTHROW(CHECK_FALSE(tier.get(key_of(1), out)));
+  CHECK(out.empty());
   CHECK_NOTHROW(CHECK_FALSE(tier.contains(key_of(1))));
   CHECK_NOTHROW(CHECK_FALSE(tier.erase(key_of(1))));
   std::vector<cache_key> keys{key_of(1), key_of(2), key_of(3)};
   std::vector<std::span<const std::byte>> views(keys.size(), bytes(value));
-  std::vector<byte_buffer> values(keys.size());
+  std::vector<byte_buffer> values(keys.size(), stale_bytes());
   std::vector<std::uint8_t> found(keys.size(), 7);
   CHECK_NOTHROW(CHECK(tier.put_many(keys, views) == 0));
   CHECK_NOTHROW(CHECK(tier.get_many(keys, values, found) == 0));
   CHECK(found == std::vector<std::uint8_t>{0, 0, 0});
+  CHECK(values == std::vector<byte_buffer>(keys.size()));
+  std::uint64_t refused = 4;
+  if constexpr (conveyor::put_reporting_tier<std::remove_reference_t<decltype(tier)>>) {
+    std::vector<std::uint8_t> stored(keys.size(), 7);
+    CHECK_NOTHROW(CHECK(tier.put_many(keys, views, stored) == 0));
+    CHECK(stored == std::vector<std::uint8_t>{0, 0, 0});
+    refused += keys.size();
+  }
   auto stats = tier.stats();
   CHECK(stats.hits == 0);
   CHECK(stats.misses == 4);
   CHECK(stats.puts == 0);
-  CHECK(stats.rejected_puts == 4);
+  CHECK(stats.rejected_puts == refused);
+  CHECK(stats.bytes_written == 0);
   CHECK(stats.failures > 0);
 }

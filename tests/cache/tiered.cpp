@@ -27,6 +27,7 @@ static_assert(cy::cache_tier<cy::tiered<top_tier&, bottom_tier&>>);
 static_assert(cy::cache_tier<cy::tiered<top_tier>>);
 static_assert(cy::cache_tier<cy::tiered<top_tier, cy::disk_tier&>>);
 static_assert(!cy::eviction_reporting_tier<cy::tiered<top_tier, bottom_tier>>);
+static_assert(cy::put_reporting_tier<cy::tiered<top_tier, cy::disk_tier&>>);
 
 namespace {
 
@@ -56,6 +57,37 @@ Tier tier_of(std::size_t entries) {
   options.shard_count = 1;
   return Tier(std::move(options));
 }
+
+// A memory tier that refuses odd records and, like a tier from elsewhere,
+// has no `put_many` that says which values it stored.
+class odd_refusing_tier {
+ public:
+  explicit odd_refusing_tier(std::size_t entries) : inner_(tier_of<bottom_tier>(entries)) {}
+  bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_.get(key, out); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
+    return key.record % 2 == 0 && inner_.put(key, value);
+  }
+  bool erase(const cy::cache_key& key) { return inner_.erase(key); }
+  bool contains(const cy::cache_key& key) const { return inner_.contains(key); }
+  std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    return cy::get_each(*this, keys, values, found);
+  }
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
+    return cy::put_each(*this, keys, values);
+  }
+  std::uint64_t size_bytes() const { return inner_.size_bytes(); }
+  std::uint64_t capacity_bytes() const { return inner_.capacity_bytes(); }
+  cy::tier_stats stats() const { return inner_.stats(); }
+  std::string_view name() const { return "odd-refusing"; }
+  bottom_tier& inner() { return inner_; }
+
+ private:
+  bottom_tier inner_;
+};
+static_assert(cy::cache_tier<odd_refusing_tier>);
+static_assert(!cy::put_reporting_tier<odd_refusing_tier>);
 
 template <class Stack>
 void put_records(Stack& stack, std::uint64_t first, std::uint64_t last) {
@@ -250,6 +282,46 @@ TEST_CASE("tiered put_many follows the write policy") {
   CHECK(back.put_many(keys, views) == 8);
   CHECK(back.tier<0>().entry_count() == 4);
   CHECK(back.tier<1>().entry_count() == 4);  // only the evicted ones
+}
+
+TEST_CASE("tiered put_many counts, per value, what some tier stored, and erases refusals") {
+  // Records 1 and 2 are too large for the top; the bottom refuses 1 and 3 and,
+  // having no reporting put_many, is given one put per value.
+  cy::tiered stack(tier_of<top_tier>(4), odd_refusing_tier(16));
+  std::vector<cy::byte_buffer> stored{value_for(1, 5 * value_size), value_for(2, 5 * value_size),
+                                      value_for(3, value_size), value_for(4, value_size)};
+  std::vector<cy::cache_key> keys{key_of(1), key_of(2), key_of(3), key_of(4)};
+  std::vector<std::span<const std::byte>> views(stored.begin(), stored.end());
+  auto older = value_for(3, 10);
+  REQUIRE(stack.tier<1>().inner().put(key_of(3), bytes(older)));  // the bottom's older value of 3
+
+  std::vector<std::uint8_t> which(keys.size(), 7);
+  CHECK(stack.put_many(keys, views, which) == 3);
+  CHECK(which == std::vector<std::uint8_t>{0, 1, 1, 1});
+  CHECK_FALSE(stack.tier<1>().contains(key_of(3)));  // refused below, so erased there
+  CHECK(stack.tier<0>().contains(key_of(3)));
+  auto stats = stack.stats();
+  CHECK(stats.puts == 3);
+  CHECK(stats.rejected_puts == 1);
+  CHECK(stats.bytes_written == 5 * value_size + 2 * value_size);  // records 2, 3 and 4
+  CHECK(stack.put_many(keys, views) == 3);  // the plain form counts the same way
+  CHECK(stack.stats().bytes_written == 2 * (7 * value_size));
+  cy::byte_buffer out;
+  stack.tier<0>().erase(key_of(3));
+  CHECK_FALSE(stack.get(key_of(3), out));  // never the bottom's older value
+}
+
+TEST_CASE("tiered write-back put_many passes down only what the top refused") {
+  cy::tiered stack(cy::write_policy::write_back, tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+  std::vector<cy::byte_buffer> stored{value_for(1, value_size), value_for(2, 5 * value_size),
+                                      value_for(3, value_size)};
+  std::vector<cy::cache_key> keys{key_of(1), key_of(2), key_of(3)};
+  std::vector<std::span<const std::byte>> views(stored.begin(), stored.end());
+  CHECK(stack.put_many(keys, views) == 3);
+  CHECK(stack.tier<0>().entry_count() == 2);
+  CHECK(stack.tier<1>().entry_count() == 1);
+  CHECK(stack.tier<1>().contains(key_of(2)));
+  CHECK(stack.stats().bytes_written == 7 * value_size);
 }
 
 TEST_CASE("tiered write-back under concurrent readers and writers serves only right values") {

@@ -161,6 +161,12 @@ class disk_tier {
                        std::span<const std::span<const std::byte>> values) {
     return put_each(*this, keys, values);
   }
+  /// `put_many` that also sets stored[i] to whether values[i] was stored.
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values,
+                       std::span<std::uint8_t> stored) {
+    return put_each(*this, keys, values, stored);
+  }
 
   /// Bytes of all segment files (records, dead records, tombstones, headers).
   [[nodiscard]] std::uint64_t size_bytes() const noexcept {
@@ -369,5 +375,6 @@ class disk_tier {
 };
 
 static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier concept");
+static_assert(put_reporting_tier<disk_tier>);
 
 }  // namespace conveyor

@@ -109,7 +109,7 @@ class memory_tier {
   memory_tier& operator=(memory_tier&&) noexcept = default;
 
   /// Copies the value of `key` into `out` (resized) and returns true, or
-  /// returns false and leaves `out` alone.
+  /// returns false and clears `out` (its capacity is kept).
   bool get(const cache_key& key, byte_buffer& out) {
     auto timer = start_timer();
     std::uint64_t hash = key.hash();
@@ -126,6 +126,7 @@ class memory_tier {
       s.hits.fetch_add(1, std::memory_order_relaxed);
       s.bytes_read.fetch_add(out.size(), std::memory_order_relaxed);
     } else {
+      out.clear();
       s.misses.fetch_add(1, std::memory_order_relaxed);
     }
     if (timer) state_->get_latency.record(std::chrono::steady_clock::now() - *timer);
@@ -215,6 +216,12 @@ class memory_tier {
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
     return put_each(*this, keys, values);
+  }
+  /// `put_many` that also sets stored[i] to whether values[i] was stored.
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values,
+                       std::span<std::uint8_t> stored) {
+    return put_each(*this, keys, values, stored);
   }
 
   /// Bytes charged by the entries held now (a racy sum across shards).
@@ -349,6 +356,7 @@ class memory_tier {
 };
 
 static_assert(cache_tier<memory_tier<>>);
+static_assert(put_reporting_tier<memory_tier<>>);
 static_assert(eviction_reporting_tier<memory_tier<>>);
 
 }  // namespace conveyor

@@ -75,7 +75,7 @@ class redis_tier {
 
   [[nodiscard]] std::string_view name() const noexcept { return "redis"; }
 
-  /// Fills `out` and returns true on a hit.
+  /// Fills `out` and returns true on a hit; on a miss returns false and clears `out`.
   bool get(const cache_key& key, byte_buffer& out) {
     std::uint8_t found = 0;
     return get_many(std::span<const cache_key>(&key, 1), std::span<byte_buffer>(&out, 1),
@@ -96,7 +96,8 @@ class redis_tier {
     return single_integer(redis::command_kind::exists, key) > 0;
   }
 
-  /// Looks up all keys; sets found[i] and values[i]; returns the hit count.
+  /// Looks up all keys; sets found[i], fills values[i] on a hit and clears it
+  /// on a miss; returns the hit count.
   /// `values` and `found` must be at least as long as `keys`.
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
                        std::span<std::uint8_t> found) {
@@ -122,6 +123,7 @@ class redis_tier {
           stats_.bytes_read += text.size();
           ++hits;
         } else {
+          values[begin + i].clear();
           ++stats_.misses;
           if (!result.ok || result.reply.is_error()) ++stats_.failures;
         }
@@ -135,42 +137,16 @@ class redis_tier {
   /// max_value_bytes are rejected without contacting the server.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> new_values) {
-    if (new_values.size() < keys.size())
-      throw std::invalid_argument(
-          "redis_tier::put_many: new_values must be at least as long as keys");
-    std::lock_guard lock(mutex_);
-    std::size_t stored = 0;
-    std::vector<cache_key> accepted;
-    std::vector<std::span<const std::byte>> accepted_values;
-    for (std::size_t begin = 0; begin < keys.size(); begin += options_.max_batch) {
-      auto count = std::min(options_.max_batch, keys.size() - begin);
-      auto started = clock::now();
-      accepted.clear();
-      accepted_values.clear();
-      for (std::size_t i = begin; i < begin + count; ++i) {
-        if (new_values[i].size() > options_.max_value_bytes) {
-          ++stats_.rejected_puts;
-          continue;
-        }
-        accepted.push_back(keys[i]);
-        accepted_values.push_back(new_values[i]);
-      }
-      auto names = key_names(accepted);
-      auto results =
-          client_.run(redis::command_kind::set, names, accepted_values, options_.ttl.count());
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        if (results[i].ok && results[i].reply.is_string("OK")) {
-          ++stats_.puts;
-          stats_.bytes_written += accepted_values[i].size();
-          ++stored;
-        } else {
-          ++stats_.rejected_puts;
-          ++stats_.failures;
-        }
-      }
-      record_latency(stats_.put_latency, started, count);
-    }
-    return stored;
+    return store_many(keys, new_values, nullptr);
+  }
+  /// `put_many` that also sets stored[i] to whether new_values[i] was stored.
+  /// `stored` must be at least as long as `keys`.
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> new_values,
+                       std::span<std::uint8_t> stored) {
+    if (stored.size() < keys.size())
+      throw std::invalid_argument("redis_tier::put_many: stored must be at least as long as keys");
+    return store_many(keys, new_values, stored.data());
   }
 
   [[nodiscard]] std::uint64_t size_bytes() const noexcept { return 0; }
@@ -196,6 +172,53 @@ class redis_tier {
 
  private:
   using clock = std::chrono::steady_clock;
+
+  // put_many; with `stored`, stored[i] says whether new_values[i] was stored.
+  std::size_t store_many(std::span<const cache_key> keys,
+                         std::span<const std::span<const std::byte>> new_values,
+                         std::uint8_t* stored) {
+    if (new_values.size() < keys.size())
+      throw std::invalid_argument(
+          "redis_tier::put_many: new_values must be at least as long as keys");
+    std::lock_guard lock(mutex_);
+    std::size_t stored_count = 0;
+    std::vector<std::size_t> accepted;  // indices into keys
+    std::vector<cache_key> accepted_keys;
+    std::vector<std::span<const std::byte>> accepted_values;
+    for (std::size_t begin = 0; begin < keys.size(); begin += options_.max_batch) {
+      auto count = std::min(options_.max_batch, keys.size() - begin);
+      auto started = clock::now();
+      accepted.clear();
+      accepted_keys.clear();
+      accepted_values.clear();
+      for (std::size_t i = begin; i < begin + count; ++i) {
+        if (stored != nullptr) stored[i] = 0;
+        if (new_values[i].size() > options_.max_value_bytes) {
+          ++stats_.rejected_puts;
+          continue;
+        }
+        accepted.push_back(i);
+        accepted_keys.push_back(keys[i]);
+        accepted_values.push_back(new_values[i]);
+      }
+      auto names = key_names(accepted_keys);
+      auto results =
+          client_.run(redis::command_kind::set, names, accepted_values, options_.ttl.count());
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i].ok && results[i].reply.is_string("OK")) {
+          ++stats_.puts;
+          stats_.bytes_written += accepted_values[i].size();
+          ++stored_count;
+          if (stored != nullptr) stored[accepted[i]] = 1;
+        } else {
+          ++stats_.rejected_puts;
+          ++stats_.failures;
+        }
+      }
+      record_latency(stats_.put_latency, started, count);
+    }
+    return stored_count;
+  }
 
   static redis::client_options client_options_from(const redis_tier_options& options) {
     redis::client_options settings;
@@ -253,5 +276,6 @@ class redis_tier {
 };
 
 static_assert(cache_tier<redis_tier>, "redis_tier must satisfy the cache_tier concept");
+static_assert(put_reporting_tier<redis_tier>);
 
 }  // namespace conveyor

@@ -96,6 +96,7 @@ class shm_tier {
   }
 
   /// Copies the value of `key` into `out` and returns true on a verified hit.
+  /// On a miss or a failed check returns false and leaves `out` empty.
   bool get(const cache_key& key, byte_buffer& out) {
     auto start = std::chrono::steady_clock::now();
     out.clear();
@@ -157,6 +158,12 @@ class shm_tier {
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
     return put_each(*this, keys, values);
+  }
+  /// `put_many` that also sets stored[i] to whether values[i] was stored.
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values,
+                       std::span<std::uint8_t> stored) {
+    return put_each(*this, keys, values, stored);
   }
 
   /// Header and slot table plus the arena bytes written so far (at most all of it).
@@ -362,5 +369,6 @@ class shm_tier {
 };
 
 static_assert(cache_tier<shm_tier>, "shm_tier must satisfy the cache_tier concept");
+static_assert(put_reporting_tier<shm_tier>);
 
 }  // namespace conveyor

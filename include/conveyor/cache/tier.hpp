@@ -73,12 +73,21 @@ struct tier_stats {
   }
 };
 
-/// A cache tier. `get` fills `out` and returns true on a hit; `put` returns
-/// whether the value was stored. Batched forms exist because network and disk
-/// tiers answer many keys far faster than one at a time: `get_many` sets
-/// found[i] to 1 or 0, fills values[i] on a hit, and returns the hit count;
-/// `put_many` returns how many values were stored. A tier that fails (disk
-/// full, server down) counts the failure and answers as a miss; it does not throw.
+/// A cache tier. `get` fills `out` and returns true on a hit; on a miss it
+/// returns false and leaves `out` empty (cleared, its capacity kept). `put`
+/// returns whether the value was stored. Batched forms exist because network
+/// and disk tiers answer many keys far faster than one at a time: `get_many`
+/// sets found[i] to 1 or 0, fills values[i] on a hit and clears it on a miss,
+/// and returns the hit count; `put_many` returns how many values were stored.
+/// A tier that fails (disk full, server down) counts the failure and answers
+/// as a miss; it does not throw.
+///
+/// Every member may be called from any number of threads at once (only
+/// construction, move, destruction and the tier's own setup calls need not be
+/// thread-safe). Only `get` and `get_many` are lookups: `contains` and `erase`
+/// count neither hits nor misses. `size_bytes()` never exceeds
+/// `capacity_bytes()`: a tier evicts or refuses rather than grow past its
+/// budget (a tier that tracks no size, such as Redis, reports 0 for both).
 template <class T>
 concept cache_tier = requires(T& tier, const T& const_tier, const cache_key& key,
                               std::span<const std::byte> value, byte_buffer& out,
@@ -97,10 +106,21 @@ concept cache_tier = requires(T& tier, const T& const_tier, const cache_key& key
   { const_tier.name() } -> std::convertible_to<std::string_view>;
 };
 
+/// A tier whose `put_many` can also say which values it stored: the overload
+/// with `stored` sets stored[i] to 1 or 0 and returns how many it set to 1.
+/// Every conveyor tier has it; `tiered` uses it to count, erase and pass down
+/// exactly the values each of its tiers refused.
+template <class T>
+concept put_reporting_tier = cache_tier<T> &&
+    requires(T& tier, std::span<const cache_key> keys,
+             std::span<const std::span<const std::byte>> values, std::span<std::uint8_t> stored) {
+  { tier.put_many(keys, values, stored) } -> std::same_as<std::size_t>;
+};
+
 /// The batched forms for a tier with no faster way than one key at a time:
-/// `get` per key (found[i] set, values[i] filled on a hit; returns the hits)
-/// and `put` per pair (returns how many were stored). Spans of unequal length
-/// are cut to the shortest.
+/// `get` per key (found[i] set, values[i] filled on a hit and cleared on a
+/// miss; returns the hits) and `put` per pair (returns how many were stored;
+/// with `stored`, also which). Spans of unequal length are cut to the shortest.
 template <class Tier>
 std::size_t get_each(Tier& tier, std::span<const cache_key> keys, std::span<byte_buffer> values,
                      std::span<std::uint8_t> found) {
@@ -113,11 +133,38 @@ std::size_t get_each(Tier& tier, std::span<const cache_key> keys, std::span<byte
   return hits;
 }
 template <class Tier>
-std::size_t put_each(Tier& tier, std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+std::size_t put_each(Tier& tier, std::span<const cache_key> keys,
+                     std::span<const std::span<const std::byte>> values) {
   std::size_t count = std::min(keys.size(), values.size());
   std::size_t stored = 0;
   for (std::size_t i = 0; i < count; ++i) stored += tier.put(keys[i], values[i]) ? 1 : 0;
   return stored;
+}
+template <class Tier>
+std::size_t put_each(Tier& tier, std::span<const cache_key> keys,
+                     std::span<const std::span<const std::byte>> values,
+                     std::span<std::uint8_t> stored) {
+  std::size_t count = std::min({keys.size(), values.size(), stored.size()});
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    stored[i] = tier.put(keys[i], values[i]) ? 1 : 0;
+    total += stored[i];
+  }
+  return total;
+}
+
+/// Stores the pairs in any tier and sets stored[i] to whether values[i] was
+/// stored; returns how many were. `keys`, `values` and `stored` must be equally
+/// long. A `put_reporting_tier` gets one `put_many`; another tier cannot say
+/// which values of a batch it refused, so it gets one `put` per pair.
+template <class Tier>
+std::size_t put_many_reporting(Tier& tier, std::span<const cache_key> keys,
+                               std::span<const std::span<const std::byte>> values,
+                               std::span<std::uint8_t> stored) {
+  if constexpr (put_reporting_tier<Tier>)
+    return tier.put_many(keys, values, stored);
+  else
+    return put_each(tier, keys, values, stored);
 }
 
 }  // namespace conveyor

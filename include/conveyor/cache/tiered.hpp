@@ -98,7 +98,8 @@ requires(sizeof...(Tiers) >= 1 &&
   [[nodiscard]] write_policy policy() const noexcept { return state_->policy; }
 
   /// Looks `key` up top-down; on a hit below the top, copies the value into
-  /// every tier above the one that had it.
+  /// every tier above the one that had it. On a miss `out` is empty (each tier
+  /// clears it).
   bool get(const cache_key& key, byte_buffer& out) {
     auto started = std::chrono::steady_clock::now();
     bool hit = get_from<0>(key, out);
@@ -149,22 +150,42 @@ requires(sizeof...(Tiers) >= 1 &&
     return hits;
   }
 
-  /// Batched `put`. Write-through: one `put_many` per tier. Write-back: one
-  /// `put_many` to the top tier, and to each lower tier while the one above
-  /// cannot report evictions or stored fewer values than given. Returns the
-  /// largest number of values any one tier stored.
+  /// Batched `put`, per value as `put` does it. Write-through: one `put_many`
+  /// per tier. Write-back: one `put_many` to the top tier; each lower tier gets
+  /// all the values when the tier above cannot report evictions, else one
+  /// `put_many` of the values the tier above refused (none: no call). A tier
+  /// that refuses a value has that key erased. Returns how many values some
+  /// tier stored. A tier that is not a `put_reporting_tier` (cannot say which
+  /// values of a batch it stored) gets one `put` per value instead.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
+    std::vector<std::uint8_t> stored(std::min(keys.size(), values.size()));
+    return put_many(keys, values, stored);
+  }
+  /// `put_many` that also sets stored[i] to whether some tier stored
+  /// values[i]. Spans of unequal length are cut to the shortest.
+  std::size_t put_many(std::span<const cache_key> keys,
+                       std::span<const std::span<const std::byte>> values,
+                       std::span<std::uint8_t> stored) {
     auto started = std::chrono::steady_clock::now();
-    std::size_t count = std::min(keys.size(), values.size());
-    std::size_t stored = put_many_from<0>(keys.first(count), values.first(count), 0);
+    std::size_t count = std::min({keys.size(), values.size(), stored.size()});
+    keys = keys.first(count);
+    values = values.first(count);
+    stored = stored.first(count);
+    std::fill(stored.begin(), stored.end(), std::uint8_t{0});
+    if (count != 0) put_many_from<0>(keys, values, {}, stored);
+    std::size_t stored_count = 0;
     std::uint64_t bytes = 0;
-    for (std::size_t i = 0; i < count; ++i) bytes += values[i].size();
-    state_->puts.fetch_add(stored, std::memory_order_relaxed);
-    state_->rejected_puts.fetch_add(count - stored, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (stored[i] == 0) continue;
+      ++stored_count;
+      bytes += values[i].size();
+    }
+    state_->puts.fetch_add(stored_count, std::memory_order_relaxed);
+    state_->rejected_puts.fetch_add(count - stored_count, std::memory_order_relaxed);
     state_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
     state_->put_latency.record(std::chrono::steady_clock::now() - started);
-    return stored;
+    return stored_count;
   }
 
   /// Sum over the tiers.
@@ -318,17 +339,39 @@ requires(sizeof...(Tiers) >= 1 &&
     return stored;
   }
 
+  // Puts `keys` and `values` (non-empty) into tier I and on down, erasing each
+  // refused key from the tier that refused it (as put_or_erase does), and marks
+  // stored_any[positions[j]] (positions empty: j itself) for each value stored.
   template <std::size_t I>
-  std::size_t put_many_from(std::span<const cache_key> keys,
-                            std::span<const std::span<const std::byte>> values, std::size_t best) {
-    std::size_t stored = std::get<I>(state_->tiers).put_many(keys, values);
-    best = std::max(best, stored);
-    if constexpr (I + 1 < tier_count) {
-      bool continue_down = state_->policy == write_policy::write_through || !reports_evictions<I> ||
-                           stored < keys.size();
-      if (continue_down) return put_many_from<I + 1>(keys, values, best);
+  void put_many_from(std::span<const cache_key> keys,
+                     std::span<const std::span<const std::byte>> values,
+                     std::span<const std::size_t> positions, std::span<std::uint8_t> stored_any) {
+    auto& tier = std::get<I>(state_->tiers);
+    std::vector<std::uint8_t> stored(keys.size(), 0);
+    std::size_t stored_count = put_many_reporting(tier, keys, values, std::span(stored));
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      if (stored[j] != 0)
+        stored_any[positions.empty() ? j : positions[j]] = 1;
+      else
+        tier.erase(keys[j]);
     }
-    return best;
+    if constexpr (I + 1 < tier_count) {
+      if (state_->policy == write_policy::write_through || !reports_evictions<I>) {
+        put_many_from<I + 1>(keys, values, positions, stored_any);
+      } else if (stored_count < keys.size()) {
+        std::vector<cache_key> refused_keys;
+        std::vector<std::span<const std::byte>> refused_values;
+        std::vector<std::size_t> refused_positions;
+        for (std::size_t j = 0; j < keys.size(); ++j) {
+          if (stored[j] != 0) continue;
+          refused_keys.push_back(keys[j]);
+          refused_values.push_back(values[j]);
+          refused_positions.push_back(positions.empty() ? j : positions[j]);
+        }
+        if (!refused_keys.empty())
+          put_many_from<I + 1>(refused_keys, refused_values, refused_positions, stored_any);
+      }
+    }
   }
 
   // Asks tier I (and below) for the keys not found yet. The caller's buffers
