@@ -36,15 +36,18 @@ endfunction()
 
 # conveyor_add_fuzzer(NAME SOURCE file.cpp CORPUS dir LIBS x): a libFuzzer target
 # when CONVEYOR_BUILD_FUZZERS is on (clang), and always a replay test that runs
-# the seed corpus through the same entry point, so the harness cannot rot.
+# the seed corpus through the same entry point, so the harness cannot rot. Both
+# include the shared helpers of tests/support/ as "support/temp_dir.hpp".
 function(conveyor_add_fuzzer name)
   cmake_parse_arguments(ARG "" "SOURCE;CORPUS" "LIBS" ${ARGN})
   add_executable(${name}_replay ${ARG_SOURCE} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cpp)
   target_link_libraries(${name}_replay PRIVATE conveyor::core conveyor_project_options ${ARG_LIBS})
+  target_include_directories(${name}_replay PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   add_test(NAME ${name}_replay COMMAND ${name}_replay ${ARG_CORPUS})
   if(CONVEYOR_BUILD_FUZZERS)
     add_executable(${name} ${ARG_SOURCE})
     target_link_libraries(${name} PRIVATE conveyor::core ${ARG_LIBS})
+    target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined -g -O1)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
   endif()

@@ -7,17 +7,18 @@
 
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cache_stage_support.hpp"
 #include "conveyor/cache/detail/row_codec.hpp"
 #include "conveyor/cache/disk_tier.hpp"
 #include "conveyor/cache/memory_tier.hpp"
 #include "conveyor/cache/tiered.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace cache_test;
 
@@ -90,20 +91,21 @@ TEST_CASE("cache_stage: memory_tier gives the uncached batches over 3 epochs, ep
 }
 
 TEST_CASE("cache_stage: disk_tier gives the uncached batches, and a new process (tier) reuses them") {
-  temp_dir dir;
-  check_same_as_uncached(std::make_shared<cy::disk_tier>(dir.path / "cache"));
+  cy::test::temp_dir dir("cache-stage");
+  check_same_as_uncached(std::make_shared<cy::disk_tier>(dir.path() / "cache"));
   // A second pipeline on a reopened directory: all hits from the start.
   auto expected = reference_epochs(0, 1);
   auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
-  auto pipe = base_pipe(calls) | cy::cache(std::make_shared<cy::disk_tier>(dir.path / "cache")) | cy::parallel(2);
+  auto pipe = base_pipe(calls) | cy::cache(std::make_shared<cy::disk_tier>(dir.path() / "cache")) |
+              cy::parallel(2);
   CHECK(run_epoch(pipe, 0) == expected[0]);
   CHECK(calls->load() == 0);
 }
 
 TEST_CASE("cache_stage: tiered<memory, disk> write-through and write-back give the uncached batches") {
   for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
-    temp_dir dir;
-    cy::disk_tier disk(dir.path / "cache");
+    cy::test::temp_dir dir("cache-stage");
+    cy::disk_tier disk(dir.path() / "cache");
     // A small memory tier, so the disk tier serves part of the later epochs.
     auto stack = std::make_shared<cy::tiered<cy::memory_tier<>, cy::disk_tier&>>(
         policy, cy::memory_tier<>(small_memory_options()), disk);
@@ -233,9 +235,8 @@ TEST_CASE("cache_stage: a tier that throws is counted and served as misses") {
 }
 
 TEST_CASE("cache_stage: a disk tier that cannot open its directory: all misses, correct output") {
-  temp_dir dir;
-  std::ofstream(dir.path / "not-a-directory") << "x";
-  auto disk = std::make_shared<cy::disk_tier>(dir.path / "not-a-directory" / "cache");
+  cy::test::temp_dir dir("cache-stage");
+  auto disk = std::make_shared<cy::disk_tier>(dir.file("not-a-directory", "x") / "cache");
   auto expected = reference_epochs();
   auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
   auto pipe = base_pipe(calls) | cy::cache(disk) | cy::parallel(2);
@@ -249,7 +250,7 @@ TEST_CASE("cache_stage: a disk tier that cannot open its directory: all misses, 
 
 TEST_CASE("cache_stage: a disk tier whose disk fills up (RLIMIT_FSIZE, in a child) keeps the output correct") {
   auto expected = reference_epochs();
-  temp_dir dir;
+  cy::test::temp_dir dir("cache-stage");
   pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -257,7 +258,8 @@ TEST_CASE("cache_stage: a disk tier whose disk fills up (RLIMIT_FSIZE, in a chil
     try {
       std::signal(SIGXFSZ, SIG_IGN);
       auto disk = std::make_shared<cy::disk_tier>(
-          dir.path / "cache", cy::disk_tier_options{.capacity_bytes = 1 << 20, .segment_bytes = 256 << 10});
+          dir.path() / "cache",
+          cy::disk_tier_options{.capacity_bytes = 1 << 20, .segment_bytes = 256 << 10});
       auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
       auto pipe = base_pipe(calls) | cy::cache(disk) | cy::parallel(2);
       if (run_epoch(pipe, 0) != expected[0]) code = 2;
@@ -267,7 +269,7 @@ TEST_CASE("cache_stage: a disk tier whose disk fills up (RLIMIT_FSIZE, in a chil
       for (std::uint64_t e = 1; e < 3; ++e)
         if (run_epoch(pipe, e) != expected[e]) code = 3;
       // Fresh directory, full from the start: a new tier in a sibling directory.
-      auto full = std::make_shared<cy::disk_tier>(dir.path / "full");
+      auto full = std::make_shared<cy::disk_tier>(dir.path() / "full");
       auto pipe2 = base_pipe(calls) | cy::cache(full) | cy::parallel(2);
       for (std::uint64_t e = 0; e < 3; ++e)
         if (run_epoch(pipe2, e) != expected[e]) code = 4;

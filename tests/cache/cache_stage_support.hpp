@@ -6,18 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
-
-#include <unistd.h>
 
 #include "conveyor/cache/cache_stage.hpp"
 #include "conveyor/cache/tier.hpp"
@@ -152,20 +147,6 @@ class instrumented_tier {
   std::mutex mutex_;
   std::vector<cy::cache_key> stored_keys_;
   std::atomic<std::uint64_t> throw_every_{0}, calls_{0}, thrown_{0};
-};
-
-/// A fresh directory under the system temp dir, removed afterwards.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "conveyor-cache-stage-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
 };
 
 }  // namespace cache_test

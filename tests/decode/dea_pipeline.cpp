@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/sha256.hpp"
+#include "support/temp_dir.hpp"
 
 namespace cy = conveyor;
 namespace fs = std::filesystem;
@@ -39,12 +40,10 @@ auto dea_pipeline(const fs::path& path, cy::error_policy policy = cy::on_error::
          cy::parallel(2) | cy::prefetch(2) | cy::on_errors(policy);
 }
 
+// Writes `contents` to `name` in one directory for the whole run, removed at exit.
 fs::path temp_file(const std::string& name, const std::string& contents) {
-  auto dir = fs::temp_directory_path() / ("conveyor-dea-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  auto path = dir / name;
-  std::ofstream(path, std::ios::binary) << contents;
-  return path;
+  static const cy::test::temp_dir dir("dea");
+  return dir.file(name, contents);
 }
 
 std::string bits_of(std::size_t n, char fill = '0') { return std::string(n, fill); }
@@ -90,7 +89,8 @@ TEST_CASE("dea_export writes .npy files with the published hashes") {
     MESSAGE("skipped: ../shared/data is absent");
     return;
   }
-  auto out = fs::temp_directory_path() / ("conveyor-dea-export-" + std::to_string(::getpid()));
+  cy::test::temp_dir out_dir("dea-export");
+  auto out = out_dir.file("out");  // dea_export creates it
   std::string command = std::string(CONVEYOR_DEA_EXPORT) + " '" + reference.string() + "' '" + out.string() + "'";
   REQUIRE(std::system(command.c_str()) == 0);
   cy::npy_file features(out / "features.npy"), labels(out / "labels.npy");
@@ -114,7 +114,6 @@ TEST_CASE("dea_export writes .npy files with the published hashes") {
   std::string bad_command = std::string(CONVEYOR_DEA_EXPORT) + " '" + bad.string() + "' '" + bad_out.string() + "' 2>/dev/null";
   CHECK(std::system(bad_command.c_str()) != 0);
   CHECK_FALSE(fs::exists(bad_out / "features.npy"));
-  fs::remove_all(out);
 }
 #endif
 
@@ -209,8 +208,8 @@ TEST_CASE("from the second epoch the DEA pipeline is served from the cache, iden
 
 #ifdef CONVEYOR_DEA_EXPORT
 TEST_CASE("dea_export: an input without records is an error naming the input, not the output") {
-  auto out =
-      fs::temp_directory_path() / ("conveyor-dea-export-empty-" + std::to_string(::getpid()));
+  cy::test::temp_dir out_dir("dea-export-empty");
+  auto out = out_dir.file("out");
   auto run = [&](const fs::path& input) {
     const auto stderr_path = out.string() + ".stderr";
     const std::string command = std::string(CONVEYOR_DEA_EXPORT) + " '" + input.string() + "' '" +
@@ -244,6 +243,5 @@ TEST_CASE("dea_export: an input without records is an error naming the input, no
   const auto [empty_status, empty_message] = run(empty);
   CHECK(empty_status != 0);
   CHECK(empty_message.find(empty.string() + ": has no header line") != std::string::npos);
-  fs::remove_all(out);
 }
 #endif

@@ -6,8 +6,6 @@
 // is compared with a straightforward reference parser: a character-at-a-time transcription of
 // Python's csv.reader state machine over lines, written independently of the
 // library's field-at-a-time scanner.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "conveyor/source/delimited.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -136,14 +135,10 @@ std::vector<reference_row> reference_parse(std::string_view text, char delimiter
   return rows;
 }
 
+// One directory for the whole run, removed at exit (libFuzzer ends with exit()).
 const std::filesystem::path& scratch() {
-  static const std::filesystem::path dir = [] {
-    auto path = std::filesystem::temp_directory_path() /
-                ("conveyor-delimited-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(path);
-    return path;
-  }();
-  return dir;
+  static const conveyor::test::temp_dir dir("delimited-fuzz");
+  return dir.path();
 }
 
 void require(bool condition) {

@@ -2,8 +2,6 @@
 // tier scans them; then every key named by a record-looking header in the input
 // is looked up. A hit must be bytes that follow a header for that key in the
 // input (the tier may never invent data), and a fresh put must read back.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,19 +14,17 @@
 #include "conveyor/cache/detail/crc32c.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
 #include "conveyor/cache/disk_tier.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace format = conveyor::detail::disk_format;
 
+// One directory for the whole run, removed at exit (libFuzzer ends with exit()).
 const fs::path& scratch_directory() {
-  static const fs::path path = [] {
-    std::string pattern = (fs::temp_directory_path() / "conveyor-disk-fuzz-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    return fs::path(pattern);
-  }();
-  return path;
+  static const conveyor::test::temp_dir dir("disk-fuzz");
+  return dir.path();
 }
 
 // Positions in the input where a record header's magic appears.
