@@ -8,7 +8,8 @@ function(conveyor_docs_example name)
 endfunction()
 
 foreach(example pipeline_basics checkpoint_resume dea_pipeline cache_pipeline binary_readers cache_tiers
-                text_and_decoders extending_source extending_decoder)
+                text_and_decoders extending_source extending_decoder
+                getting_started)
   conveyor_docs_example(${example})
 endforeach()
 if(CONVEYOR_WITH_HDF5 AND (TARGET hdf5::hdf5 OR HDF5_FOUND))
