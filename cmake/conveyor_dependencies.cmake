@@ -26,3 +26,14 @@ function(conveyor_link_hdf5 target)
     endif()
   endif()
 endfunction()
+
+# CUDA runtime for conveyor::cuda (headers in include/conveyor/gpu/). Without a
+# toolkit the target exists but links nothing CUDA, and conveyor's own build
+# compiles nothing that includes a gpu/ header. <dlpack/dlpack.h> (Debian's
+# libdlpack-dev) is found on the default include path.
+function(conveyor_link_cuda target)
+  find_package(CUDAToolkit QUIET)
+  if(TARGET CUDA::cudart)
+    target_link_libraries(${target} INTERFACE CUDA::cudart)
+  endif()
+endfunction()

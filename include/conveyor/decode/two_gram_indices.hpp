@@ -1,0 +1,75 @@
+// conveyor/decode/two_gram_indices.hpp: text fields -> the two-gram label as an
+// index list, the compact form a GPU expands to multi-hot.
+//
+//   cy::decode(cy::two_gram_indices({"GivenName", "Surname", "Birthday"}) >> "y_index")
+//
+// Each row is `max_grams` int32 values: the alphabet columns of the grams
+// present (exactly those two_grams() sets to 1), ascending, then no_index (-1)
+// padding. With the DEA alphabet a record has about 17 grams: 64 int32 (256 B)
+// cross PCIe instead of 1036 float32 (4144 B), and gpu::expand_multi_hot
+// (gpu/decode_kernels.cuh) rebuilds the multi-hot row on the device with the
+// same per-value function the CPU test checks (detail/multi_hot_element.hpp).
+//
+// Columns: text fields in, dense<int32_t> of width max_grams out. Allocates:
+// one alphabet-wide scratch row per thread (thread_local, once). Errors: as
+// two_grams() (invalid UTF-8, naming file, record and byte offset), and a
+// record with more grams than max_grams is a data_error naming the record and
+// both counts (raise max_grams). Thread-safe.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "conveyor/core/error.hpp"
+#include "conveyor/decode/detail/multi_hot_element.hpp"
+#include "conveyor/decode/two_gram.hpp"
+
+namespace conveyor {
+
+struct two_gram_index_decoder {
+  using value_type = std::int32_t;
+  two_gram_decoder<std::uint8_t> labels;
+  std::size_t max_grams;
+
+  [[nodiscard]] std::size_t width() const noexcept { return max_grams; }
+  [[nodiscard]] std::vector<std::size_t> bind(const text_schema& schema) const { return labels.bind(schema); }
+  void decode(const text_column& records, std::size_t row, const std::vector<std::size_t>& columns,
+              std::span<std::int32_t> out) const {
+    thread_local std::vector<std::uint8_t> multi_hot;
+    multi_hot.resize(labels.width());
+    labels.decode(records, row, columns, multi_hot);
+    const std::size_t count = compact(multi_hot, out);
+    if (count > out.size()) {
+      throw data_error("two-gram indices: the record has " + std::to_string(count) + " grams, more than max_grams " +
+                           std::to_string(out.size()) + "; raise max_grams",
+                       records.location(row));
+    }
+  }
+  /// Writes the indices of the nonzero values of `multi_hot` into `out`,
+  /// padding with no_index; returns how many there are (may exceed out.size()).
+  static std::size_t compact(std::span<const std::uint8_t> multi_hot, std::span<std::int32_t> out) noexcept {
+    std::size_t count = 0;
+    for (std::size_t column = 0; column < multi_hot.size(); ++column) {
+      if (multi_hot[column] == 0) continue;
+      if (count < out.size()) out[count] = static_cast<std::int32_t>(column);
+      ++count;
+    }
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(std::min(count, out.size())), out.end(), no_index);
+    return count;
+  }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    return detail::combine(labels.fingerprint(), detail::combine(detail::hash_name("two_gram_indices"), max_grams));
+  }
+};
+
+/// two_gram_indices(fields, max_grams, alphabet): see the top of this header.
+inline two_gram_index_decoder two_gram_indices(field_set fields, std::size_t max_grams = 64,
+                                               const gram_alphabet& alphabet = gram_alphabet::dea()) {
+  return {two_grams<std::uint8_t>(std::move(fields), alphabet), max_grams};
+}
+
+}  // namespace conveyor

@@ -1,0 +1,315 @@
+// conveyor/gpu/to_device.hpp: to_device(options) / to_cuda(device, depth), the
+// device stager: copies each batch's dense columns to a GPU on its own stream,
+// `depth` batches ahead of the consumer.
+//
+// Call forms: `to_cuda(pipe, device, depth)`, `pipe | to_cuda(device, depth)`,
+// `pipe | to_device()` and `pipe | to_device(device_options{...})`.
+// Columns: every dense<"x", T> becomes dense<"x", T, memory_space::device>
+// with the same name, width and dtype (device columns pass through); bytes and
+// text columns are a compile error (decode them first). The index column and
+// batch info stay on the host. A host stage (map, decode, cache) after it is
+// a compile error naming that stage.
+// Memory: device buffers from a device_pool (cudaMalloc, size classes, shared
+// by copies of the stage and across epochs); a host buffer goes back to its
+// pool with release_after(copy stream) when that pool is stream-ordered (a
+// pinned_pool given to with_pool(...)), so it is reused only after its copy
+// completed; pageable buffers go back as soon as cudaMemcpyAsync returns (it
+// has read them by then). At most depth + 1 batches are on the device
+// besides those the consumer holds.
+// Thread and streams: it runs on the consumer's thread (decision: it only
+// issues asynchronous calls, so it needs no thread of its own; put it after
+// prefetch(n) so decoding runs ahead on the prefetch thread). Copies run on a
+// non-blocking stream of its own (cudaMemcpyAsync), each batch records a ready
+// event, and before a batch is delivered the consumer's stream
+// (options.consumer_stream, default the legacy default stream) waits on that
+// event with cudaStreamWaitEvent: the host thread never waits for a copy.
+// Errors: building the stage checks the device (cudaGetDeviceCount,
+// cudaSetDevice) and throws cuda_error naming the call and the runtime's
+// message (on a machine without a GPU or driver: "cudaGetDeviceCount failed:
+// CUDA driver version is insufficient..."); a failed copy or cudaMalloc (device
+// out of memory) reaches the consumer as a stage_error naming to_device,
+// after the batches staged before it. Early exit: stopping the epoch (break,
+// exception, destroying the range) synchronizes the copy stream before any
+// staged batch or host buffer is released, so nothing is freed or reused
+// while a copy may still read or write it.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "conveyor/core/closure.hpp"
+#include "conveyor/core/detail/nodes.hpp"
+#include "conveyor/core/pipeline.hpp"
+#include "conveyor/gpu/cuda_error.hpp"
+#include "conveyor/gpu/device_pool.hpp"
+#include "conveyor/gpu/stream_ordered_pool.hpp"
+
+namespace conveyor {
+
+/// How to_device stages batches.
+struct device_options {
+  int device = 0;                 ///< the GPU the columns go to
+  std::size_t depth = 2;          ///< batches whose copies are queued ahead of the consumer
+  cudaStream_t consumer_stream = nullptr;  ///< waits on each batch's ready event; null: legacy default stream
+  std::size_t max_device_bytes = std::numeric_limits<std::size_t>::max();  ///< bound of the device pool
+};
+
+namespace detail {
+
+template <class Column>
+struct column_on_device {
+  // READ THIS IF YOUR COMPILE BREAKS HERE: Column above is not a dense column.
+  static_assert(dependent_false<Column>,
+                "conveyor: to_device(...) copies dense columns only, and upstream delivers a bytes or text column "
+                "(Column above); decode it into a dense column, or drop it with a map, before to_device.");
+  using type = Column;
+};
+// Matched by the column's storage rather than as dense<Name, T, Space>: nvcc
+// 13 does not deduce the fixed_string of a partial specialization.
+template <class Column>
+  requires std::is_same_v<typename Column::storage, dense_column<typename Column::value_type, Column::space>>
+struct column_on_device<Column> {
+  using type = dense<Column::name, typename Column::value_type, memory_space::device>;
+};
+
+template <class Batch>
+struct batch_on_device;
+template <class... Columns>
+struct batch_on_device<record_batch<Columns...>> {
+  using type = record_batch<typename column_on_device<Columns>::type...>;
+};
+
+/// A non-blocking CUDA stream owned by one epoch run; synchronized before it
+/// is destroyed.
+class owned_stream {
+ public:
+  owned_stream() = default;
+  explicit owned_stream(int device) {
+    device_scope on(device);
+    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  }
+  owned_stream(owned_stream&& other) noexcept : stream_(std::exchange(other.stream_, nullptr)) {}
+  owned_stream& operator=(owned_stream&& other) noexcept {
+    if (this != &other) {
+      reset();
+      stream_ = std::exchange(other.stream_, nullptr);
+    }
+    return *this;
+  }
+  ~owned_stream() { reset(); }
+  void reset() noexcept {
+    if (stream_ == nullptr) return;
+    (void)cudaStreamSynchronize(stream_);
+    (void)cudaStreamDestroy(stream_);
+    (void)cudaGetLastError();
+    stream_ = nullptr;
+  }
+  [[nodiscard]] cudaStream_t get() const noexcept { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+/// A batch's ready event, shared by the stager and whoever holds the batch.
+using shared_event = std::shared_ptr<CUevent_st>;
+inline shared_event make_event() {
+  cudaEvent_t event = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  return {event, [](cudaEvent_t e) { (void)cudaEventDestroy(e); }};
+}
+
+/// Checks that `device` exists and can be used; throws cuda_error otherwise.
+inline void check_device(int device) {
+  int count = 0;
+  check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  if (device < 0 || device >= count)
+    throw cuda_error("cudaSetDevice(" + std::to_string(device) + ") [" + std::to_string(count) + " devices]",
+                     cudaErrorInvalidDevice);
+  check_cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
+}
+
+template <batch_stream Up>
+class device_stager_stream {
+ public:
+  using host_batch = typename Up::batch_type;
+  using batch_type = typename batch_on_device<host_batch>::type;
+
+  device_stager_stream(Up up, device_options options, std::shared_ptr<device_pool> pool, stage_counters& counters)
+      : up_(std::move(up)), options_(options), pool_(std::move(pool)), counters_(&counters) {
+    counters.queue_capacity.store(options.depth, std::memory_order_relaxed);
+  }
+  device_stager_stream(device_stager_stream&&) noexcept = default;
+  ~device_stager_stream() { stop(); }
+
+  void start(const epoch_plan& plan, std::uint64_t first) {
+    up_.start(plan, first);
+    started_ = true;
+    stream_ = owned_stream(options_.device);
+    while (staged_.size() < options_.depth && stage_next()) {
+    }
+  }
+
+  std::optional<batch_type> next() {
+    counters_->sample_queue(staged_.size());
+    if (staged_.empty()) {
+      if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+      return std::nullopt;
+    }
+    staged slot = std::move(staged_.front());
+    staged_.pop_front();
+    auto begin = clock::now();
+    run_stage("to_device", slot.batch.info(), [&] {
+      device_scope on(options_.device);
+      check_cuda(cudaStreamWaitEvent(options_.consumer_stream, slot.ready.get(), 0), "cudaStreamWaitEvent");
+    });
+    ready_ = std::move(slot.ready);
+    stage_next();  // keep `depth` batches in flight while the consumer works on this one
+    counters_->add_batch(slot.batch.rows(), slot.batch.size_bytes(), slot.busy + (clock::now() - begin));
+    return std::optional<batch_type>(std::move(slot.batch));
+  }
+
+  void stop() noexcept {
+    if (!started_) return;
+    started_ = false;
+    up_.stop();
+    stream_.reset();  // synchronizes: every copy has finished before its buffers go back
+    staged_.clear();
+  }
+
+  /// The ready event of the batch next() returned last (the raw CUDA sink's).
+  [[nodiscard]] const shared_event& ready_event() const noexcept { return ready_; }
+  [[nodiscard]] const device_options& options() const noexcept { return options_; }
+
+ private:
+  struct staged {
+    batch_type batch;
+    shared_event ready;
+    std::chrono::nanoseconds busy{0};  // issuing its copies, on this thread
+  };
+
+  // Pulls one host batch and queues its copies; false at the end or after an error.
+  bool stage_next() noexcept {
+    if (error_ || finished_) return false;
+    try {
+      auto host = up_.next();
+      if (!host) {
+        finished_ = true;
+        return false;
+      }
+      auto begin = clock::now();
+      staged_.push_back(run_stage("to_device", host->info(), [&] { return stage(std::move(*host)); }));
+      staged_.back().busy = clock::now() - begin;
+      return true;
+    } catch (...) {
+      error_ = std::current_exception();
+      return false;
+    }
+  }
+
+  staged stage(host_batch&& host) {
+    device_scope on(options_.device);
+    auto columns = std::apply([&](auto&... column) { return std::make_tuple(copy_column(std::move(column))...); },
+                              host.columns());
+    batch_type out(std::move(host).take_rows());
+    out.columns() = std::move(columns);
+    shared_event ready = make_event();
+    check_cuda(cudaEventRecord(ready.get(), stream_.get()), "cudaEventRecord");
+    return {std::move(out), std::move(ready), {}};
+  }
+
+  template <class T, memory_space Space>
+  dense_column<T, memory_space::device> copy_column(dense_column<T, Space>&& column) {
+    if constexpr (Space == memory_space::device) {
+      return std::move(column);
+    } else {
+      dense_column<T, memory_space::device> out(pool_, column.rows(), column.width());
+      if (column.size_bytes() > 0) {
+        check_cuda(cudaMemcpyAsync(out.data(), column.data(), column.size_bytes(), cudaMemcpyHostToDevice,
+                                   stream_.get()),
+                   "cudaMemcpyAsync(" + std::to_string(column.size_bytes()) + " bytes to device " +
+                       std::to_string(options_.device) + ")");
+      }
+      release_after_stream(std::move(column).take_buffer(), stream_.get());
+      return out;
+    }
+  }
+
+  Up up_;
+  device_options options_;
+  std::shared_ptr<device_pool> pool_;
+  stage_counters* counters_;
+  owned_stream stream_;
+  std::deque<staged> staged_;
+  shared_event ready_;
+  std::exception_ptr error_;
+  bool started_ = false;
+  bool finished_ = false;
+};
+
+struct to_device_stage {
+  static constexpr stage_kind kind = stage_kind::stream;
+  static constexpr stage_placement placement{.needs_batches = true, .host_only = false};
+  CONVEYOR_STAGE_MESSAGES("to_device(...)")
+  device_options options;
+  std::shared_ptr<device_pool> pool;
+
+  [[nodiscard]] std::string_view name() const noexcept { return "to_device"; }
+  [[nodiscard]] std::uint64_t fingerprint() const noexcept {
+    return combine(hash_name("to_device"), static_cast<std::uint64_t>(options.device));
+  }
+  template <class In>
+  using output = typename batch_on_device<In>::type;
+
+  template <class Up>
+  auto attach(Up&& up, build_env& env) const {
+    auto stream = as_stream(std::forward<Up>(up));
+    return device_stager_stream<decltype(stream)>(std::move(stream), options, pool, env.counters_for("to_device"));
+  }
+};
+
+inline to_device_stage make_to_device_stage(const device_options& options) {
+  if (options.depth == 0) throw std::invalid_argument("to_device: depth must be at least 1");
+  check_device(options.device);
+  return {options, std::make_shared<device_pool>(options.device, options.consumer_stream, options.max_device_bytes)};
+}
+
+}  // namespace detail
+
+struct to_device_fn {
+  template <pipeline_or_source Upstream>
+  auto operator()(Upstream&& upstream, const device_options& options = {}) const {
+    return append_stage(std::forward<Upstream>(upstream), detail::make_to_device_stage(options));
+  }
+  auto operator()(const device_options& options = {}) const {
+    return bound_closure<to_device_fn, device_options>(options);
+  }
+};
+/// to_device(options): see the top of this header.
+inline constexpr to_device_fn to_device{};
+
+struct to_cuda_fn {
+  template <pipeline_or_source Upstream>
+  auto operator()(Upstream&& upstream, int device = 0, std::size_t depth = 2) const {
+    return to_device(std::forward<Upstream>(upstream), device_options{.device = device, .depth = depth});
+  }
+  auto operator()(int device = 0, std::size_t depth = 2) const {
+    return bound_closure<to_cuda_fn, int, std::size_t>(device, depth);
+  }
+};
+/// to_cuda(device, depth): to_device with those two options.
+inline constexpr to_cuda_fn to_cuda{};
+
+}  // namespace conveyor
