@@ -14,15 +14,19 @@ function(conveyor_link_core target)
   target_link_libraries(${target} INTERFACE Boost::headers Threads::Threads)
 endfunction()
 
+# The installed conveyor::hdf5 names hdf5::hdf5, which the package config finds
+# for the hdf5 component, whether or not this build found HDF5: nothing installed
+# was compiled against it, and the package is the same with or without it.
 function(conveyor_link_hdf5 target)
+  target_link_libraries(${target} INTERFACE $<INSTALL_INTERFACE:hdf5::hdf5>)
   find_package(HDF5 COMPONENTS C QUIET)
   if(HDF5_FOUND)
     if(TARGET hdf5::hdf5)
-      target_link_libraries(${target} INTERFACE hdf5::hdf5)
+      target_link_libraries(${target} INTERFACE $<BUILD_INTERFACE:hdf5::hdf5>)
     else()
-      target_include_directories(${target} SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
-      target_link_libraries(${target} INTERFACE ${HDF5_C_LIBRARIES})
-      target_compile_definitions(${target} INTERFACE ${HDF5_C_DEFINITIONS})
+      target_include_directories(${target} SYSTEM INTERFACE $<BUILD_INTERFACE:${HDF5_C_INCLUDE_DIRS};${HDF5_INCLUDE_DIRS}>)
+      target_link_libraries(${target} INTERFACE $<BUILD_INTERFACE:${HDF5_C_LIBRARIES}>)
+      target_compile_definitions(${target} INTERFACE $<BUILD_INTERFACE:${HDF5_C_DEFINITIONS}>)
     endif()
   endif()
 endfunction()
