@@ -41,3 +41,13 @@ function(conveyor_link_cuda target)
     target_link_libraries(${target} INTERFACE CUDA::cudart)
   endif()
 endfunction()
+
+# LibTorch (1.13 from Debian's libtorch-dev, or 2.x from PyPI's torch wheel
+# through CMAKE_PREFIX_PATH). Not found: conveyor::torch links nothing and the
+# torch tests, examples and benchmarks are skipped (they check TARGET torch).
+function(conveyor_link_torch target)
+  find_package(Torch QUIET)
+  if(Torch_FOUND OR TORCH_FOUND)
+    target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES})
+  endif()
+endfunction()

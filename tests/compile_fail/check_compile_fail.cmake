@@ -8,7 +8,10 @@ file(STRINGS ${SOURCE} max_lines REGEX "^// max-lines: ")
 if(NOT expect_lines AND NOT first_lines)
   message(FATAL_ERROR "${SOURCE} has no '// expect:' or '// first-error:' line")
 endif()
-execute_process(COMMAND ${COMPILER} -std=c++20 -fsyntax-only -I${INCLUDES} ${SOURCE}
+# EXTRA_INCLUDES: a component's include directories separated by '|' (LibTorch's).
+string(REPLACE "|" ";" extra_includes "${EXTRA_INCLUDES}")
+list(TRANSFORM extra_includes PREPEND "-I")
+execute_process(COMMAND ${COMPILER} -std=c++20 -fsyntax-only -I${INCLUDES} ${extra_includes} ${SOURCE}
                 RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(result EQUAL 0)
   message(FATAL_ERROR "${SOURCE} compiled, but it must not")
