@@ -251,3 +251,18 @@ TEST_CASE("the stager's and sink's types: dense columns go to device memory, the
   static_assert(!cy::detail::to_device_stage::placement.host_only);
   static_assert(cy::detail::cuda_sink_stage::placement.must_be_last);
 }
+
+TEST_CASE("to_cuda and cuda_sink built by g++ deliver every row (runs only with a GPU)") {
+  if (!gpu_present()) {
+    MESSAGE("SKIPPED (no GPU): the stager's run-time path; gpu_device_test covers it under nvcc");
+    return;
+  }
+  auto pinned = std::make_shared<cy::pinned_pool>();
+  auto pipe = numbers(10, 3) | cy::batch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 2) | cy::cuda_sink();
+  std::size_t rows = 0;
+  for (auto& batch : pipe.epoch(0)) {
+    CHECK(batch.data<"x">() != nullptr);
+    rows += batch.rows();
+  }
+  CHECK(rows == 10);
+}

@@ -219,32 +219,50 @@ class device_stager_stream {
     }
   }
 
+  // Allocates every device column first (cudaMalloc may fail: no copy is
+  // queued yet), then queues the copies; if one fails, waits for those queued
+  // before any buffer is released.
   staged stage(host_batch&& host) {
     device_scope on(options_.device);
-    auto columns = std::apply([&](auto&... column) { return std::make_tuple(copy_column(std::move(column))...); },
-                              host.columns());
-    batch_type out(std::move(host).take_rows());
-    out.columns() = std::move(columns);
-    shared_event ready = make_event();
-    check_cuda(cudaEventRecord(ready.get(), stream_.get()), "cudaEventRecord");
+    batch_type out(std::move(host).take_rows());  // leaves host's columns in place
+    auto& from = host.columns();
+    auto& to = out.columns();
+    constexpr auto columns = std::make_index_sequence<std::tuple_size_v<std::remove_reference_t<decltype(from)>>>{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (allocate(std::get<I>(from), std::get<I>(to)), ...); }(columns);
+    shared_event ready;
+    try {
+      [&]<std::size_t... I>(std::index_sequence<I...>) { (copy(std::get<I>(from), std::get<I>(to)), ...); }(columns);
+      ready = make_event();
+      check_cuda(cudaEventRecord(ready.get(), stream_.get()), "cudaEventRecord");
+    } catch (...) {
+      (void)cudaStreamSynchronize(stream_.get());
+      throw;
+    }
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (give_back(std::get<I>(from)), ...); }(columns);
     return {std::move(out), std::move(ready), {}};
   }
 
   template <class T, memory_space Space>
-  dense_column<T, memory_space::device> copy_column(dense_column<T, Space>&& column) {
+  void allocate(dense_column<T, Space>& in, dense_column<T, memory_space::device>& out) {
     if constexpr (Space == memory_space::device) {
-      return std::move(column);
+      out = std::move(in);
     } else {
-      dense_column<T, memory_space::device> out(pool_, column.rows(), column.width());
-      if (column.size_bytes() > 0) {
-        check_cuda(cudaMemcpyAsync(out.data(), column.data(), column.size_bytes(), cudaMemcpyHostToDevice,
-                                   stream_.get()),
-                   "cudaMemcpyAsync(" + std::to_string(column.size_bytes()) + " bytes to device " +
-                       std::to_string(options_.device) + ")");
-      }
-      release_after_stream(std::move(column).take_buffer(), stream_.get());
-      return out;
+      out = dense_column<T, memory_space::device>(pool_, in.rows(), in.width());
     }
+  }
+  template <class T, memory_space Space>
+  void copy(const dense_column<T, Space>& in, dense_column<T, memory_space::device>& out) {
+    if constexpr (Space != memory_space::device) {
+      if (in.size_bytes() == 0) return;
+      check_cuda(cudaMemcpyAsync(out.data(), in.data(), in.size_bytes(), cudaMemcpyHostToDevice, stream_.get()),
+                 "cudaMemcpyAsync(" + std::to_string(in.size_bytes()) + " bytes to device " +
+                     std::to_string(options_.device) + ")");
+    }
+  }
+  // The host buffer goes back once its copy has completed (see the top).
+  template <class T, memory_space Space>
+  void give_back(dense_column<T, Space>& in) noexcept {
+    if constexpr (Space != memory_space::device) release_after_stream(std::move(in).take_buffer(), stream_.get());
   }
 
   Up up_;
