@@ -35,10 +35,13 @@ endfunction()
 # toolkit the target exists but links nothing CUDA, and conveyor's own build
 # compiles nothing that includes a gpu/ header. <dlpack/dlpack.h> (Debian's
 # libdlpack-dev) is found on the default include path.
+# The installed conveyor::cuda names CUDA::cudart, which the package config
+# finds for the cuda component, whether or not this build found the toolkit.
 function(conveyor_link_cuda target)
+  target_link_libraries(${target} INTERFACE $<INSTALL_INTERFACE:CUDA::cudart>)
   find_package(CUDAToolkit QUIET)
   if(TARGET CUDA::cudart)
-    target_link_libraries(${target} INTERFACE CUDA::cudart)
+    target_link_libraries(${target} INTERFACE $<BUILD_INTERFACE:CUDA::cudart>)
   endif()
 endfunction()
 
