@@ -13,6 +13,7 @@
 #include <conveyor/exec/prefetch.hpp>
 #include <conveyor/gpu/cuda_sink.hpp>
 #include <conveyor/gpu/decode_kernels.cuh>
+#include <conveyor/gpu/device_decode.cuh>
 #include <conveyor/gpu/pinned_pool.hpp>
 #include <conveyor/gpu/to_device.hpp>
 #include <cstring>
@@ -163,5 +164,56 @@ TEST_CASE("a device column as a DLPack tensor: kDLCUDA, and the deleter returns 
     CHECK(tensor->dl_tensor.shape[0] == 8);
     CHECK(tensor->dl_tensor.shape[1] == 4);
     tensor->deleter(tensor);
+  }
+}
+
+namespace {
+// Packed filters and label index lists, as a source would publish them.
+class compact_source {
+ public:
+  using batch_type = cy::record_batch<cy::dense<"x", std::uint8_t>, cy::dense<"y", std::int32_t>>;
+  std::uint64_t size() const noexcept { return 200; }
+  std::string_view name() const noexcept { return "compact"; }
+  static std::uint8_t byte(std::uint64_t record, std::size_t b) { return static_cast<std::uint8_t>(record * 31 + b * 7); }
+  batch_type read(std::span<const std::uint64_t> indices, const cy::stage_context& ctx) const {
+    batch_type out(ctx.pool, ctx.info, indices);
+    cy::dense_column<std::uint8_t> x(ctx.pool_for("x"), indices.size(), 128);
+    cy::dense_column<std::int32_t> y(ctx.pool_for("y"), indices.size(), 4);
+    for (std::size_t r = 0; r < indices.size(); ++r) {
+      for (std::size_t b = 0; b < 128; ++b) x(r, b) = byte(indices[r], b);
+      const std::int32_t labels[4] = {static_cast<std::int32_t>(indices[r] % 1036), 5, 1035, cy::no_index};
+      for (std::size_t k = 0; k < 4; ++k) y(r, k) = labels[k];
+    }
+    out.get<"x">() = std::move(x);
+    out.get<"y">() = std::move(y);
+    return out;
+  }
+};
+}  // namespace
+
+TEST_CASE("gpu::expand_bits and gpu::expand_labels as stages after to_cuda equal the CPU decoders") {
+  using expanded = cy::record_batch<cy::dense<"x", float, cy::memory_space::device>,
+                                    cy::dense<"y", cy::bfloat16, cy::memory_space::device>>;
+  auto make = [] {
+    return compact_source{} | cy::batch(64) | cy::to_cuda(0, 2) | cy::gpu::expand_bits<"x", float>(1024) |
+           cy::gpu::expand_labels<"y", cy::bfloat16>(1036) | cy::cuda_sink();
+  };
+  static_assert(std::is_same_v<typename decltype(make())::batch_type, cy::cuda_batch<expanded>>);
+  if (skipped("gpu::expand_bits / gpu::expand_labels stages")) return;
+  auto pipe = make();
+  for (auto& batch : pipe.epoch(0)) {
+    auto x = copy_back(batch.data<"x">(), batch.rows() * 1024, batch.stream());
+    auto y = copy_back(batch.data<"y">(), batch.rows() * 1036, batch.stream());
+    for (std::size_t r = 0; r < batch.rows(); ++r) {
+      std::vector<std::uint8_t> packed(128);
+      for (std::size_t b = 0; b < 128; ++b) packed[b] = compact_source::byte(batch.indices()[r], b);
+      std::vector<float> bits(1024);
+      cy::unpack_bits<float>(packed, bits);
+      REQUIRE(std::memcmp(bits.data(), x.data() + r * 1024, 1024 * sizeof(float)) == 0);
+      for (std::size_t c = 0; c < 1036; ++c) {
+        const bool hot = c == batch.indices()[r] % 1036 || c == 5 || c == 1035;
+        REQUIRE(y[r * 1036 + c].bits == (hot ? cy::detail::bit_one<cy::bfloat16>().bits : 0));
+      }
+    }
   }
 }

@@ -192,6 +192,8 @@ class device_stager_stream {
   /// The ready event of the batch next() returned last (the raw CUDA sink's).
   [[nodiscard]] const shared_event& ready_event() const noexcept { return ready_; }
   [[nodiscard]] const device_options& options() const noexcept { return options_; }
+  /// The device pool its columns come from (device stages after it allocate there too).
+  [[nodiscard]] const std::shared_ptr<device_pool>& pool() const noexcept { return pool_; }
 
  private:
   struct staged {
