@@ -10,9 +10,10 @@
 
 int main() {
   namespace cy = conveyor;
-  auto pipe = cy::generate<cy::dense<"x", float>>(100, 4, [](std::uint64_t i, std::span<float> row) {
-                for (auto& v : row) v = static_cast<float>(i);
-              }) |
+  auto pipe = cy::generate<cy::dense<"x", float>>(100, 4,
+                                                  [](std::uint64_t i, std::span<float> row) {
+                                                    for (auto& v : row) v = static_cast<float>(i);
+                                                  }) |
               cy::shuffle(7) | cy::batch(16) | cy::parallel(2) | cy::prefetch(2);
   std::uint64_t rows = 0;
   double sum = 0;

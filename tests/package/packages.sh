@@ -68,7 +68,7 @@ step "conan create (Boost and HDF5 from Debian as platform packages)"
 export CONAN_HOME="$work/conan-home"
 conan profile detect >/dev/null 2>&1
 conan create "$root" -pr:a "$root/tests/package/conan/debian12" -c tools.cmake.cmaketoolchain:generator=Ninja \
-  -c tools.build:jobs="$jobs" -c tools.cmake.cmake_layout:build_folder="$work/conan-test-package" \
+  -c tools.build:jobs="$jobs" -c tools.cmake.cmake_layout:test_folder="$work/conan-test-package" \
   >"$work/conan.log" 2>&1 || { cat "$work/conan.log"; exit 1; }
 sed -n '/Testing the package: Executing test/,$p' "$work/conan.log" | grep '^test_package:'
 
