@@ -48,9 +48,14 @@ endfunction()
 # LibTorch (1.13 from Debian's libtorch-dev, or 2.x from PyPI's torch wheel
 # through CMAKE_PREFIX_PATH). Not found: conveyor::torch links nothing and the
 # torch tests, examples and benchmarks are skipped (they check TARGET torch).
+# Installed, conveyor::torch links conveyor::torch_libraries, which the package
+# config makes from the consumer's own TORCH_LIBRARIES: those hold absolute
+# paths (libc10.so) of whichever LibTorch is found, so the build's must not be
+# exported, and the package is the same whether or not this build found it.
 function(conveyor_link_torch target)
+  target_link_libraries(${target} INTERFACE $<INSTALL_INTERFACE:conveyor::torch_libraries>)
   find_package(Torch QUIET)
   if(Torch_FOUND OR TORCH_FOUND)
-    target_link_libraries(${target} INTERFACE ${TORCH_LIBRARIES})
+    target_link_libraries(${target} INTERFACE "$<BUILD_INTERFACE:${TORCH_LIBRARIES}>")
   endif()
 endfunction()
