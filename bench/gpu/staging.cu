@@ -48,8 +48,10 @@ class unfilled_source {
   [[nodiscard]] std::string_view name() const noexcept { return "unfilled"; }
   batch_type read(std::span<const std::uint64_t> indices, const cy::stage_context& ctx) const {
     batch_type out(ctx.pool, ctx.info, indices);
-    out.template get<X::name>() = typename X::storage(ctx.pool_for(X::name.view()), indices.size(), x_width_);
-    out.template get<Y::name>() = typename Y::storage(ctx.pool_for(Y::name.view()), indices.size(), y_width_);
+    out.template get<X::name>() =
+        typename X::storage(ctx.pool_for(X::name.view()), indices.size(), x_width_);
+    out.template get<Y::name>() =
+        typename Y::storage(ctx.pool_for(Y::name.view()), indices.size(), y_width_);
     return out;
   }
 
@@ -65,11 +67,13 @@ double bare_copies(std::size_t bytes, std::size_t batches) {
   cy::check_cuda(cudaHostAlloc(&host, bytes, cudaHostAllocDefault), "cudaHostAlloc");
   cy::check_cuda(cudaMalloc(&device, bytes), "cudaMalloc");
   cy::check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  cy::check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream), "warm-up copy");
+  cy::check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream),
+                 "warm-up copy");
   cy::check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
   auto begin = clock_type::now();
   for (std::size_t b = 0; b < batches; ++b)
-    cy::check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+    cy::check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream),
+                   "cudaMemcpyAsync");
   cy::check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
   const double seconds = seconds_since(begin);
   (void)cudaStreamDestroy(stream);
@@ -80,9 +84,10 @@ double bare_copies(std::size_t bytes, std::size_t batches) {
 
 double pipeline_staging(std::size_t rows, std::size_t batches) {
   auto pinned = std::make_shared<cy::pinned_pool>();
-  auto pipe = cy::generate<cy::dense<"x", float>>(rows * batches, 1024, [](std::uint64_t, auto) {}) |
-              cy::batch(rows) | cy::prefetch(4) |
-              cy::with_pool(pinned) | cy::to_cuda(0, 4) | cy::cuda_sink();
+  auto pipe =
+      cy::generate<cy::dense<"x", float>>(rows * batches, 1024, [](std::uint64_t, auto) {}) |
+      cy::batch(rows) | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 4) |
+      cy::cuda_sink();
   for (auto& batch : pipe.epoch(0)) (void)batch;  // warm-up: fills the pools
   auto begin = clock_type::now();
   for (auto& batch : pipe.epoch(1)) (void)batch;
@@ -93,8 +98,10 @@ double pipeline_staging(std::size_t rows, std::size_t batches) {
 
 double float32_samples(std::size_t rows, std::size_t batches) {
   auto pinned = std::make_shared<cy::pinned_pool>();
-  auto pipe = unfilled_source<cy::dense<"x", float>, cy::dense<"y", float>>(rows * batches, 1024, 1036) |
-              cy::batch(rows) | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 4) | cy::cuda_sink();
+  auto pipe =
+      unfilled_source<cy::dense<"x", float>, cy::dense<"y", float>>(rows * batches, 1024, 1036) |
+      cy::batch(rows) | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 4) |
+      cy::cuda_sink();
   for (auto& batch : pipe.epoch(0)) (void)batch;
   auto begin = clock_type::now();
   for (auto& batch : pipe.epoch(1)) (void)batch;
@@ -104,8 +111,10 @@ double float32_samples(std::size_t rows, std::size_t batches) {
 
 double packed_samples(std::size_t rows, std::size_t batches) {
   auto pinned = std::make_shared<cy::pinned_pool>();
-  auto pipe = unfilled_source<cy::dense<"x", std::uint8_t>, cy::dense<"y", std::int32_t>>(rows * batches, 128, 64) |
-              cy::batch(rows) | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 4) | cy::cuda_sink();
+  auto pipe = unfilled_source<cy::dense<"x", std::uint8_t>, cy::dense<"y", std::int32_t>>(
+                  rows * batches, 128, 64) |
+              cy::batch(rows) | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 4) |
+              cy::cuda_sink();
   float* x = nullptr;
   float* y = nullptr;
   cy::check_cuda(cudaMalloc(&x, rows * 1024 * sizeof(float)), "cudaMalloc");
@@ -113,7 +122,8 @@ double packed_samples(std::size_t rows, std::size_t batches) {
   cy::check_cuda(cudaMemset(x, 0, rows * 1024 * sizeof(float)), "cudaMemset");
   auto run = [&](std::uint64_t epoch) {
     for (auto& batch : pipe.epoch(epoch)) {
-      cy::gpu::unpack_bits(batch.data<"x">(), batch.rows(), 1024, x, cy::bit_order::big, batch.stream());
+      cy::gpu::unpack_bits(batch.data<"x">(), batch.rows(), 1024, x, cy::bit_order::big,
+                           batch.stream());
       // The unfilled indices are arbitrary int32: the kernel only compares them.
       cy::gpu::expand_multi_hot(batch.data<"y">(), batch.rows(), 64, y, 1036, batch.stream());
     }
@@ -136,7 +146,8 @@ int main(int argc, char** argv) {
   int devices = 0;
   const cudaError_t result = cudaGetDeviceCount(&devices);
   if (result != cudaSuccess || devices == 0) {
-    std::printf("gpu_staging_bench: SKIPPED (no GPU: cudaGetDeviceCount: %s)\n", cudaGetErrorString(result));
+    std::printf("gpu_staging_bench: SKIPPED (no GPU: cudaGetDeviceCount: %s)\n",
+                cudaGetErrorString(result));
     return 0;
   }
   cudaDeviceProp properties{};
@@ -146,13 +157,17 @@ int main(int argc, char** argv) {
   const std::size_t bytes = rows * 1024 * sizeof(float);
   const double bare = bare_copies(bytes, batches);
   const double staged = pipeline_staging(rows, batches);
-  std::printf("staging %zu KiB batches: pipeline %.2f GB/s, bare cudaMemcpyAsync %.2f GB/s, ratio %.3f (goal >= 0.9)\n",
-              bytes / 1024, staged / 1e9, bare / 1e9, staged / bare);
+  std::printf(
+      "staging %zu KiB batches: pipeline %.2f GB/s, bare cudaMemcpyAsync %.2f GB/s, ratio %.3f "
+      "(goal >= 0.9)\n",
+      bytes / 1024, staged / 1e9, bare / 1e9, staged / bare);
 
   const double as_float = float32_samples(rows, batches);
   const double as_packed = packed_samples(rows, batches);
-  std::printf("DEA samples to the device: float32 %.0f samples/s (8240 B each), packed + device expansion %.0f "
-              "samples/s (384 B each), ratio %.2f\n",
-              as_float, as_packed, as_packed / as_float);
+  std::printf(
+      "DEA samples to the device: float32 %.0f samples/s (8240 B each), packed + device expansion "
+      "%.0f "
+      "samples/s (384 B each), ratio %.2f\n",
+      as_float, as_packed, as_packed / as_float);
   return 0;
 }

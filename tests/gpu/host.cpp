@@ -3,9 +3,8 @@
 // the pinned pool (a real cudaHostAlloc: without a driver it fails and the pool
 // falls back to pageable memory with a note), DLPack export of host columns,
 // and the cuda_error a stage gives where there is no GPU.
-#include <doctest/doctest.h>
-
 #include <cuda_runtime_api.h>
+#include <doctest/doctest.h>
 
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/decoder.hpp>
@@ -46,12 +45,14 @@ void check_unpack_matches_cpu(cy::bit_order order) {
   std::mt19937 random(42);
   std::vector<std::uint8_t> packed(rows * row_bytes);
   for (auto& byte : packed) byte = static_cast<std::uint8_t>(random());
-  for (std::size_t r = 0; r < rows; ++r) packed[r * row_bytes + row_bytes - 1] &= ~cy::detail::padding_mask(count, order);
+  for (std::size_t r = 0; r < rows; ++r)
+    packed[r * row_bytes + row_bytes - 1] &= ~cy::detail::padding_mask(count, order);
   std::vector<T> cpu(rows * count), per_element(rows * count);
   cy::unpack_bit_rows<T>(packed, cpu, count, order);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t i = 0; i < count; ++i)
-      cy::detail::unpack_bit(packed.data() + r * row_bytes, per_element.data() + r * count, i, order);
+      cy::detail::unpack_bit(packed.data() + r * row_bytes, per_element.data() + r * count, i,
+                             order);
   for (std::size_t i = 0; i < cpu.size(); ++i) REQUIRE(same_bits(cpu[i], per_element[i]));
 }
 
@@ -89,7 +90,8 @@ TEST_CASE("unpack_bit, the device kernels' per-value step, matches the CPU packe
 }
 
 TEST_CASE("index lists expanded with expand_multi_hot_element equal two_grams()") {
-  for (std::string_view text : {"JohnSmith1980-01-02", "  Ünïcödé Näme. 12/03/1999", "", "a", "x\"y.z/w"}) {
+  for (std::string_view text :
+       {"JohnSmith1980-01-02", "  Ünïcödé Näme. 12/03/1999", "", "a", "x\"y.z/w"}) {
     check_multi_hot_matches_two_grams<float>(text);
     check_multi_hot_matches_two_grams<cy::float16>(text);
     check_multi_hot_matches_two_grams<cy::bfloat16>(text);
@@ -97,7 +99,8 @@ TEST_CASE("index lists expanded with expand_multi_hot_element equal two_grams()"
   }
 }
 
-TEST_CASE("two_gram_indices: ascending indices, no_index padding, and the count past the row's width") {
+TEST_CASE(
+    "two_gram_indices: ascending indices, no_index padding, and the count past the row's width") {
   std::vector<std::uint8_t> multi_hot(10, 0);
   multi_hot[2] = multi_hot[7] = multi_hot[9] = 1;
   std::vector<std::int32_t> row(5);
@@ -108,10 +111,13 @@ TEST_CASE("two_gram_indices: ascending indices, no_index padding, and the count 
   CHECK(small == std::vector<std::int32_t>{2, 7});
   static_assert(cy::text_decoder<cy::two_gram_index_decoder>);
   CHECK(cy::two_gram_indices({"a"}, 32).width() == 32);
-  CHECK(cy::two_gram_indices({"a"}, 32).fingerprint() != cy::two_gram_indices({"a"}, 33).fingerprint());
+  CHECK(cy::two_gram_indices({"a"}, 32).fingerprint() !=
+        cy::two_gram_indices({"a"}, 33).fingerprint());
 }
 
-TEST_CASE("pinned_pool calls cudaHostAlloc; without a driver it falls back to pageable memory and says so") {
+TEST_CASE(
+    "pinned_pool calls cudaHostAlloc; without a driver it falls back to pageable memory and says "
+    "so") {
   static_assert(cy::host_pool<cy::pinned_pool>);
   cy::pinned_pool pool(std::size_t{1} << 20);
   if (gpu_present()) {
@@ -138,7 +144,8 @@ TEST_CASE("pinned_pool calls cudaHostAlloc; without a driver it falls back to pa
   CHECK(pool.usage().cached_bytes == 4096);
 }
 
-TEST_CASE("pinned_pool is bounded: past max_bytes it frees cached buffers, then throws pool_exhausted") {
+TEST_CASE(
+    "pinned_pool is bounded: past max_bytes it frees cached buffers, then throws pool_exhausted") {
   cy::pinned_pool pool(8192);
   std::size_t a_capacity = 0, b_capacity = 0;
   void* a = pool.acquire(4096, a_capacity);
@@ -160,7 +167,9 @@ TEST_CASE("pinned_pool is bounded: past max_bytes it frees cached buffers, then 
   pool.release(b, b_capacity);
 }
 
-TEST_CASE("a pinned pool (or its pageable fallback) serves with_pool: decoders write delivered columns there") {
+TEST_CASE(
+    "a pinned pool (or its pageable fallback) serves with_pool: decoders write delivered columns "
+    "there") {
   auto pinned = std::make_shared<cy::pinned_pool>();
   auto pipe = numbers(8, 3) | cy::batch(4) | cy::with_pool(pinned);
   for (auto& batch : pipe.epoch(0)) {
@@ -169,7 +178,9 @@ TEST_CASE("a pinned pool (or its pageable fallback) serves with_pool: decoders w
   }
 }
 
-TEST_CASE("DLPack export of host columns: shape, dtype, kDLCPU, no copy, the deleter returns the buffer") {
+TEST_CASE(
+    "DLPack export of host columns: shape, dtype, kDLCPU, no copy, the deleter returns the "
+    "buffer") {
   auto pool = std::make_shared<cy::pageable_pool>();
   auto pipe = numbers(6, 3) | cy::batch(6) | cy::with_pool(pool);
   for (auto& batch : pipe.epoch(0)) {
@@ -200,7 +211,8 @@ TEST_CASE("DLPack export of host columns: shape, dtype, kDLCPU, no copy, the del
   }
 }
 
-TEST_CASE("DLPack dtype codes, and a pinned pool's columns as kDLCUDAHost (kDLCPU after the fallback)") {
+TEST_CASE(
+    "DLPack dtype codes, and a pinned pool's columns as kDLCUDAHost (kDLCPU after the fallback)") {
   auto pool = std::make_shared<cy::pageable_pool>();
   auto check = [&]<class T>(DLDataTypeCode code, int bits) {
     cy::dense_column<T> column(pool, 2, 2);
@@ -218,12 +230,17 @@ TEST_CASE("DLPack dtype codes, and a pinned pool's columns as kDLCUDAHost (kDLCP
   auto pinned = std::make_shared<cy::pinned_pool>();
   cy::dense_column<float> column(pinned, 2, 2);
   auto tensor = cy::to_dlpack_ptr(std::move(column));
-  CHECK(tensor->dl_tensor.device.device_type == (pinned->space() == cy::memory_space::pinned ? kDLCUDAHost : kDLCPU));
+  CHECK(tensor->dl_tensor.device.device_type ==
+        (pinned->space() == cy::memory_space::pinned ? kDLCUDAHost : kDLCPU));
 }
 
-TEST_CASE("without a GPU, to_cuda and device_pool throw a cuda_error naming the call and the runtime's message") {
+TEST_CASE(
+    "without a GPU, to_cuda and device_pool throw a cuda_error naming the call and the runtime's "
+    "message") {
   if (gpu_present()) {
-    MESSAGE("a GPU is present: the no-GPU errors are not exercised here (gpu_device_test covers the device)");
+    MESSAGE(
+        "a GPU is present: the no-GPU errors are not exercised here (gpu_device_test covers the "
+        "device)");
     return;
   }
   auto source = numbers(8, 2) | cy::batch(4);
@@ -237,16 +254,21 @@ TEST_CASE("without a GPU, to_cuda and device_pool throw a cuda_error naming the 
     CHECK(std::string(e.what()).find("cudaGetDeviceCount failed: ") == 0);
     CHECK(std::string(e.what()).find(cudaGetErrorString(e.code())) != std::string::npos);
   }
-  CHECK_THROWS_AS(cy::to_device(source, cy::device_options{.device = 0, .depth = 4}), cy::cuda_error);
+  CHECK_THROWS_AS(cy::to_device(source, cy::device_options{.device = 0, .depth = 4}),
+                  cy::cuda_error);
   CHECK_THROWS_AS(cy::device_pool(0), cy::cuda_error);
 }
 
-TEST_CASE("the stager's and sink's types: dense columns go to device memory, the sink gives cuda_batch") {
+TEST_CASE(
+    "the stager's and sink's types: dense columns go to device memory, the sink gives cuda_batch") {
   using host = cy::record_batch<cy::dense<"x", float>, cy::dense<"y", std::int32_t>>;
   using device = cy::detail::to_device_stage::output<host>;
-  static_assert(std::is_same_v<device, cy::record_batch<cy::dense<"x", float, cy::memory_space::device>,
-                                                        cy::dense<"y", std::int32_t, cy::memory_space::device>>>);
-  static_assert(std::is_same_v<cy::detail::cuda_sink_stage::output<device>, cy::cuda_batch<device>>);
+  static_assert(
+      std::is_same_v<device,
+                     cy::record_batch<cy::dense<"x", float, cy::memory_space::device>,
+                                      cy::dense<"y", std::int32_t, cy::memory_space::device>>>);
+  static_assert(
+      std::is_same_v<cy::detail::cuda_sink_stage::output<device>, cy::cuda_batch<device>>);
   static_assert(cy::detail::to_device_stage::placement.needs_batches);
   static_assert(!cy::detail::to_device_stage::placement.host_only);
   static_assert(cy::detail::cuda_sink_stage::placement.must_be_last);
@@ -258,7 +280,8 @@ TEST_CASE("to_cuda and cuda_sink built by g++ deliver every row (runs only with 
     return;
   }
   auto pinned = std::make_shared<cy::pinned_pool>();
-  auto pipe = numbers(10, 3) | cy::batch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 2) | cy::cuda_sink();
+  auto pipe =
+      numbers(10, 3) | cy::batch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 2) | cy::cuda_sink();
   std::size_t rows = 0;
   for (auto& batch : pipe.epoch(0)) {
     CHECK(batch.data<"x">() != nullptr);

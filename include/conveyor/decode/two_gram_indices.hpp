@@ -36,7 +36,9 @@ struct two_gram_index_decoder {
   std::size_t max_grams;
 
   [[nodiscard]] std::size_t width() const noexcept { return max_grams; }
-  [[nodiscard]] std::vector<std::size_t> bind(const text_schema& schema) const { return labels.bind(schema); }
+  [[nodiscard]] std::vector<std::size_t> bind(const text_schema& schema) const {
+    return labels.bind(schema);
+  }
   void decode(const text_column& records, std::size_t row, const std::vector<std::size_t>& columns,
               std::span<std::int32_t> out) const {
     thread_local std::vector<std::uint8_t> multi_hot;
@@ -44,31 +46,36 @@ struct two_gram_index_decoder {
     labels.decode(records, row, columns, multi_hot);
     const std::size_t count = compact(multi_hot, out);
     if (count > out.size()) {
-      throw data_error("two-gram indices: the record has " + std::to_string(count) + " grams, more than max_grams " +
-                           std::to_string(out.size()) + "; raise max_grams",
+      throw data_error("two-gram indices: the record has " + std::to_string(count) +
+                           " grams, more than max_grams " + std::to_string(out.size()) +
+                           "; raise max_grams",
                        records.location(row));
     }
   }
   /// Writes the indices of the nonzero values of `multi_hot` into `out`,
   /// padding with no_index; returns how many there are (may exceed out.size()).
-  static std::size_t compact(std::span<const std::uint8_t> multi_hot, std::span<std::int32_t> out) noexcept {
+  static std::size_t compact(std::span<const std::uint8_t> multi_hot,
+                             std::span<std::int32_t> out) noexcept {
     std::size_t count = 0;
     for (std::size_t column = 0; column < multi_hot.size(); ++column) {
       if (multi_hot[column] == 0) continue;
       if (count < out.size()) out[count] = static_cast<std::int32_t>(column);
       ++count;
     }
-    std::fill(out.begin() + static_cast<std::ptrdiff_t>(std::min(count, out.size())), out.end(), no_index);
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(std::min(count, out.size())), out.end(),
+              no_index);
     return count;
   }
   [[nodiscard]] std::uint64_t fingerprint() const noexcept {
-    return detail::combine(labels.fingerprint(), detail::combine(detail::hash_name("two_gram_indices"), max_grams));
+    return detail::combine(labels.fingerprint(),
+                           detail::combine(detail::hash_name("two_gram_indices"), max_grams));
   }
 };
 
 /// two_gram_indices(fields, max_grams, alphabet): see the top of this header.
-inline two_gram_index_decoder two_gram_indices(field_set fields, std::size_t max_grams = 64,
-                                               const gram_alphabet& alphabet = gram_alphabet::dea()) {
+inline two_gram_index_decoder two_gram_indices(
+    field_set fields, std::size_t max_grams = 64,
+    const gram_alphabet& alphabet = gram_alphabet::dea()) {
   return {two_grams<std::uint8_t>(std::move(fields), alphabet), max_grams};
 }
 

@@ -20,8 +20,10 @@ namespace conveyor {
 class cuda_error : public std::runtime_error {
  public:
   cuda_error(std::string call, cudaError_t code)
-      : std::runtime_error(call + " failed: " + cudaGetErrorString(code) + " (" + cudaGetErrorName(code) + ")"),
-        call_(std::move(call)), code_(code) {}
+      : std::runtime_error(call + " failed: " + cudaGetErrorString(code) + " (" +
+                           cudaGetErrorName(code) + ")"),
+        call_(std::move(call)),
+        code_(code) {}
   [[nodiscard]] const std::string& call() const noexcept { return call_; }
   [[nodiscard]] cudaError_t code() const noexcept { return code_; }
 
@@ -38,7 +40,9 @@ inline void check_cuda(cudaError_t result, const char* call) {
   (void)cudaGetLastError();
   throw cuda_error(call, result);
 }
-inline void check_cuda(cudaError_t result, const std::string& call) { check_cuda(result, call.c_str()); }
+inline void check_cuda(cudaError_t result, const std::string& call) {
+  check_cuda(result, call.c_str());
+}
 
 namespace detail {
 
@@ -48,13 +52,15 @@ class device_scope {
  public:
   explicit device_scope(int device) {
     check_cuda(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check_cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
+    if (previous_ != device)
+      check_cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
   }
   device_scope(const device_scope&) = delete;
   device_scope& operator=(const device_scope&) = delete;
   ~device_scope() {
     int current = previous_;
-    if (cudaGetDevice(&current) == cudaSuccess && current != previous_) (void)cudaSetDevice(previous_);
+    if (cudaGetDevice(&current) == cudaSuccess && current != previous_)
+      (void)cudaSetDevice(previous_);
   }
 
  private:

@@ -2,10 +2,11 @@
 // device pointers per column, the event that says its copies are done, and
 // the stream the stager made wait on it; any column as a DLPack tensor.
 //
-//   auto pipe = ... | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 3) | cy::cuda_sink();
-//   for (auto& batch : pipe.epoch(e)) {
-//     my_kernel<<<grid, block, 0, batch.stream()>>>(batch.data<"x">(), batch.data<"y">(), batch.rows());
-//     DLManagedTensor* x = batch.to_dlpack<"x">();   // or hand columns to a framework
+//   auto pipe = ... | cy::prefetch(4) | cy::with_pool(pinned) | cy::to_cuda(0, 3) |
+//   cy::cuda_sink(); for (auto& batch : pipe.epoch(e)) {
+//     my_kernel<<<grid, block, 0, batch.stream()>>>(batch.data<"x">(), batch.data<"y">(),
+//     batch.rows()); DLManagedTensor* x = batch.to_dlpack<"x">();   // or hand columns to a
+//     framework
 //   }
 //
 // Call forms: `cuda_sink(pipe)` and `pipe | cuda_sink()`; it must follow
@@ -21,7 +22,6 @@
 #pragma once
 
 #include <cuda_runtime_api.h>
-
 #include <dlpack/dlpack.h>
 
 #include <cstddef>
@@ -94,7 +94,8 @@ class cuda_sink_stream {
     auto batch = up_.next();
     if (!batch) return std::nullopt;
     counters_->add_batch(batch->rows(), batch->size_bytes(), std::chrono::nanoseconds(0));
-    return batch_type(std::move(*batch), up_.ready_event(), up_.options().consumer_stream, up_.options().device);
+    return batch_type(std::move(*batch), up_.ready_event(), up_.options().consumer_stream,
+                      up_.options().device);
   }
   void stop() noexcept { up_.stop(); }
 
@@ -116,7 +117,8 @@ concept device_staging_stream = requires(const Up& up) {
 
 struct cuda_sink_stage {
   static constexpr stage_kind kind = stage_kind::stream;
-  static constexpr stage_placement placement{.needs_batches = true, .host_only = false, .must_be_last = true};
+  static constexpr stage_placement placement{
+      .needs_batches = true, .host_only = false, .must_be_last = true};
   CONVEYOR_STAGE_MESSAGES("cuda_sink()")
   [[nodiscard]] std::string_view name() const noexcept { return "cuda_sink"; }
   template <class In>
@@ -124,10 +126,12 @@ struct cuda_sink_stage {
 
   template <class Up>
   auto attach(Up&& up, build_env& env) const {
-    static_assert(device_staging_stream<std::remove_cvref_t<Up>>,
-                  "conveyor: cuda_sink() takes its batches from to_device(...) or to_cuda(...); put it right "
-                  "after that stage.");
-    return cuda_sink_stream<std::remove_cvref_t<Up>>(std::forward<Up>(up), env.counters_for("cuda_sink"));
+    static_assert(
+        device_staging_stream<std::remove_cvref_t<Up>>,
+        "conveyor: cuda_sink() takes its batches from to_device(...) or to_cuda(...); put it right "
+        "after that stage.");
+    return cuda_sink_stream<std::remove_cvref_t<Up>>(std::forward<Up>(up),
+                                                     env.counters_for("cuda_sink"));
   }
 };
 

@@ -66,17 +66,21 @@ struct replace_column<Out, record_batch<Columns...>> {
 // is missing or has another dtype or memory space.
 template <bool Ok>
 struct check_packed_bits_column {
-  static_assert(Ok,
-                "conveyor: gpu::expand_bits<\"name\", T>(count) reads dense<\"name\", std::uint8_t, "
-                "memory_space::device> (packed bits copied by to_device); put it after to_device(...) and give it "
-                "a packed uint8 column of that name.");
+  static_assert(
+      Ok,
+      "conveyor: gpu::expand_bits<\"name\", T>(count) reads dense<\"name\", std::uint8_t, "
+      "memory_space::device> (packed bits copied by to_device); put it after to_device(...) and "
+      "give it "
+      "a packed uint8 column of that name.");
 };
 template <bool Ok>
 struct check_index_list_column {
-  static_assert(Ok,
-                "conveyor: gpu::expand_labels<\"name\", T>(width) reads dense<\"name\", std::int32_t, "
-                "memory_space::device> (index lists, e.g. two_gram_indices, copied by to_device); put it after "
-                "to_device(...) and give it an int32 column of that name.");
+  static_assert(
+      Ok,
+      "conveyor: gpu::expand_labels<\"name\", T>(width) reads dense<\"name\", std::int32_t, "
+      "memory_space::device> (index lists, e.g. two_gram_indices, copied by to_device); put it "
+      "after "
+      "to_device(...) and give it an int32 column of that name.");
 };
 
 template <class Batch, fixed_string Name, class Value>
@@ -101,7 +105,8 @@ struct bits_expansion {
   static constexpr const char* label = "gpu::expand_bits";
   [[nodiscard]] std::size_t out_width() const noexcept { return count; }
   [[nodiscard]] std::size_t in_width() const noexcept { return (count + 7) / 8; }
-  void launch(const std::uint8_t* in, std::size_t rows, std::size_t, T* out, cudaStream_t stream) const {
+  void launch(const std::uint8_t* in, std::size_t rows, std::size_t, T* out,
+              cudaStream_t stream) const {
     unpack_bits(in, rows, count, out, order, stream);
   }
 };
@@ -114,8 +119,11 @@ struct label_expansion {
   std::size_t width;
   static constexpr const char* label = "gpu::expand_labels";
   [[nodiscard]] std::size_t out_width() const noexcept { return width; }
-  [[nodiscard]] std::size_t in_width() const noexcept { return 0; }  // any number of indices per row
-  void launch(const std::int32_t* in, std::size_t rows, std::size_t per_row, T* out, cudaStream_t stream) const {
+  [[nodiscard]] std::size_t in_width() const noexcept {
+    return 0;
+  }  // any number of indices per row
+  void launch(const std::int32_t* in, std::size_t rows, std::size_t per_row, T* out,
+              cudaStream_t stream) const {
     expand_multi_hot(in, rows, per_row, out, width, stream);
   }
 };
@@ -123,7 +131,8 @@ struct label_expansion {
 template <fixed_string Name, class Expansion, class Up>
 class expansion_stream {
  public:
-  using batch_type = typename replace_column<typename Expansion::output_spec, typename Up::batch_type>::type;
+  using batch_type =
+      typename replace_column<typename Expansion::output_spec, typename Up::batch_type>::type;
   using value_type = typename Expansion::output_spec::value_type;
 
   expansion_stream(Up up, Expansion expansion, stage_counters& counters)
@@ -136,7 +145,8 @@ class expansion_stream {
     auto in = up_.next();
     if (!in) return std::nullopt;
     auto begin = clock::now();
-    auto out = conveyor::detail::run_stage(Expansion::label, in->info(), [&] { return expand(std::move(*in)); });
+    auto out = conveyor::detail::run_stage(Expansion::label, in->info(),
+                                           [&] { return expand(std::move(*in)); });
     counters_->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
     return std::optional<batch_type>(std::move(out));
   }
@@ -151,10 +161,11 @@ class expansion_stream {
     conveyor::detail::device_scope on(options().device);
     auto& packed = in.template get<Name>();
     if (expansion_.in_width() != 0 && packed.width() != expansion_.in_width())
-      throw std::invalid_argument(std::string(Expansion::label) + "<\"" + std::string(Name.view()) + "\">: rows of " +
-                                  std::to_string(packed.width()) + " values, expected " +
-                                  std::to_string(expansion_.in_width()));
-    dense_column<value_type, memory_space::device> expanded(pool(), packed.rows(), expansion_.out_width());
+      throw std::invalid_argument(std::string(Expansion::label) + "<\"" + std::string(Name.view()) +
+                                  "\">: rows of " + std::to_string(packed.width()) +
+                                  " values, expected " + std::to_string(expansion_.in_width()));
+    dense_column<value_type, memory_space::device> expanded(pool(), packed.rows(),
+                                                            expansion_.out_width());
     expansion_.launch(packed.data(), packed.rows(), packed.width(), expanded.data(), stream);
     shared_event ready = conveyor::detail::make_event();
     check_cuda(cudaEventRecord(ready.get(), stream), "cudaEventRecord");
@@ -165,12 +176,14 @@ class expansion_stream {
     return out;  // `in` (and its packed column) is released after the kernel, in stream order
   }
   template <class In, std::size_t... I>
-  static void move_columns(In& in, batch_type& out, dense_column<value_type, memory_space::device>& expanded,
+  static void move_columns(In& in, batch_type& out,
+                           dense_column<value_type, memory_space::device>& expanded,
                            std::index_sequence<I...>) {
     ((move_column<I>(in, out, expanded)), ...);
   }
   template <std::size_t I, class In>
-  static void move_column(In& in, batch_type& out, dense_column<value_type, memory_space::device>& expanded) {
+  static void move_column(In& in, batch_type& out,
+                          dense_column<value_type, memory_space::device>& expanded) {
     using spec = std::tuple_element_t<I, typename batch_type::column_types>;
     if constexpr (spec::name == Name) {
       std::get<I>(out.columns()) = std::move(expanded);
@@ -199,9 +212,15 @@ struct expansion_stage {
   template <class Up>
   auto attach(Up&& up, build_env& env) const {
     using Stream = std::remove_cvref_t<Up>;
-    static_assert(requires(const Stream& s) { s.pool(); s.options(); s.ready_event(); },
-                  "conveyor: gpu::expand_bits and gpu::expand_labels follow to_device(...) or to_cuda(...) (or one "
-                  "another) directly.");
+    static_assert(
+        requires(const Stream& s) {
+          s.pool();
+          s.options();
+          s.ready_event();
+        },
+        "conveyor: gpu::expand_bits and gpu::expand_labels follow to_device(...) or to_cuda(...) "
+        "(or one "
+        "another) directly.");
     return expansion_stream<Name, Expansion, Stream>(std::forward<Up>(up), expansion,
                                                      env.counters_for(Expansion::label));
   }
@@ -213,12 +232,14 @@ auto append_expansion(Upstream&& upstream, Expansion expansion) {
   if constexpr (std::is_same_v<P, invalid_pipeline>) {
     return as_pipeline(std::forward<Upstream>(upstream));
   } else {
-    constexpr bool ok = has_device_column<typename P::batch_type, Name, typename Expansion::input>();
+    constexpr bool ok =
+        has_device_column<typename P::batch_type, Name, typename Expansion::input>();
     if constexpr (!ok) {
       (void)sizeof(typename Expansion::template check<false>);
       return invalid_pipeline{};
     } else {
-      return append_stage(std::forward<Upstream>(upstream), expansion_stage<Name, Expansion>{expansion});
+      return append_stage(std::forward<Upstream>(upstream),
+                          expansion_stage<Name, Expansion>{expansion});
     }
   }
 }
@@ -230,7 +251,8 @@ struct expand_bits_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, std::size_t count, bit_order order = bit_order::big) const {
     if (count == 0) throw std::invalid_argument("gpu::expand_bits: count must be at least 1");
-    return detail::append_expansion<Name>(std::forward<Upstream>(upstream), detail::bits_expansion<Name, T>{count, order});
+    return detail::append_expansion<Name>(std::forward<Upstream>(upstream),
+                                          detail::bits_expansion<Name, T>{count, order});
   }
   auto operator()(std::size_t count, bit_order order = bit_order::big) const {
     return bound_closure<expand_bits_fn, std::size_t, bit_order>(count, order);
@@ -245,9 +267,12 @@ struct expand_labels_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, std::size_t width) const {
     if (width == 0) throw std::invalid_argument("gpu::expand_labels: width must be at least 1");
-    return detail::append_expansion<Name>(std::forward<Upstream>(upstream), detail::label_expansion<Name, T>{width});
+    return detail::append_expansion<Name>(std::forward<Upstream>(upstream),
+                                          detail::label_expansion<Name, T>{width});
   }
-  auto operator()(std::size_t width) const { return bound_closure<expand_labels_fn, std::size_t>(width); }
+  auto operator()(std::size_t width) const {
+    return bound_closure<expand_labels_fn, std::size_t>(width);
+  }
 };
 /// gpu::expand_labels<"y", T>(width): see the top of this header.
 template <fixed_string Name, bit_element T = float>

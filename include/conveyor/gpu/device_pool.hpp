@@ -36,7 +36,8 @@ class device_pool final : public stream_ordered_pool {
                        std::size_t max_bytes = std::numeric_limits<std::size_t>::max())
       : stream_ordered_pool(max_bytes, true), device_(device), reader_(reader_stream) {
     detail::device_scope on(device_);
-    check_cuda(cudaFree(nullptr), "cudaFree(nullptr) (creating the context of device " + std::to_string(device) + ")");
+    check_cuda(cudaFree(nullptr),
+               "cudaFree(nullptr) (creating the context of device " + std::to_string(device) + ")");
   }
   ~device_pool() override { drain(); }
 
@@ -57,8 +58,8 @@ class device_pool final : public stream_ordered_pool {
   void* allocate_block(std::size_t bytes) override {
     detail::device_scope on(device_);
     void* memory = nullptr;
-    check_cuda(cudaMalloc(&memory, bytes),
-               "cudaMalloc(" + std::to_string(bytes) + " bytes on device " + std::to_string(device_) + ")");
+    check_cuda(cudaMalloc(&memory, bytes), "cudaMalloc(" + std::to_string(bytes) +
+                                               " bytes on device " + std::to_string(device_) + ")");
     return memory;
   }
   void free_block(void* memory) noexcept override { (void)cudaFree(memory); }

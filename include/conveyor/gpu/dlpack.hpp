@@ -49,10 +49,12 @@ constexpr DLDataType dlpack_type_of() {
   } else if constexpr (std::is_same_v<T, bfloat16>) {
     return {kDLBfloat, 16, 1};
   } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    return {static_cast<std::uint8_t>(std::is_signed_v<T> ? kDLInt : kDLUInt), static_cast<std::uint8_t>(sizeof(T) * 8), 1};
+    return {static_cast<std::uint8_t>(std::is_signed_v<T> ? kDLInt : kDLUInt),
+            static_cast<std::uint8_t>(sizeof(T) * 8), 1};
   } else {
     static_assert(dependent_false_dlpack<T>,
-                  "conveyor: to_dlpack supports float, double, float16, bfloat16 and the integer types; convert "
+                  "conveyor: to_dlpack supports float, double, float16, bfloat16 and the integer "
+                  "types; convert "
                   "the column to one of them first.");
     return {};
   }
@@ -79,9 +81,12 @@ inline void delete_dlpack_tensor(DLManagedTensor* tensor) {
 /// `device_id`).
 inline DLDevice dlpack_device_of(memory_space space, int device_id) noexcept {
   switch (space) {
-    case memory_space::pinned: return {kDLCUDAHost, 0};
-    case memory_space::device: return {kDLCUDA, device_id};
-    case memory_space::host: break;
+    case memory_space::pinned:
+      return {kDLCUDAHost, 0};
+    case memory_space::device:
+      return {kDLCUDA, device_id};
+    case memory_space::host:
+      break;
   }
   return {kDLCPU, 0};
 }
@@ -94,8 +99,9 @@ template <class T, memory_space Space>
   const auto rows = static_cast<std::int64_t>(column.rows());
   const auto width = static_cast<std::int64_t>(column.width());
   pooled_buffer buffer = std::move(column).take_buffer();
-  const memory_space space =
-      Space == memory_space::device ? memory_space::device : (buffer.pool() ? buffer.pool()->space() : Space);
+  const memory_space space = Space == memory_space::device
+                                 ? memory_space::device
+                                 : (buffer.pool() ? buffer.pool()->space() : Space);
   auto tensor = std::make_unique<DLManagedTensor>();
   auto context = std::make_unique<detail::dlpack_context>();
   context->shape[0] = rows;

@@ -18,8 +18,8 @@
 // insufficient for CUDA runtime version): using pageable memory"), so stats
 // and logs can show it. Everything else works the same, only copies are then
 // synchronous. A cudaHostAlloc that fails after a successful construction
-// (page-locked memory exhausted) throws cuda_error naming the call and size. Allocates: buffers, by size class, up to max_bytes.
-// Thread-safe.
+// (page-locked memory exhausted) throws cuda_error naming the call and size. Allocates: buffers, by
+// size class, up to max_bytes. Thread-safe.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -42,7 +42,8 @@ class pinned_pool final : public stream_ordered_pool {
   static constexpr std::size_t default_max_bytes = std::size_t{1} << 30;
 
   /// Probes cudaHostAlloc once; falls back to pageable memory if it fails.
-  explicit pinned_pool(std::size_t max_bytes = default_max_bytes) : pinned_pool(max_bytes, probe_pinned()) {}
+  explicit pinned_pool(std::size_t max_bytes = default_max_bytes)
+      : pinned_pool(max_bytes, probe_pinned()) {}
   ~pinned_pool() override { drain(); }
 
   void release(void* memory, std::size_t capacity) noexcept override { put_free(memory, capacity); }
@@ -56,7 +57,7 @@ class pinned_pool final : public stream_ordered_pool {
 
  protected:
   void* allocate_block(std::size_t bytes) override {
-    if (!pinned_) return ::operator new(bytes, std::align_val_t{alignment});
+    if (!pinned_) return ::operator new (bytes, std::align_val_t{alignment});
     void* memory = nullptr;
     check_cuda(cudaHostAlloc(&memory, bytes, cudaHostAllocPortable),
                "cudaHostAlloc(" + std::to_string(bytes) + " bytes)");
@@ -66,7 +67,7 @@ class pinned_pool final : public stream_ordered_pool {
     if (pinned_) {
       (void)cudaFreeHost(memory);
     } else {
-      ::operator delete(memory, std::align_val_t{alignment});
+      ::operator delete (memory, std::align_val_t{alignment});
     }
   }
 
@@ -76,7 +77,9 @@ class pinned_pool final : public stream_ordered_pool {
     std::string note;
   };
   pinned_pool(std::size_t max_bytes, probe_result probe)
-      : stream_ordered_pool(max_bytes, probe.pinned), note_(std::move(probe.note)), pinned_(probe.pinned) {}
+      : stream_ordered_pool(max_bytes, probe.pinned),
+        note_(std::move(probe.note)),
+        pinned_(probe.pinned) {}
 
   // Allocates and frees one small pinned buffer; on failure says why (the
   // pool then hands out pageable memory and records no events).

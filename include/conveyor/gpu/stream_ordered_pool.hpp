@@ -53,9 +53,12 @@ class pool_exhausted : public std::bad_alloc {
 
 /// What a stream-ordered pool holds, for stats and tests.
 struct pool_usage {
-  std::size_t held_bytes = 0;       ///< allocated from the system: in use, cached or waiting
-  std::size_t cached_bytes = 0;     ///< free and ready for reuse
-  std::size_t waiting_buffers = 0;  ///< released after an event that had not completed when last polled
+  /// Allocated from the system: in use, cached or waiting.
+  std::size_t held_bytes = 0;
+  /// Free and ready for reuse.
+  std::size_t cached_bytes = 0;
+  /// Released after an event that had not completed when last polled.
+  std::size_t waiting_buffers = 0;
   std::size_t max_bytes = 0;
 };
 
@@ -108,7 +111,8 @@ class stream_ordered_pool : public buffer_pool {
     cudaEvent_t event = nullptr;
     try {
       event = take_event_locked();
-      if (cudaEventRecord(event, stream) != cudaSuccess) throw cuda_error("cudaEventRecord", cudaGetLastError());
+      if (cudaEventRecord(event, stream) != cudaSuccess)
+        throw cuda_error("cudaEventRecord", cudaGetLastError());
       pending_.push_back({memory, class_of(capacity), event});
       return;
     } catch (...) {
@@ -125,7 +129,8 @@ class stream_ordered_pool : public buffer_pool {
   }
 
  protected:
-  stream_ordered_pool(std::size_t max_bytes, bool uses_events) : max_bytes_(max_bytes), uses_events_(uses_events) {}
+  stream_ordered_pool(std::size_t max_bytes, bool uses_events)
+      : max_bytes_(max_bytes), uses_events_(uses_events) {}
   ~stream_ordered_pool() override = default;
 
   /// Allocates `bytes` (a power of two) from the system; throws on failure.
@@ -179,7 +184,8 @@ class stream_ordered_pool : public buffer_pool {
       return event;
     }
     cudaEvent_t event = nullptr;
-    check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming),
+               "cudaEventCreateWithFlags");
     return event;
   }
 

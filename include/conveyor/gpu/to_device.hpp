@@ -61,10 +61,14 @@ namespace conveyor {
 
 /// How to_device stages batches.
 struct device_options {
-  int device = 0;                 ///< the GPU the columns go to
-  std::size_t depth = 2;          ///< batches whose copies are queued ahead of the consumer
-  cudaStream_t consumer_stream = nullptr;  ///< waits on each batch's ready event; null: legacy default stream
-  std::size_t max_device_bytes = std::numeric_limits<std::size_t>::max();  ///< bound of the device pool
+  /// The GPU the columns go to.
+  int device = 0;
+  /// Batches whose copies are queued ahead of the consumer.
+  std::size_t depth = 2;
+  /// Waits on each batch's ready event; null: the legacy default stream.
+  cudaStream_t consumer_stream = nullptr;
+  /// The bound of the device pool.
+  std::size_t max_device_bytes = std::numeric_limits<std::size_t>::max();
 };
 
 namespace detail {
@@ -72,15 +76,18 @@ namespace detail {
 template <class Column>
 struct column_on_device {
   // READ THIS IF YOUR COMPILE BREAKS HERE: Column above is not a dense column.
-  static_assert(dependent_false<Column>,
-                "conveyor: to_device(...) copies dense columns only, and upstream delivers a bytes or text column "
-                "(Column above); decode it into a dense column, or drop it with a map, before to_device.");
+  static_assert(
+      dependent_false<Column>,
+      "conveyor: to_device(...) copies dense columns only, and upstream delivers a bytes or text "
+      "column "
+      "(Column above); decode it into a dense column, or drop it with a map, before to_device.");
   using type = Column;
 };
 // Matched by the column's storage rather than as dense<Name, T, Space>: nvcc
 // 13 does not deduce the fixed_string of a partial specialization.
 template <class Column>
-  requires std::is_same_v<typename Column::storage, dense_column<typename Column::value_type, Column::space>>
+requires std::is_same_v<typename Column::storage,
+                        dense_column<typename Column::value_type, Column::space>>
 struct column_on_device<Column> {
   using type = dense<Column::name, typename Column::value_type, memory_space::device>;
 };
@@ -99,7 +106,8 @@ class owned_stream {
   owned_stream() = default;
   explicit owned_stream(int device) {
     device_scope on(device);
-    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+               "cudaStreamCreateWithFlags");
   }
   owned_stream(owned_stream&& other) noexcept : stream_(std::exchange(other.stream_, nullptr)) {}
   owned_stream& operator=(owned_stream&& other) noexcept {
@@ -136,8 +144,9 @@ inline void check_device(int device) {
   int count = 0;
   check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   if (device < 0 || device >= count)
-    throw cuda_error("cudaSetDevice(" + std::to_string(device) + ") [" + std::to_string(count) + " devices]",
-                     cudaErrorInvalidDevice);
+    throw cuda_error(
+        "cudaSetDevice(" + std::to_string(device) + ") [" + std::to_string(count) + " devices]",
+        cudaErrorInvalidDevice);
   check_cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
 }
 
@@ -147,7 +156,8 @@ class device_stager_stream {
   using host_batch = typename Up::batch_type;
   using batch_type = typename batch_on_device<host_batch>::type;
 
-  device_stager_stream(Up up, device_options options, std::shared_ptr<device_pool> pool, stage_counters& counters)
+  device_stager_stream(Up up, device_options options, std::shared_ptr<device_pool> pool,
+                       stage_counters& counters)
       : up_(std::move(up)), options_(options), pool_(std::move(pool)), counters_(&counters) {
     counters.queue_capacity.store(options.depth, std::memory_order_relaxed);
   }
@@ -173,11 +183,13 @@ class device_stager_stream {
     auto begin = clock::now();
     run_stage("to_device", slot.batch.info(), [&] {
       device_scope on(options_.device);
-      check_cuda(cudaStreamWaitEvent(options_.consumer_stream, slot.ready.get(), 0), "cudaStreamWaitEvent");
+      check_cuda(cudaStreamWaitEvent(options_.consumer_stream, slot.ready.get(), 0),
+                 "cudaStreamWaitEvent");
     });
     ready_ = std::move(slot.ready);
     stage_next();  // keep `depth` batches in flight while the consumer works on this one
-    counters_->add_batch(slot.batch.rows(), slot.batch.size_bytes(), slot.busy + (clock::now() - begin));
+    counters_->add_batch(slot.batch.rows(), slot.batch.size_bytes(),
+                         slot.busy + (clock::now() - begin));
     return std::optional<batch_type>(std::move(slot.batch));
   }
 
@@ -212,7 +224,8 @@ class device_stager_stream {
         return false;
       }
       auto begin = clock::now();
-      staged_.push_back(run_stage("to_device", host->info(), [&] { return stage(std::move(*host)); }));
+      staged_.push_back(
+          run_stage("to_device", host->info(), [&] { return stage(std::move(*host)); }));
       staged_.back().busy = clock::now() - begin;
       return true;
     } catch (...) {
@@ -229,18 +242,28 @@ class device_stager_stream {
     batch_type out(std::move(host).take_rows());  // leaves host's columns in place
     auto& from = host.columns();
     auto& to = out.columns();
-    constexpr auto columns = std::make_index_sequence<std::tuple_size_v<std::remove_reference_t<decltype(from)>>>{};
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (allocate(std::get<I>(from), std::get<I>(to)), ...); }(columns);
+    constexpr auto columns =
+        std::make_index_sequence<std::tuple_size_v<std::remove_reference_t<decltype(from)>>>{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (allocate(std::get<I>(from), std::get<I>(to)), ...);
+    }
+    (columns);
     shared_event ready;
     try {
-      [&]<std::size_t... I>(std::index_sequence<I...>) { (copy(std::get<I>(from), std::get<I>(to)), ...); }(columns);
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (copy(std::get<I>(from), std::get<I>(to)), ...);
+      }
+      (columns);
       ready = make_event();
       check_cuda(cudaEventRecord(ready.get(), stream_.get()), "cudaEventRecord");
     } catch (...) {
       (void)cudaStreamSynchronize(stream_.get());
       throw;
     }
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (give_back(std::get<I>(from)), ...); }(columns);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (give_back(std::get<I>(from)), ...);
+    }
+    (columns);
     return {std::move(out), std::move(ready), {}};
   }
 
@@ -256,7 +279,8 @@ class device_stager_stream {
   void copy(const dense_column<T, Space>& in, dense_column<T, memory_space::device>& out) {
     if constexpr (Space != memory_space::device) {
       if (in.size_bytes() == 0) return;
-      check_cuda(cudaMemcpyAsync(out.data(), in.data(), in.size_bytes(), cudaMemcpyHostToDevice, stream_.get()),
+      check_cuda(cudaMemcpyAsync(out.data(), in.data(), in.size_bytes(), cudaMemcpyHostToDevice,
+                                 stream_.get()),
                  "cudaMemcpyAsync(" + std::to_string(in.size_bytes()) + " bytes to device " +
                      std::to_string(options_.device) + ")");
     }
@@ -264,7 +288,8 @@ class device_stager_stream {
   // The host buffer goes back once its copy has completed (see the top).
   template <class T, memory_space Space>
   void give_back(dense_column<T, Space>& in) noexcept {
-    if constexpr (Space != memory_space::device) release_after_stream(std::move(in).take_buffer(), stream_.get());
+    if constexpr (Space != memory_space::device)
+      release_after_stream(std::move(in).take_buffer(), stream_.get());
   }
 
   Up up_;
@@ -296,14 +321,16 @@ struct to_device_stage {
   template <class Up>
   auto attach(Up&& up, build_env& env) const {
     auto stream = as_stream(std::forward<Up>(up));
-    return device_stager_stream<decltype(stream)>(std::move(stream), options, pool, env.counters_for("to_device"));
+    return device_stager_stream<decltype(stream)>(std::move(stream), options, pool,
+                                                  env.counters_for("to_device"));
   }
 };
 
 inline to_device_stage make_to_device_stage(const device_options& options) {
   if (options.depth == 0) throw std::invalid_argument("to_device: depth must be at least 1");
   check_device(options.device);
-  return {options, std::make_shared<device_pool>(options.device, options.consumer_stream, options.max_device_bytes)};
+  return {options, std::make_shared<device_pool>(options.device, options.consumer_stream,
+                                                 options.max_device_bytes)};
 }
 
 }  // namespace detail
@@ -323,7 +350,8 @@ inline constexpr to_device_fn to_device{};
 struct to_cuda_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, int device = 0, std::size_t depth = 2) const {
-    return to_device(std::forward<Upstream>(upstream), device_options{.device = device, .depth = depth});
+    return to_device(std::forward<Upstream>(upstream),
+                     device_options{.device = device, .depth = depth});
   }
   auto operator()(int device = 0, std::size_t depth = 2) const {
     return bound_closure<to_cuda_fn, int, std::size_t>(device, depth);

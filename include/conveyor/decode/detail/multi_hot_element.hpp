@@ -25,10 +25,12 @@ namespace detail {
 /// Writes out_row[column] as T's 1 when `column` is among the `count`
 /// indices of the row, else T's 0 (padding never matches: it is negative).
 template <bit_element T>
-CONVEYOR_HOST_DEVICE constexpr void expand_multi_hot_element(const std::int32_t* indices, std::size_t count,
-                                                             T* out_row, std::size_t column) noexcept {
+CONVEYOR_HOST_DEVICE constexpr void expand_multi_hot_element(const std::int32_t* indices,
+                                                             std::size_t count, T* out_row,
+                                                             std::size_t column) noexcept {
   unsigned present = 0;
-  for (std::size_t k = 0; k < count; ++k) present |= indices[k] == static_cast<std::int32_t>(column) ? 1u : 0u;
+  for (std::size_t k = 0; k < count; ++k)
+    present |= indices[k] == static_cast<std::int32_t>(column) ? 1u : 0u;
   store_bit(out_row + column, present);
 }
 
