@@ -174,12 +174,15 @@ class tensor_batch<record_batch<Columns...>> {
     return tensor_batch(rows.info, std::move(indices), std::move(tensors));
   }
 
-  [[nodiscard]] std::size_t rows() const noexcept { return static_cast<std::size_t>(indices_.numel()); }
+  [[nodiscard]] std::size_t rows() const noexcept {
+    return indices_.defined() ? static_cast<std::size_t>(indices_.numel()) : 0;
+  }
   [[nodiscard]] const batch_info& info() const noexcept { return info_; }
   [[nodiscard]] std::uint64_t epoch() const noexcept { return info_.epoch; }
   [[nodiscard]] std::uint64_t number() const noexcept { return info_.number; }
   /// The source record index of each row (a view of indices_tensor()).
   [[nodiscard]] std::span<const std::uint64_t> indices() const noexcept {
+    if (rows() == 0) return {};
     return {static_cast<const std::uint64_t*>(indices_.data_ptr()), rows()};
   }
   /// The record index of each row: int64, shape {rows}, on the CPU, no copy.

@@ -79,7 +79,8 @@ inline void check_torch_device(const torch::Device& device) {
     throw std::invalid_argument(
         "to_torch(" + device.str() +
         "): CUDA is not available (no GPU or driver, or a CPU-only LibTorch); use to_torch() for CPU tensors");
-  if (device.has_index() && static_cast<std::size_t>(device.index()) >= torch::cuda::device_count())
+  // device_count() is size_t in LibTorch 1.13 and DeviceIndex in 2.x.
+  if (device.has_index() && static_cast<long long>(device.index()) >= static_cast<long long>(torch::cuda::device_count()))
     throw std::invalid_argument("to_torch(" + device.str() + "): there are only " +
                                 std::to_string(torch::cuda::device_count()) + " CUDA devices");
 }
