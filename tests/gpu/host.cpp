@@ -289,3 +289,17 @@ TEST_CASE("to_cuda and cuda_sink built by g++ deliver every row (runs only with 
   }
   CHECK(rows == 10);
 }
+
+TEST_CASE(
+    "to_device(device_memory = a pool that is not device memory) is refused (runs only with a "
+    "GPU)") {
+  if (!gpu_present()) {
+    MESSAGE("SKIPPED (no GPU): building the stager checks the device first");
+    return;
+  }
+  auto source = numbers(8, 2) | cy::batch(4);
+  CHECK_THROWS_AS(
+      cy::to_device(source,
+                    cy::device_options{.device_memory = std::make_shared<cy::pageable_pool>()}),
+      std::invalid_argument);
+}

@@ -153,7 +153,7 @@ class expansion_stream {
 
   [[nodiscard]] const shared_event& ready_event() const noexcept { return ready_; }
   [[nodiscard]] const device_options& options() const noexcept { return up_.options(); }
-  [[nodiscard]] const std::shared_ptr<device_pool>& pool() const noexcept { return up_.pool(); }
+  [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept { return up_.pool(); }
 
  private:
   batch_type expand(typename Up::batch_type&& in) {

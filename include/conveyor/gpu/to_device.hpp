@@ -10,12 +10,12 @@
 // batch info stay on the host. A host stage (map, decode, cache) after it is
 // a compile error naming that stage.
 // Memory: device buffers from a device_pool (cudaMalloc, size classes, shared
-// by copies of the stage and across epochs); a host buffer goes back to its
-// pool with release_after(copy stream) when that pool is stream-ordered (a
-// pinned_pool given to with_pool(...)), so it is reused only after its copy
-// completed; pageable buffers go back as soon as cudaMemcpyAsync returns (it
-// has read them by then). At most depth + 1 batches are on the device
-// besides those the consumer holds.
+// by copies of the stage and across epochs), or from options.device_memory;
+// a host buffer goes back to its pool with release_after(copy stream) when
+// that pool is stream-ordered (a pinned_pool given to with_pool(...)), so it
+// is reused only after its copy completed; pageable buffers go back as soon as
+// cudaMemcpyAsync returns (it has read them by then). At most depth + 1
+// batches are on the device besides those the consumer holds.
 // Thread and streams: it runs on the consumer's thread (decision: it only
 // issues asynchronous calls, so it needs no thread of its own; put it after
 // prefetch(n) so decoding runs ahead on the prefetch thread). Copies run on a
@@ -69,6 +69,11 @@ struct device_options {
   cudaStream_t consumer_stream = nullptr;
   /// The bound of the device pool.
   std::size_t max_device_bytes = std::numeric_limits<std::size_t>::max();
+  /// Where device columns come from instead of a device_pool of the stage's
+  /// own (a framework's caching allocator behind the buffer_pool interface,
+  /// say). Its space() must be device; it must not reuse a released buffer
+  /// before the work queued on consumer_stream has completed.
+  std::shared_ptr<buffer_pool> device_memory = nullptr;
 };
 
 namespace detail {
@@ -156,7 +161,7 @@ class device_stager_stream {
   using host_batch = typename Up::batch_type;
   using batch_type = typename batch_on_device<host_batch>::type;
 
-  device_stager_stream(Up up, device_options options, std::shared_ptr<device_pool> pool,
+  device_stager_stream(Up up, device_options options, std::shared_ptr<buffer_pool> pool,
                        stage_counters& counters)
       : up_(std::move(up)), options_(options), pool_(std::move(pool)), counters_(&counters) {
     counters.queue_capacity.store(options.depth, std::memory_order_relaxed);
@@ -205,7 +210,7 @@ class device_stager_stream {
   [[nodiscard]] const shared_event& ready_event() const noexcept { return ready_; }
   [[nodiscard]] const device_options& options() const noexcept { return options_; }
   /// The device pool its columns come from (device stages after it allocate there too).
-  [[nodiscard]] const std::shared_ptr<device_pool>& pool() const noexcept { return pool_; }
+  [[nodiscard]] const std::shared_ptr<buffer_pool>& pool() const noexcept { return pool_; }
 
  private:
   struct staged {
@@ -294,7 +299,7 @@ class device_stager_stream {
 
   Up up_;
   device_options options_;
-  std::shared_ptr<device_pool> pool_;
+  std::shared_ptr<buffer_pool> pool_;
   stage_counters* counters_;
   owned_stream stream_;
   std::deque<staged> staged_;
@@ -309,7 +314,7 @@ struct to_device_stage {
   static constexpr stage_placement placement{.needs_batches = true, .host_only = false};
   CONVEYOR_STAGE_MESSAGES("to_device(...)")
   device_options options;
-  std::shared_ptr<device_pool> pool;
+  std::shared_ptr<buffer_pool> pool;
 
   [[nodiscard]] std::string_view name() const noexcept { return "to_device"; }
   [[nodiscard]] std::uint64_t fingerprint() const noexcept {
@@ -329,6 +334,13 @@ struct to_device_stage {
 inline to_device_stage make_to_device_stage(const device_options& options) {
   if (options.depth == 0) throw std::invalid_argument("to_device: depth must be at least 1");
   check_device(options.device);
+  if (options.device_memory) {
+    if (options.device_memory->space() != memory_space::device)
+      throw std::invalid_argument(std::string("to_device: device_memory hands out ") +
+                                  to_string(options.device_memory->space()) +
+                                  " memory; it must be a pool of device memory");
+    return {options, options.device_memory};
+  }
   return {options, std::make_shared<device_pool>(options.device, options.consumer_stream,
                                                  options.max_device_bytes)};
 }
