@@ -2,9 +2,22 @@
 # the diagnostic; `// first-error: TEXT` must appear on the first line that
 # says "error:" (the line a user reads first); `// max-lines: N` bounds the
 # whole diagnostic, so a promised message is not buried under pages of notes.
+# `// expect-gcc: TEXT` and `// expect-clang: TEXT` apply only under that
+# compiler: each prints template arguments in its own way.
 file(STRINGS ${SOURCE} expect_lines REGEX "^// expect: ")
 file(STRINGS ${SOURCE} first_lines REGEX "^// first-error: ")
 file(STRINGS ${SOURCE} max_lines REGEX "^// max-lines: ")
+execute_process(COMMAND ${COMPILER} --version OUTPUT_VARIABLE compiler_version ERROR_QUIET)
+if(compiler_version MATCHES "clang")
+  set(compiler_kind clang)
+else()
+  set(compiler_kind gcc)
+endif()
+file(STRINGS ${SOURCE} compiler_lines REGEX "^// expect-${compiler_kind}: ")
+foreach(line IN LISTS compiler_lines)
+  string(REPLACE "// expect-${compiler_kind}: " "// expect: " line "${line}")
+  list(APPEND expect_lines "${line}")
+endforeach()
 if(NOT expect_lines AND NOT first_lines)
   message(FATAL_ERROR "${SOURCE} has no '// expect:' or '// first-error:' line")
 endif()

@@ -1,6 +1,10 @@
-// A column decoder naming a column the batch lacks.
+// A column decoder naming a column the batch lacks: the error names the
+// column (readably under clang too) and stops there.
 // expect: conveyor: decode(...): the batch upstream has no column with the name this decoder reads
-// expect: fixed_string<5>{"bits"}
+// expect-gcc: column_input_check<conveyor::column_name<conveyor::fixed_string<5>{"bits"}>
+// expect-clang: column_input_check<conveyor::detail::spelled<'b', 'i', 't', 's'>
+// expect-clang: conveyor::detail::spelled<'p', 'a', 'c', 'k', 'e', 'd'>
+// max-lines: 24
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/decode.hpp>
 

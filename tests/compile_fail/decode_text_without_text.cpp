@@ -1,5 +1,7 @@
 // A text decoder over a batch that has no text column.
 // expect: conveyor: decode(...): this decoder reads fields of a text column
+// expect-clang: conveyor::detail::spelled<'p', 'a', 'c', 'k', 'e', 'd'>
+// max-lines: 24
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/decode.hpp>
 

@@ -1,6 +1,7 @@
 // A stage asks for a column upstream does not produce: the error names it and the fix.
 // expect: the batch has no column with this name
-// expect: column_is_missing<conveyor::fixed_string<9>{"features"}
+// expect-gcc: column_is_missing<conveyor::column_name<conveyor::fixed_string<9>{"features"}>
+// expect-clang: column_is_missing<conveyor::detail::spelled<'f', 'e', 'a', 't', 'u', 'r', 'e', 's'>
 // expect: Produce it upstream
 #include <conveyor/conveyor.hpp>
 

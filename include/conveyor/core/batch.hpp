@@ -35,6 +35,9 @@ struct batch_rows {
   dense_column<std::uint64_t> indices;
 };
 
+template <class... Columns>
+class record_batch;
+
 namespace detail {
 
 inline constexpr std::size_t no_column = static_cast<std::size_t>(-1);
@@ -59,9 +62,29 @@ consteval bool names_are_unique() {
 template <class T>
 inline constexpr bool dependent_false = false;
 
+/// How compile errors show a batch type: as it is under g++; under clang as
+/// its columns' names spelled out (see readable_name) and storage types.
+template <class Name, class Storage>
+struct column_spelled {};
+template <class... Columns>
+struct batch_columns {};
+template <class Batch>
+struct readable_batch_of {
+  using type = Batch;
+};
+#if defined(__clang__)
+template <class... Columns>
+struct readable_batch_of<record_batch<Columns...>> {
+  using type =
+      batch_columns<column_spelled<readable_name<Columns::name>, typename Columns::storage>...>;
+};
+#endif
+template <class Batch>
+using readable_batch = typename readable_batch_of<Batch>::type;
+
 // READ THIS IF YOUR COMPILE BREAKS HERE: the template argument `Name` below is
 // the column you asked for; `Batch` lists the columns upstream produces.
-template <fixed_string Name, class Batch>
+template <class Name, class Batch>
 struct column_is_missing {
   static_assert(dependent_false<Batch>,
                 "conveyor: the batch has no column with this name (see Name in the instantiation "
@@ -112,7 +135,8 @@ class record_batch {
   [[nodiscard]] auto& get() noexcept {
     constexpr auto index = detail::column_index<Name, Columns...>();
     if constexpr (index == detail::no_column) {
-      static_assert(sizeof(detail::column_is_missing<Name, record_batch>) > 0);
+      static_assert(sizeof(detail::column_is_missing<detail::readable_name<Name>,
+                                                     detail::readable_batch<record_batch>>) > 0);
       return indices_;  // never reached: the assertion above stops the build
     } else {
       return std::get<index>(columns_);

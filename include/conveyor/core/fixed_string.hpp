@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
+#include <utility>
 
 namespace conveyor {
 
@@ -35,5 +36,28 @@ struct column_name {
 
 template <fixed_string Name>
 inline constexpr column_name<Name> column{};
+
+namespace detail {
+
+/// A name spelled out as characters, for compile errors.
+template <char... Characters>
+struct spelled {};
+template <fixed_string Name, std::size_t... I>
+spelled<Name.chars[I]...> spell(std::index_sequence<I...>);  // declared only: named in decltype
+
+/// How compile errors show a column name: an error template takes this type
+/// where it would take the name. clang 14 prints a fixed_string template
+/// argument as an array of integers ({{102, 101, ...}}) but a character pack
+/// as characters (spelled<'f', 'e', ...>); g++ prints a fixed_string as text
+/// (column_name<fixed_string<9>{"features"}>).
+#if defined(__clang__)
+template <fixed_string Name>
+using readable_name = decltype(spell<Name>(std::make_index_sequence<Name.size()>{}));
+#else
+template <fixed_string Name>
+using readable_name = column_name<Name>;
+#endif
+
+}  // namespace detail
 
 }  // namespace conveyor

@@ -79,44 +79,54 @@ struct text_column_of<record_batch<Columns...>> {
 };
 
 // READ THIS IF YOUR COMPILE BREAKS HERE: `Decoder` above reads fields of a text
-// column, and the batch (`Batch` above) has none, or several.
-template <class Decoder, class Batch>
+// column, and the batch (`Batch` above: its columns) has none, or several.
+template <class Decoder, class Batch, bool HasOneTextColumn>
 struct text_input_check {
-  static_assert(text_column_of<Batch>::count == 1,
+  static_assert(HasOneTextColumn,
                 "conveyor: decode(...): this decoder reads fields of a text column (text<...>, from tsv_file or "
                 "csv_file), and the batch upstream has none, or more than one; read a delimited file, or use a "
                 "column decoder such as packed_bits(column<\"name\">, n).");
-  static constexpr bool ok = true;
 };
 
 // READ THIS IF YOUR COMPILE BREAKS HERE: `Decoder` above reads the dense column
-// it names (Decoder::input), and the batch (`Batch` above) lacks it or holds
-// it with another value type or in device memory.
-template <class Decoder, class Batch, bool Present = Batch::template has_column<Decoder::input>>
+// named `Input` above, and the batch (`Batch` above: its columns) lacks it, or
+// holds it with another value type or in device memory.
+template <class Input, class Decoder, class Batch, bool Present, bool Usable>
 struct column_input_check {
   static_assert(Present,
                 "conveyor: decode(...): the batch upstream has no column with the name this decoder reads "
-                "(Decoder::input above); produce it upstream (a source column) or fix the name.");
-  static constexpr bool ok = true;
-};
-template <class Decoder, class Batch>
-struct column_input_check<Decoder, Batch, true> {
-  using spec = typename Batch::template column_spec<Decoder::input>;
-  static_assert(std::is_same_v<typename spec::storage, dense_column<typename Decoder::input_value>>,
-                "conveyor: decode(...): the column this decoder reads (Decoder::input above) must be a host dense "
+                "(Input above); produce it upstream (a source column) or fix the name.");
+  static_assert(!Present || Usable,
+                "conveyor: decode(...): the column this decoder reads (Input above) must be a host dense "
                 "column of Decoder::input_value; declare the source column with that type.");
-  static constexpr bool ok = true;
 };
 
-template <class Named, class Batch>
-consteval bool check_input() {
-  using D = typename Named::decoder_type;
-  if constexpr (column_decoder<D>) {
-    return column_input_check<D, Batch>::ok;
+template <class Decoder, class Batch>
+consteval bool column_input_usable() {
+  if constexpr (Batch::template has_column<Decoder::input>) {
+    using spec = typename Batch::template column_spec<Decoder::input>;
+    return std::is_same_v<typename spec::storage, dense_column<typename Decoder::input_value>>;
   } else {
-    return text_input_check<D, Batch>::ok;
+    return false;
   }
 }
+
+/// The check of decoder `Named`'s input against a Batch: a class whose
+/// static_assert fires, naming the decoder, its input and the batch's
+/// columns, when it is instantiated and the input is unusable.
+template <class Named, class Batch>
+struct input_check_of {
+  static constexpr bool ok = text_column_of<Batch>::count == 1;
+  using type = text_input_check<typename Named::decoder_type, readable_batch<Batch>, ok>;
+};
+template <class Named, class Batch>
+  requires column_decoder<typename Named::decoder_type>
+struct input_check_of<Named, Batch> {
+  using D = typename Named::decoder_type;
+  static constexpr bool ok = column_input_usable<D, Batch>();
+  using type = column_input_check<readable_name<D::input>, D, readable_batch<Batch>,
+                                  Batch::template has_column<D::input>, ok>;
+};
 
 /// Is column spec C read by one of the decoders (a text column, or a named input)?
 template <class C, class... Named>
@@ -284,7 +294,7 @@ struct decode_stage {
   /// decoders' fields to the schema the source published.
   template <class In>
   auto bind(const build_info& info) const {
-    static_assert((check_input<Named, In>() && ...));
+    ((void)sizeof(typename input_check_of<Named, In>::type), ...);
     bound_decode<In, Named...> bound{decoders, std::nullopt};
     if constexpr (text_column_of<In>::count == 1) {
       using text_spec = std::tuple_element_t<text_column_of<In>::index, typename In::column_types>;
@@ -301,9 +311,22 @@ struct decode_fn {
     requires(sizeof...(Named) > 0 && (detail::is_named_decoder<Named> && ...))
   auto operator()(Upstream&& upstream, Named... decoders) const {
     using P = decltype(as_pipeline(std::forward<Upstream>(upstream)));
-    if constexpr (P::batched) static_assert((detail::check_input<Named, typename P::batch_type>() && ...));
-    return append_stage(std::forward<Upstream>(upstream),
-                        detail::decode_stage<Named...>{std::make_tuple(std::move(decoders)...)});
+    if constexpr (!std::same_as<P, invalid_pipeline> && P::batched) {
+      using batch = typename P::batch_type;
+      if constexpr (!(detail::input_check_of<Named, batch>::ok && ...)) {
+        // Report each unusable input, then stop the chain: building the stage
+        // would only report the same missing column again from deep inside.
+        ((void)sizeof(typename detail::input_check_of<Named, batch>::type), ...);
+        return invalid_pipeline{};
+      } else {
+        return append_stage(
+            std::forward<Upstream>(upstream),
+            detail::decode_stage<Named...>{std::make_tuple(std::move(decoders)...)});
+      }
+    } else {
+      return append_stage(std::forward<Upstream>(upstream),
+                          detail::decode_stage<Named...>{std::make_tuple(std::move(decoders)...)});
+    }
   }
   template <class... Named>
     requires(sizeof...(Named) > 0 && (detail::is_named_decoder<Named> && ...))
