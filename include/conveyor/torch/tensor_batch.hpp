@@ -102,6 +102,15 @@ struct check_torch_dtype {
                 "int8_t, int16_t, int32_t and int64_t: decode the column to one of these.");
 };
 
+// READ THIS IF YOUR COMPILE BREAKS HERE: `Name` in the instantiation above is
+// the column you asked for; `Batch` lists the columns the pipeline delivers.
+template <class Name, class Batch>
+struct tensor_column_is_missing {
+  static_assert(dependent_false<Batch>,
+                "conveyor: the tensor batch has no column with this name (see Name in the instantiation above); "
+                "fix the name, or produce the column upstream of to_torch().");
+};
+
 /// The first column of Batch that to_torch() cannot wrap, or void.
 template <class Batch>
 struct first_unwrappable_column {
@@ -198,7 +207,7 @@ class tensor_batch<record_batch<Columns...>> {
   [[nodiscard]] torch::Tensor& get() noexcept {
     constexpr auto index = detail::column_index<Name, Columns...>();
     if constexpr (index == detail::no_column) {
-      static_assert(sizeof(detail::column_is_missing<Name, source_batch>) > 0);
+      static_assert(sizeof(detail::tensor_column_is_missing<column_name<Name>, source_batch>) > 0);
       return indices_;  // never reached: the assertion above stops the build
     } else {
       return tensors_[index];
