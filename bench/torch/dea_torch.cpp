@@ -28,7 +28,10 @@
 // Usage: dea_torch_bench [rows=100000] [batch=256] [workers=2] [rounds=3] [directory=/tmp]
 // The input is ../shared/data/fakename_1k_bf_encoded.tsv repeated to `rows`
 // rows, written to <directory> and removed at the end.
+#include <ATen/Parallel.h>
 #include <time.h>
+#include <torch/data.h>
+#include <torch/types.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,10 +47,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <ATen/Parallel.h>
-#include <torch/data.h>
-#include <torch/types.h>
 
 #include "conveyor/conveyor.hpp"
 #include "conveyor/decode/decode.hpp"
@@ -92,14 +91,16 @@ void make_input(const fs::path& path, std::uint64_t rows) {
   const fs::path reference = fs::path(CONVEYOR_SHARED_DATA_DIR) / "fakename_1k_bf_encoded.tsv";
   std::ifstream in(reference);
   std::string header;
-  if (!in || !std::getline(in, header)) throw std::runtime_error("cannot read " + reference.string());
+  if (!in || !std::getline(in, header))
+    throw std::runtime_error("cannot read " + reference.string());
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   std::ofstream out(path, std::ios::binary);
   out << header << '\n';
   for (std::uint64_t i = 0; i < rows; ++i) out << lines[i % lines.size()] << '\n';
   if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
-  std::printf("input: %s repeated to %llu rows\n", reference.c_str(), static_cast<unsigned long long>(rows));
+  std::printf("input: %s repeated to %llu rows\n", reference.c_str(),
+              static_cast<unsigned long long>(rows));
 }
 
 /// What both consumers compute from every batch.
@@ -126,7 +127,8 @@ class dea_dataset : public torch::data::datasets::Dataset<dea_dataset> {
   dea_dataset(const fs::path& path, gram_lookup lookup) : lookup_(lookup) {
     alphabet_ = cy::bench::naive_dea_alphabet();
     const auto& alphabet = alphabet_;
-    for (std::size_t i = 0; i < alphabet.size(); ++i) gram_index_.emplace(alphabet[i], static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < alphabet.size(); ++i)
+      gram_index_.emplace(alphabet[i], static_cast<std::int64_t>(i));
     std::ifstream in(path);
     std::string line;
     std::getline(in, line);  // header
@@ -136,7 +138,8 @@ class dea_dataset : public torch::data::datasets::Dataset<dea_dataset> {
       for (std::size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
         fields.push_back(line.substr(start, tab - start));
       fields.push_back(line.substr(start));
-      if (fields.size() < 3 || fields[fields.size() - 2].size() != static_cast<std::size_t>(bits_width))
+      if (fields.size() < 3 ||
+          fields[fields.size() - 2].size() != static_cast<std::size_t>(bits_width))
         throw std::runtime_error("bad record at line " + std::to_string(records_.size() + 2));
       record r;
       r.bits = fields[fields.size() - 2];
@@ -149,7 +152,8 @@ class dea_dataset : public torch::data::datasets::Dataset<dea_dataset> {
     const record& r = records_[index];
     torch::Tensor x = torch::empty({bits_width}, torch::kFloat);
     float* features = x.data_ptr<float>();
-    for (std::int64_t i = 0; i < bits_width; ++i) features[i] = r.bits[static_cast<std::size_t>(i)] == '1' ? 1.0f : 0.0f;
+    for (std::int64_t i = 0; i < bits_width; ++i)
+      features[i] = r.bits[static_cast<std::size_t>(i)] == '1' ? 1.0f : 0.0f;
     if (lookup_ == gram_lookup::original) {
       const std::vector<float> label = cy::bench::naive_dea_label(r.label_text, alphabet_);
       return {x, torch::tensor(label)};
@@ -172,7 +176,8 @@ class dea_dataset : public torch::data::datasets::Dataset<dea_dataset> {
   };
   // The original's normalization: drop '"', '.', '/', strip, lowercase.
   static std::string normalized(std::string text) {
-    text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '.' || c == '/'; }),
+    text.erase(std::remove_if(text.begin(), text.end(),
+                              [](char c) { return c == '"' || c == '.' || c == '/'; }),
                text.end());
     const auto not_space = [](unsigned char c) { return !std::isspace(c); };
     text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
@@ -187,8 +192,9 @@ class dea_dataset : public torch::data::datasets::Dataset<dea_dataset> {
 };
 
 void report(const char* label, const timing& t, std::int64_t rows) {
-  std::printf("  %-34s %10.0f samples/s  (%6.2f s wall, %6.2f s CPU, %10.0f samples per CPU-second)\n", label,
-              static_cast<double>(rows) / t.wall, t.wall, t.cpu, static_cast<double>(rows) / t.cpu);
+  std::printf(
+      "  %-34s %10.0f samples/s  (%6.2f s wall, %6.2f s CPU, %10.0f samples per CPU-second)\n",
+      label, static_cast<double>(rows) / t.wall, t.wall, t.cpu, static_cast<double>(rows) / t.cpu);
 }
 
 }  // namespace
@@ -201,8 +207,9 @@ int main(int argc, char** argv) {
   const fs::path directory = argc > 5 ? argv[5] : "/tmp";
   const fs::path path = directory / ("conveyor_dea_torch_" + std::to_string(::getpid()) + ".tsv");
   at::set_num_threads(1);  // intra-op threads: the loaders' workers are the parallelism compared
-  std::printf("dea_torch_bench: %llu rows, batch %zu, %u workers, %d rounds (best epoch of each side)\n",
-              static_cast<unsigned long long>(rows), batch, workers, rounds);
+  std::printf(
+      "dea_torch_bench: %llu rows, batch %zu, %u workers, %d rounds (best epoch of each side)\n",
+      static_cast<unsigned long long>(rows), batch, workers, rounds);
   std::printf("load average at start: %s\n", load_average().c_str());
   make_input(path, rows);
   int status = 0;
@@ -219,7 +226,8 @@ int main(int argc, char** argv) {
     // Two torch::data loaders over the same Dataset type: the label lookup tuned
     // (hash map) and as the original writes it (linear search).
     using loader_type = decltype(torch::data::make_data_loader(
-        std::declval<dea_dataset>().map(torch::data::transforms::Stack<>()), torch::data::DataLoaderOptions()));
+        std::declval<dea_dataset>().map(torch::data::transforms::Stack<>()),
+        torch::data::DataLoaderOptions()));
     struct torch_side {
       const char* label;
       loader_type loader;
@@ -227,17 +235,20 @@ int main(int argc, char** argv) {
       std::int64_t rows = 0;
     };
     std::vector<torch_side> sides;
-    for (auto [label, lookup] : {std::pair{"torch::data, hash-map label lookup", gram_lookup::hash_map},
-                                 std::pair{"torch::data, original's label method", gram_lookup::original}}) {
+    for (auto [label, lookup] :
+         {std::pair{"torch::data, hash-map label lookup", gram_lookup::hash_map},
+          std::pair{"torch::data, original's label method", gram_lookup::original}}) {
       std::optional<dea_dataset> dataset;
       const timing parse = measure([&] { dataset.emplace(path, lookup); });
       sides.push_back({label,
-                       torch::data::make_data_loader(std::move(*dataset).map(torch::data::transforms::Stack<>()),
-                                                     torch::data::DataLoaderOptions().batch_size(batch).workers(workers)),
+                       torch::data::make_data_loader(
+                           std::move(*dataset).map(torch::data::transforms::Stack<>()),
+                           torch::data::DataLoaderOptions().batch_size(batch).workers(workers)),
                        parse});
     }
-    std::printf("setup: conveyor opens the file in %.3f s; each torch::data dataset parses it in %.3f s\n", open.wall,
-                sides[0].parse.wall);
+    std::printf(
+        "setup: conveyor opens the file in %.3f s; each torch::data dataset parses it in %.3f s\n",
+        open.wall, sides[0].parse.wall);
 
     // Untimed: one epoch of each, every value read, the totals compared.
     totals conveyor_totals;
@@ -245,16 +256,20 @@ int main(int argc, char** argv) {
     for (auto& side : sides) {
       totals torch_totals;
       for (auto& example : *side.loader) torch_totals.add(example.data, example.target);
-      if (!(conveyor_totals == torch_totals) || conveyor_totals.rows != static_cast<std::int64_t>(rows)) {
-        std::printf("MISMATCH (%s): conveyor rows %lld ones %.0f/%.0f, torch::data rows %lld ones %.0f/%.0f\n",
-                    side.label, static_cast<long long>(conveyor_totals.rows), conveyor_totals.ones_x,
-                    conveyor_totals.ones_y, static_cast<long long>(torch_totals.rows), torch_totals.ones_x,
-                    torch_totals.ones_y);
+      if (!(conveyor_totals == torch_totals) ||
+          conveyor_totals.rows != static_cast<std::int64_t>(rows)) {
+        std::printf(
+            "MISMATCH (%s): conveyor rows %lld ones %.0f/%.0f, torch::data rows %lld ones "
+            "%.0f/%.0f\n",
+            side.label, static_cast<long long>(conveyor_totals.rows), conveyor_totals.ones_x,
+            conveyor_totals.ones_y, static_cast<long long>(torch_totals.rows), torch_totals.ones_x,
+            torch_totals.ones_y);
         status = 1;
       }
     }
-    std::printf("epochs agree: %lld rows, %.0f ones in x, %.0f in y\n", static_cast<long long>(conveyor_totals.rows),
-                conveyor_totals.ones_x, conveyor_totals.ones_y);
+    std::printf("epochs agree: %lld rows, %.0f ones in x, %.0f in y\n",
+                static_cast<long long>(conveyor_totals.rows), conveyor_totals.ones_x,
+                conveyor_totals.ones_y);
 
     // Timed, alternating: each loader's delivery rate; the consumer only counts rows.
     timing best_conveyor{1e300, 0};
@@ -262,7 +277,8 @@ int main(int argc, char** argv) {
     for (int round = 1; round <= rounds; ++round) {
       std::int64_t c = 0;
       const timing tc = measure([&] {
-        for (auto&& [x, y] : pipe.epoch(static_cast<std::uint64_t>(round))) c += x.size(0) + 0 * y.size(0);
+        for (auto&& [x, y] : pipe.epoch(static_cast<std::uint64_t>(round)))
+          c += x.size(0) + 0 * y.size(0);
       });
       if (c != static_cast<std::int64_t>(rows)) status = 1;
       if (tc.wall < best_conveyor.wall) best_conveyor = tc;
@@ -280,8 +296,9 @@ int main(int argc, char** argv) {
     report("conveyor | to_torch()", best_conveyor, conveyor_rows);
     for (const auto& side : sides) report(side.label, side.best, side.rows);
     for (const auto& side : sides)
-      std::printf("ratio conveyor / %s: %.2fx samples/s (%.2fx per CPU-second); goal >= 4x\n", side.label,
-                  side.best.wall / best_conveyor.wall, side.best.cpu / best_conveyor.cpu);
+      std::printf("ratio conveyor / %s: %.2fx samples/s (%.2fx per CPU-second); goal >= 4x\n",
+                  side.label, side.best.wall / best_conveyor.wall,
+                  side.best.cpu / best_conveyor.cpu);
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());
     status = 1;

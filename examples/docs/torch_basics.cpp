@@ -2,13 +2,14 @@
 // bindings, a tensor kept past the loop, and the torch::data-style loader.
 // Runs from the repository root on the DEA file when ../shared/data has it,
 // else on generated records. Uses CUDA only when LibTorch says it is there.
+#include <torch/torch.h>
+
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/decode.hpp>
 #include <conveyor/source/tsv.hpp>
 #include <conveyor/torch.hpp>
 #include <filesystem>
 #include <iostream>
-#include <torch/torch.h>
 
 namespace cy = conveyor;
 
@@ -43,11 +44,11 @@ int main() {
   auto tensors = pipe | cy::to_torch();
   torch::Tensor kept;
   for (auto&& [x, y] : tensors.epoch(0)) {  // x: {rows, 1024} float, y: {rows, 1036} float
-    if (!kept.defined()) kept = y;           // stays valid after the loop moves on
+    if (!kept.defined()) kept = y;          // stays valid after the loop moves on
   }
   std::cout << "kept labels " << kept.sizes() << ", " << kept.sum().item<float>() << " two-grams\n";
   for (auto& batch : tensors.epoch(1)) {
-    const torch::Tensor& x = batch.get<"x">();               // by name
+    const torch::Tensor& x = batch.get<"x">();              // by name
     const torch::Tensor& records = batch.indices_tensor();  // int64 {rows}
     if (x.size(0) != records.size(0)) return 1;
   }
@@ -64,7 +65,8 @@ int main() {
   torch::nn::Linear model(1024, 1036);
   torch::optim::Adam optimizer(model->parameters(), 1e-3);
   for (int epoch = 0; epoch < 2; ++epoch) {
-    double loss = train_epoch(loader, model, optimizer);  // each loop over *loader is the next epoch
+    double loss =
+        train_epoch(loader, model, optimizer);  // each loop over *loader is the next epoch
     std::cout << "epoch " << loader->epoch() << " loss " << loss << "\n";
   }
   std::cout << loader->pipeline().stats();

@@ -25,7 +25,7 @@ struct counting_pool final : cy::buffer_pool {
   std::set<void*> live;
   void* acquire(std::size_t bytes, std::size_t& capacity) override {
     capacity = bytes < 64 ? 64 : bytes;
-    void* p = ::operator new(capacity, std::align_val_t{alignment});
+    void* p = ::operator new (capacity, std::align_val_t{alignment});
     ++acquired;
     std::lock_guard lock(mutex);
     live.insert(p);
@@ -37,7 +37,7 @@ struct counting_pool final : cy::buffer_pool {
       std::lock_guard lock(mutex);
       live.erase(memory);
     }
-    ::operator delete(memory, std::align_val_t{alignment});
+    ::operator delete (memory, std::align_val_t{alignment});
   }
   cy::memory_space space() const noexcept override { return static_space; }
   bool holds(const void* p) {
@@ -81,11 +81,13 @@ struct typed_source {
     (fill_column<I, Columns>(out, indices, ctx), ...);
   }
   template <std::size_t I, class Column>
-  void fill_column(batch_type& out, std::span<const std::uint64_t> indices, const cy::stage_context& ctx) const {
+  void fill_column(batch_type& out, std::span<const std::uint64_t> indices,
+                   const cy::stage_context& ctx) const {
     using T = typename Column::value_type;
     cy::dense_column<T> column(ctx.pool_for(Column::name.view()), indices.size(), width);
     for (std::size_t r = 0; r < indices.size(); ++r)
-      for (std::size_t c = 0; c < width; ++c) column(r, c) = make_value<T>(expected_value(I, indices[r], c));
+      for (std::size_t c = 0; c < width; ++c)
+        column(r, c) = make_value<T>(expected_value(I, indices[r], c));
     std::get<I>(out.columns()) = std::move(column);
   }
 };
@@ -93,15 +95,16 @@ struct typed_source {
 using xy_source = typed_source<cy::dense<"x", float>, cy::dense<"y", std::int64_t>>;
 
 /// Checks a {rows, width} tensor of column `column` against the records `indices`.
-void check_values(const torch::Tensor& tensor, std::size_t column, std::span<const std::uint64_t> indices,
-                  std::size_t width) {
+void check_values(const torch::Tensor& tensor, std::size_t column,
+                  std::span<const std::uint64_t> indices, std::size_t width) {
   REQUIRE(tensor.dim() == 2);
   REQUIRE(tensor.size(0) == static_cast<std::int64_t>(indices.size()));
   REQUIRE(tensor.size(1) == static_cast<std::int64_t>(width));
   auto as_double = tensor.to(torch::kCPU).to(torch::kDouble).contiguous();
   const double* values = as_double.data_ptr<double>();
   for (std::size_t r = 0; r < indices.size(); ++r)
-    for (std::size_t c = 0; c < width; ++c) REQUIRE(values[r * width + c] == expected_value(column, indices[r], c));
+    for (std::size_t c = 0; c < width; ++c)
+      REQUIRE(values[r * width + c] == expected_value(column, indices[r], c));
 }
 
 }  // namespace
@@ -132,9 +135,11 @@ TEST_CASE("to_torch: each column is a tensor over the pool's buffer, no copy") {
   CHECK(pool->released == 6);
 }
 
-TEST_CASE("to_torch: a tensor kept past the loop stays valid and its buffer is not reused while alive") {
+TEST_CASE(
+    "to_torch: a tensor kept past the loop stays valid and its buffer is not reused while alive") {
   auto pool = std::make_shared<counting_pool>();
-  auto pipe = xy_source{12, 2} | cy::shuffle(3) | cy::batch(4) | cy::with_pool(pool) | cy::to_torch();
+  auto pipe =
+      xy_source{12, 2} | cy::shuffle(3) | cy::batch(4) | cy::with_pool(pool) | cy::to_torch();
   std::vector<torch::Tensor> kept;
   std::vector<std::vector<std::uint64_t>> kept_indices;
   for (auto& batch : pipe.epoch(1)) {
@@ -159,7 +164,9 @@ TEST_CASE("to_torch: a tensor kept past the loop stays valid and its buffer is n
   CHECK(pool->released == 12);
 }
 
-TEST_CASE("to_torch: a recycling pool hands a kept tensor's memory out again only after the tensor dies") {
+TEST_CASE(
+    "to_torch: a recycling pool hands a kept tensor's memory out again only after the tensor "
+    "dies") {
   auto pool = std::make_shared<cy::pageable_pool>();
   auto pipe = xy_source{40, 8} | cy::batch(4) | cy::with_pool(pool) | cy::to_torch();
   torch::Tensor kept;
@@ -196,21 +203,24 @@ TEST_CASE("to_torch: tensors outlive the pipeline that made them") {
   REQUIRE(kept.size() == 3);
   for (std::size_t b = 0; b < kept.size(); ++b) {
     CHECK(kept_indices[b].dtype() == torch::kLong);
-    std::span<const std::uint64_t> indices(static_cast<const std::uint64_t*>(kept_indices[b].data_ptr()),
-                                           static_cast<std::size_t>(kept_indices[b].numel()));
+    std::span<const std::uint64_t> indices(
+        static_cast<const std::uint64_t*>(kept_indices[b].data_ptr()),
+        static_cast<std::size_t>(kept_indices[b].numel()));
     CHECK(indices[0] == b * 3);
     check_values(kept[b], 1, indices, 5);
   }
 }
 
 TEST_CASE("to_torch: every dtype") {
-  auto pipe = typed_source<cy::dense<"f32", float>, cy::dense<"f64", double>, cy::dense<"f16", cy::float16>,
-                           cy::dense<"bf16", cy::bfloat16>, cy::dense<"u8", std::uint8_t>, cy::dense<"i8", std::int8_t>,
-                           cy::dense<"i16", std::int16_t>, cy::dense<"i32", std::int32_t>,
-                           cy::dense<"i64", std::int64_t>>{6, 4} |
-              cy::batch(6) | cy::to_torch();
-  const std::vector<torch::Dtype> dtypes = {torch::kFloat, torch::kDouble, torch::kHalf,  torch::kBFloat16, torch::kByte,
-                                            torch::kChar,  torch::kShort,  torch::kInt,   torch::kLong};
+  auto pipe =
+      typed_source<cy::dense<"f32", float>, cy::dense<"f64", double>, cy::dense<"f16", cy::float16>,
+                   cy::dense<"bf16", cy::bfloat16>, cy::dense<"u8", std::uint8_t>,
+                   cy::dense<"i8", std::int8_t>, cy::dense<"i16", std::int16_t>,
+                   cy::dense<"i32", std::int32_t>, cy::dense<"i64", std::int64_t>>{6, 4} |
+      cy::batch(6) | cy::to_torch();
+  const std::vector<torch::Dtype> dtypes = {torch::kFloat,    torch::kDouble, torch::kHalf,
+                                            torch::kBFloat16, torch::kByte,   torch::kChar,
+                                            torch::kShort,    torch::kInt,    torch::kLong};
   for (auto& batch : pipe.epoch(0)) {
     REQUIRE(batch.tensors().size() == dtypes.size());
     for (std::size_t i = 0; i < dtypes.size(); ++i) {
@@ -221,7 +231,8 @@ TEST_CASE("to_torch: every dtype") {
   }
 }
 
-TEST_CASE("to_torch: structured bindings give the tensors in column order; names, positions, info") {
+TEST_CASE(
+    "to_torch: structured bindings give the tensors in column order; names, positions, info") {
   auto pipe = xy_source{8, 2} | cy::batch(4) | cy::to_torch();
   std::size_t batches = 0;
   for (auto&& [x, y] : pipe.epoch(0)) {
@@ -258,12 +269,15 @@ TEST_CASE("to_torch: both call forms, a stats row") {
   CHECK(text.str().find("to_torch") != std::string::npos);
 }
 
-TEST_CASE("to_torch(torch::kCUDA): tensors on the GPU, or a clear error when the pipeline is built without CUDA") {
+TEST_CASE(
+    "to_torch(torch::kCUDA): tensors on the GPU, or a clear error when the pipeline is built "
+    "without CUDA") {
   auto base = xy_source{8, 3} | cy::batch(4);
   if (!torch::cuda::is_available()) {
     MESSAGE("no CUDA device: checking the error only");
     CHECK_THROWS_WITH_AS(base | cy::to_torch(torch::kCUDA),
-                         doctest::Contains("to_torch(cuda): CUDA is not available"), std::invalid_argument);
+                         doctest::Contains("to_torch(cuda): CUDA is not available"),
+                         std::invalid_argument);
     CHECK_THROWS_WITH_AS(cy::to_torch(base, torch::Device(torch::kCUDA, 0)),
                          doctest::Contains("CUDA is not available"), std::invalid_argument);
     return;
@@ -305,8 +319,11 @@ TEST_CASE("make_data_loader: a torch::data-style loop over a pipeline, one epoch
   CHECK(text.str().find("to_torch") != std::string::npos);
 }
 
-TEST_CASE("make_data_loader: a pipeline already ending in to_torch(), a one-column pipeline, early exit") {
-  auto loader = cy::make_data_loader(xy_source{10, 2} | cy::batch(5) | cy::to_torch(), /*first_epoch=*/3);
+TEST_CASE(
+    "make_data_loader: a pipeline already ending in to_torch(), a one-column pipeline, early "
+    "exit") {
+  auto loader =
+      cy::make_data_loader(xy_source{10, 2} | cy::batch(5) | cy::to_torch(), /*first_epoch=*/3);
   for (auto& batch : *loader) {
     CHECK(batch.data.size(0) == 5);
     break;

@@ -27,6 +27,8 @@
 // they belong to); call `loader->finish()` to stop them at once.
 #pragma once
 
+#include <torch/data/example.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -34,8 +36,6 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
-
-#include <torch/data/example.h>
 
 #include "conveyor/core/pipeline.hpp"
 #include "conveyor/torch/tensor_batch.hpp"
@@ -48,10 +48,12 @@ template <class Pipeline>
 class data_loader {
   using batch_type = typename Pipeline::batch_type;
   static_assert(is_tensor_batch_v<batch_type>,
-                "conveyor: data_loader takes a pipeline that ends in to_torch(); make_data_loader(pipe) adds it.");
+                "conveyor: data_loader takes a pipeline that ends in to_torch(); "
+                "make_data_loader(pipe) adds it.");
   static_assert(batch_type::column_count == 1 || batch_type::column_count == 2,
-                "conveyor: data_loader gives torch::data::Example<>{data, target}: the pipeline must deliver two "
-                "columns (data, then target) or one (data only); decode exactly those columns.");
+                "conveyor: data_loader gives torch::data::Example<>{data, target}: the pipeline "
+                "must deliver two columns (data, then target) or one (data only); decode exactly "
+                "those columns.");
   using run_type = decltype(std::declval<Pipeline&>().epoch(0));
 
  public:
@@ -133,7 +135,7 @@ class data_loader {
 
 /// make_data_loader(pipe, first_epoch = 0): see the top of this header.
 template <class Pipeline>
-  requires is_pipeline_v<std::remove_cvref_t<Pipeline>>
+requires is_pipeline_v<std::remove_cvref_t<Pipeline>>
 auto make_data_loader(Pipeline&& pipe, std::uint64_t first_epoch = 0) {
   using P = std::remove_cvref_t<Pipeline>;
   if constexpr (is_tensor_batch_v<typename P::batch_type>) {

@@ -16,6 +16,8 @@
 // epoch (`info()`). Move-only like record_batch; thread-compatible.
 #pragma once
 
+#include <torch/types.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -26,8 +28,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <torch/types.h>
 
 #include "conveyor/core/batch.hpp"
 #include "conveyor/core/column.hpp"
@@ -47,10 +47,10 @@ struct torch_dtype {
   static constexpr bool known = false;
   static constexpr c10::ScalarType value = c10::ScalarType::Byte;  // unused: keeps errors to one
 };
-#define CONVEYOR_TORCH_DTYPE(type, scalar)                         \
-  template <>                                                      \
-  struct torch_dtype<type> {                                       \
-    static constexpr bool known = true;                            \
+#define CONVEYOR_TORCH_DTYPE(type, scalar)                            \
+  template <>                                                         \
+  struct torch_dtype<type> {                                          \
+    static constexpr bool known = true;                               \
     static constexpr c10::ScalarType value = c10::ScalarType::scalar; \
   };
 CONVEYOR_TORCH_DTYPE(float, Float)
@@ -90,25 +90,29 @@ consteval bool torch_can_wrap() {
 // instantiation above cannot become a tensor; the message says what to do.
 template <bool Ok, class Column>
 struct check_torch_dense {
-  static_assert(Ok,
-                "conveyor: to_torch() delivers dense columns as tensors, and upstream delivers a bytes or text "
-                "column (Column above); decode it into a dense column before to_torch(), or leave it out.");
+  static_assert(
+      Ok,
+      "conveyor: to_torch() delivers dense columns as tensors, and upstream delivers a bytes or "
+      "text column (Column above); decode it into a dense column before to_torch(), or leave it "
+      "out.");
 };
 template <bool Ok, class Column>
 struct check_torch_dtype {
-  static_assert(Ok,
-                "conveyor: to_torch() has no LibTorch dtype for the value type of a column upstream delivers "
-                "(Column above); LibTorch takes float, double, conveyor::float16, conveyor::bfloat16, uint8_t, "
-                "int8_t, int16_t, int32_t and int64_t: decode the column to one of these.");
+  static_assert(
+      Ok,
+      "conveyor: to_torch() has no LibTorch dtype for the value type of a column upstream delivers "
+      "(Column above); LibTorch takes float, double, conveyor::float16, conveyor::bfloat16, "
+      "uint8_t, int8_t, int16_t, int32_t and int64_t: decode the column to one of these.");
 };
 
 // READ THIS IF YOUR COMPILE BREAKS HERE: `Name` in the instantiation above is
 // the column you asked for; `Batch` lists the columns the pipeline delivers.
 template <class Name, class Batch>
 struct tensor_column_is_missing {
-  static_assert(dependent_false<Batch>,
-                "conveyor: the tensor batch has no column with this name (see Name in the instantiation above); "
-                "fix the name, or produce the column upstream of to_torch().");
+  static_assert(
+      dependent_false<Batch>,
+      "conveyor: the tensor batch has no column with this name (see Name in the "
+      "instantiation above); fix the name, or produce the column upstream of to_torch().");
 };
 
 /// The first column of Batch that to_torch() cannot wrap, or void.
@@ -139,12 +143,14 @@ consteval bool check_torch_columns() {
 
 /// Wraps a pooled buffer as a CPU tensor of `sizes` without a copy; the
 /// tensor's deleter returns the buffer to its pool.
-inline torch::Tensor wrap_buffer(pooled_buffer buffer, c10::IntArrayRef sizes, c10::ScalarType dtype) {
+inline torch::Tensor wrap_buffer(pooled_buffer buffer, c10::IntArrayRef sizes,
+                                 c10::ScalarType dtype) {
   void* data = buffer.data();
   buffer_release release = buffer.detach();
   try {
-    return torch::from_blob(data, sizes, [release](void* memory) { release(memory); },
-                            torch::TensorOptions().dtype(dtype).device(torch::kCPU));
+    return torch::from_blob(
+        data, sizes, [release](void* memory) { release(memory); },
+        torch::TensorOptions().dtype(dtype).device(torch::kCPU));
   } catch (...) {
     release(data);
     throw;
@@ -165,7 +171,8 @@ class tensor_batch<record_batch<Columns...>> {
   static constexpr std::size_t column_count = sizeof...(Columns);
 
   tensor_batch() = default;
-  tensor_batch(batch_info info, torch::Tensor indices, std::array<torch::Tensor, column_count> tensors) noexcept
+  tensor_batch(batch_info info, torch::Tensor indices,
+               std::array<torch::Tensor, column_count> tensors) noexcept
       : info_(info), indices_(std::move(indices)), tensors_(std::move(tensors)) {}
   tensor_batch(tensor_batch&&) noexcept = default;
   tensor_batch& operator=(tensor_batch&&) noexcept = default;
@@ -179,7 +186,8 @@ class tensor_batch<record_batch<Columns...>> {
     take_columns(batch, tensors, device, std::index_sequence_for<Columns...>{});
     batch_rows rows = std::move(batch).take_rows();
     const auto count = static_cast<std::int64_t>(rows.indices.rows());
-    torch::Tensor indices = detail::wrap_buffer(std::move(rows.indices).take_buffer(), {count}, c10::ScalarType::Long);
+    torch::Tensor indices =
+        detail::wrap_buffer(std::move(rows.indices).take_buffer(), {count}, c10::ScalarType::Long);
     return tensor_batch(rows.info, std::move(indices), std::move(tensors));
   }
 
@@ -247,7 +255,9 @@ class tensor_batch<record_batch<Columns...>> {
 
   /// All tensors, in column order.
   [[nodiscard]] std::array<torch::Tensor, column_count>& tensors() noexcept { return tensors_; }
-  [[nodiscard]] const std::array<torch::Tensor, column_count>& tensors() const noexcept { return tensors_; }
+  [[nodiscard]] const std::array<torch::Tensor, column_count>& tensors() const noexcept {
+    return tensors_;
+  }
 
   /// Bytes held by the tensors and the index column.
   [[nodiscard]] std::size_t size_bytes() const noexcept {
@@ -269,7 +279,8 @@ class tensor_batch<record_batch<Columns...>> {
     const auto width = static_cast<std::int64_t>(column.width());
     torch::Tensor tensor = detail::wrap_buffer(std::move(column).take_buffer(), {rows, width},
                                                detail::torch_dtype<T>::value);
-    if (!device.is_cpu()) tensor = tensor.to(device);  // synchronous: the buffer is free to go afterwards
+    if (!device.is_cpu())
+      tensor = tensor.to(device);  // synchronous: the buffer is free to go afterwards
     return tensor;
   }
 

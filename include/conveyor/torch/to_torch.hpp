@@ -26,6 +26,9 @@
 // tensors already delivered stay valid.
 #pragma once
 
+#include <torch/cuda.h>
+#include <torch/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -33,9 +36,6 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
-
-#include <torch/cuda.h>
-#include <torch/types.h>
 
 #include "conveyor/core/closure.hpp"
 #include "conveyor/core/detail/hash.hpp"
@@ -62,7 +62,8 @@ struct tensor_stream {
     if (!in) return std::nullopt;
     const auto begin = clock::now();
     const batch_info info = in->info();
-    auto out = run_stage("to_torch", info, [&] { return batch_type::from(std::move(*in), device); });
+    auto out =
+        run_stage("to_torch", info, [&] { return batch_type::from(std::move(*in), device); });
     counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
     return std::optional<batch_type>(std::move(out));
   }
@@ -73,21 +74,24 @@ struct tensor_stream {
 inline void check_torch_device(const torch::Device& device) {
   if (device.is_cpu()) return;
   if (!device.is_cuda())
-    throw std::invalid_argument("to_torch: device " + device.str() +
-                                " is not supported; use to_torch() for CPU tensors or to_torch(torch::kCUDA)");
-  if (!torch::cuda::is_available())
     throw std::invalid_argument(
-        "to_torch(" + device.str() +
-        "): CUDA is not available (no GPU or driver, or a CPU-only LibTorch); use to_torch() for CPU tensors");
+        "to_torch: device " + device.str() +
+        " is not supported; use to_torch() for CPU tensors or to_torch(torch::kCUDA)");
+  if (!torch::cuda::is_available())
+    throw std::invalid_argument("to_torch(" + device.str() +
+                                "): CUDA is not available (no GPU or driver, or a CPU-only "
+                                "LibTorch); use to_torch() for CPU tensors");
   // device_count() is size_t in LibTorch 1.13 and DeviceIndex in 2.x.
-  if (device.has_index() && static_cast<long long>(device.index()) >= static_cast<long long>(torch::cuda::device_count()))
+  if (device.has_index() &&
+      static_cast<long long>(device.index()) >= static_cast<long long>(torch::cuda::device_count()))
     throw std::invalid_argument("to_torch(" + device.str() + "): there are only " +
                                 std::to_string(torch::cuda::device_count()) + " CUDA devices");
 }
 
 struct torch_stage {
   static constexpr stage_kind kind = stage_kind::stream;
-  static constexpr stage_placement placement{.needs_batches = true, .host_only = true, .must_be_last = true};
+  static constexpr stage_placement placement{
+      .needs_batches = true, .host_only = true, .must_be_last = true};
   CONVEYOR_STAGE_MESSAGES("to_torch(...)")
   template <class In>
   using output = tensor_batch<In>;
@@ -99,7 +103,8 @@ struct torch_stage {
   template <class Up>
   auto attach(Up&& up, build_env& env) const {
     auto stream = as_stream(std::forward<Up>(up));
-    return tensor_stream<decltype(stream)>{std::move(stream), device, &env.counters_for("to_torch")};
+    return tensor_stream<decltype(stream)>{std::move(stream), device,
+                                           &env.counters_for("to_torch")};
   }
 };
 
@@ -112,8 +117,10 @@ struct to_torch_fn {
     auto p = as_pipeline(std::forward<Upstream>(upstream));
     using P = decltype(p);
     if constexpr (!std::same_as<P, invalid_pipeline> && P::batched && !P::sealed) {
-      if constexpr (!detail::check_torch_columns<typename P::batch_type>()) return invalid_pipeline{};
-      else return append_stage(std::move(p), detail::torch_stage{device});
+      if constexpr (!detail::check_torch_columns<typename P::batch_type>())
+        return invalid_pipeline{};
+      else
+        return append_stage(std::move(p), detail::torch_stage{device});
     } else {
       return append_stage(std::move(p), detail::torch_stage{device});
     }
