@@ -3,8 +3,8 @@
 //
 // A gram is two characters, each a code point in U+0000..U+00FF (ASCII and
 // Latin-1), given as UTF-8 text. Lookup goes through a 65536-entry table indexed
-// by (first << 8 | second): built at compile time for the DEA alphabet, once at
-// construction for a user alphabet, never a search per gram.
+// by (first << 8 | second), built once at construction (for the DEA alphabet on
+// the first call of dea()), never a search per gram.
 #pragma once
 
 #include <array>
@@ -28,24 +28,6 @@ namespace detail {
 /// Table entry for a pair that is not in the alphabet.
 inline constexpr std::uint16_t absent_gram = 0xFFFF;
 using gram_table = std::array<std::uint16_t, 65536>;
-
-/// The DEA alphabet's table: aa..zz at 26*i+j, a0..z9 at 676+10*l+d, 00..99 at 936+10*a+b.
-consteval gram_table make_dea_gram_table() {
-  gram_table table{};
-  for (auto& entry : table) entry = absent_gram;
-  for (unsigned first = 0; first < 26; ++first) {
-    for (unsigned second = 0; second < 26; ++second)
-      table[('a' + first) << 8 | ('a' + second)] = static_cast<std::uint16_t>(26 * first + second);
-    for (unsigned digit = 0; digit < 10; ++digit)
-      table[('a' + first) << 8 | ('0' + digit)] = static_cast<std::uint16_t>(676 + 10 * first + digit);
-  }
-  for (unsigned first = 0; first < 10; ++first)
-    for (unsigned second = 0; second < 10; ++second)
-      table[('0' + first) << 8 | ('0' + second)] = static_cast<std::uint16_t>(936 + 10 * first + second);
-  return table;
-}
-
-inline constexpr gram_table dea_gram_table = make_dea_gram_table();
 
 }  // namespace detail
 
@@ -86,7 +68,8 @@ class gram_alphabet {
   gram_alphabet(std::initializer_list<std::string_view> grams)
       : gram_alphabet(std::span<const std::string_view>(grams.begin(), grams.size())) {}
 
-  /// The DEA attack's 1036 grams; its table is a compile-time constant.
+  /// The DEA attack's 1036 grams (aa..zz, a0..z9, 00..99); built on the first
+  /// call (thread-safe), then shared.
   static const gram_alphabet& dea() {
     static const gram_alphabet alphabet{dea_tag{}};
     return alphabet;
@@ -109,12 +92,25 @@ class gram_alphabet {
 
  private:
   struct dea_tag {};
-  explicit gram_alphabet(dea_tag) : table_(detail::dea_gram_table.data()) {
-    grams_.resize(1036);
-    for (unsigned key = 0; key < detail::dea_gram_table.size(); ++key) {
-      const std::uint16_t index = detail::dea_gram_table[key];
-      if (index != detail::absent_gram) grams_[index] = {static_cast<char>(key >> 8), static_cast<char>(key & 0xFF)};
-    }
+  // Built at run time, not as a constexpr table: evaluating 65536 entries at
+  // compile time cost every translation unit including this header 0.4 s.
+  explicit gram_alphabet(dea_tag) {
+    auto table = std::make_shared<detail::gram_table>();
+    table->fill(detail::absent_gram);
+    grams_.reserve(1036);
+    const auto add = [&](char first, char second) {
+      (*table)[static_cast<unsigned>(first) << 8 | static_cast<unsigned>(second)] =
+          static_cast<std::uint16_t>(grams_.size());
+      grams_.push_back({first, second});
+    };
+    for (char first = 'a'; first <= 'z'; ++first)
+      for (char second = 'a'; second <= 'z'; ++second) add(first, second);
+    for (char first = 'a'; first <= 'z'; ++first)
+      for (char digit = '0'; digit <= '9'; ++digit) add(first, digit);
+    for (char first = '0'; first <= '9'; ++first)
+      for (char second = '0'; second <= '9'; ++second) add(first, second);
+    table_ = table->data();
+    owned_table_ = std::move(table);
   }
 
   /// (first << 8 | second) for a gram of two code points < 0x100, else nullopt.
@@ -135,7 +131,7 @@ class gram_alphabet {
   }
 
   std::vector<std::string> grams_;
-  std::shared_ptr<const detail::gram_table> owned_table_;  // empty for the DEA alphabet
+  std::shared_ptr<const detail::gram_table> owned_table_;
   const std::uint16_t* table_ = nullptr;
 };
 
