@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "support/counting_pool.hpp"
+
 namespace cy = conveyor;
 
 namespace {
@@ -25,30 +27,7 @@ std::vector<std::uint64_t> indices_of(auto&& pipe, std::uint64_t epoch = 0) {
   return out;
 }
 
-/// A pageable pool that counts what it hands out and remembers live pointers.
-struct counting_pool final : cy::buffer_pool {
-  static constexpr cy::memory_space static_space = cy::memory_space::host;
-  std::atomic<int> acquired{0}, released{0};
-  std::mutex mutex;
-  std::set<void*> live;
-  void* acquire(std::size_t bytes, std::size_t& capacity) override {
-    capacity = bytes < 64 ? 64 : bytes;
-    void* p = ::operator new(capacity, std::align_val_t{alignment});
-    ++acquired;
-    std::lock_guard lock(mutex);
-    live.insert(p);
-    return p;
-  }
-  void release(void* memory, std::size_t) noexcept override {
-    ++released;
-    {
-      std::lock_guard lock(mutex);
-      live.erase(memory);
-    }
-    ::operator delete(memory, std::align_val_t{alignment});
-  }
-  cy::memory_space space() const noexcept override { return static_space; }
-};
+using conveyor::test::counting_pool;
 
 template <class Column>
 concept host_elements = requires(Column& c) {

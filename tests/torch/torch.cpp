@@ -13,38 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "support/counting_pool.hpp"
+
 namespace cy = conveyor;
 
 namespace {
 
-/// A pageable pool that counts what it hands out and remembers live pointers.
-struct counting_pool final : cy::buffer_pool {
-  static constexpr cy::memory_space static_space = cy::memory_space::host;
-  std::atomic<int> acquired{0}, released{0};
-  std::mutex mutex;
-  std::set<void*> live;
-  void* acquire(std::size_t bytes, std::size_t& capacity) override {
-    capacity = bytes < 64 ? 64 : bytes;
-    void* p = ::operator new (capacity, std::align_val_t{alignment});
-    ++acquired;
-    std::lock_guard lock(mutex);
-    live.insert(p);
-    return p;
-  }
-  void release(void* memory, std::size_t) noexcept override {
-    ++released;
-    {
-      std::lock_guard lock(mutex);
-      live.erase(memory);
-    }
-    ::operator delete (memory, std::align_val_t{alignment});
-  }
-  cy::memory_space space() const noexcept override { return static_space; }
-  bool holds(const void* p) {
-    std::lock_guard lock(mutex);
-    return live.count(const_cast<void*>(p)) == 1;
-  }
-};
+using conveyor::test::counting_pool;
 
 /// The value of column `column`, record `record`, element `c`: small enough for int8.
 double expected_value(std::size_t column, std::uint64_t record, std::size_t c) {
