@@ -71,7 +71,8 @@ class subset_source {
   using batch_type = typename Inner::batch_type;
 
   subset_source(Inner inner, std::vector<std::uint64_t> rows, std::string name)
-      : inner_(std::move(inner)), rows_(std::make_shared<const std::vector<std::uint64_t>>(std::move(rows))),
+      : inner_(std::move(inner)),
+        rows_(std::make_shared<const std::vector<std::uint64_t>>(std::move(rows))),
         name_(std::move(name)) {}
 
   [[nodiscard]] std::uint64_t size() const noexcept { return rows_->size(); }
@@ -106,16 +107,17 @@ std::uint64_t fnv1a64(std::uint8_t seed, std::string_view bytes) {
 // Writes n synthetic records with the attack's layout; see the top comment.
 void write_synthetic(const std::filesystem::path& path, std::size_t n, std::uint64_t seed) {
   static const std::array<const char*, 40> given{
-      "Maria",  "James",   "Rene",    "Linda",  "Robert", "Patricia", "John",    "Jennifer", "Michael", "Elizabeth",
-      "David",  "Barbara", "William", "Susan",  "Joseph", "Jessica",  "Thomas",  "Sarah",    "Charles", "Karen",
-      "Daniel", "Nancy",   "Matthew", "Lisa",   "Anthony", "Betty",   "Mark",    "Margaret", "Donald",  "Sandra",
-      "Steven", "Ashley",  "Paul",    "Kimberly", "Andrew", "Emily",  "Joshua",  "Donna",    "Kenneth", "Michelle"};
+      "Maria",   "James",     "Rene",    "Linda",    "Robert",  "Patricia", "John",    "Jennifer",
+      "Michael", "Elizabeth", "David",   "Barbara",  "William", "Susan",    "Joseph",  "Jessica",
+      "Thomas",  "Sarah",     "Charles", "Karen",    "Daniel",  "Nancy",    "Matthew", "Lisa",
+      "Anthony", "Betty",     "Mark",    "Margaret", "Donald",  "Sandra",   "Steven",  "Ashley",
+      "Paul",    "Kimberly",  "Andrew",  "Emily",    "Joshua",  "Donna",    "Kenneth", "Michelle"};
   static const std::array<const char*, 40> surnames{
-      "Taylor",   "Miles",    "Smith",   "Johnson", "Williams", "Brown",   "Jones",   "Garcia",  "Miller",
-      "Davis",    "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas",
-      "Moore",    "Jackson",  "Martin",  "Lee",     "Perez",    "Thompson", "White",  "Harris",  "Sanchez",
-      "Clark",    "Ramirez",  "Lewis",   "Robinson", "Walker",  "Young",   "Allen",   "King",    "Wright",
-      "Scott",    "Torres",   "Nguyen",  "Hill"};
+      "Taylor",   "Miles",  "Smith",     "Johnson",  "Williams",  "Brown",  "Jones",    "Garcia",
+      "Miller",   "Davis",  "Rodriguez", "Martinez", "Hernandez", "Lopez",  "Gonzalez", "Wilson",
+      "Anderson", "Thomas", "Moore",     "Jackson",  "Martin",    "Lee",    "Perez",    "Thompson",
+      "White",    "Harris", "Sanchez",   "Clark",    "Ramirez",   "Lewis",  "Robinson", "Walker",
+      "Young",    "Allen",  "King",      "Wright",   "Scott",     "Torres", "Nguyen",   "Hill"};
   const auto& alphabet = cy::gram_alphabet::dea();
   std::mt19937_64 rng(seed);
   std::ofstream out(path, std::ios::binary);
@@ -187,7 +189,8 @@ int main(int argc, char** argv) try {
 
   temp_file synthetic;
   if (path.empty()) {
-    synthetic.path = std::filesystem::temp_directory_path() / ("dea_train_" + std::to_string(::getpid()) + ".tsv");
+    synthetic.path = std::filesystem::temp_directory_path() /
+                     ("dea_train_" + std::to_string(::getpid()) + ".tsv");
     write_synthetic(synthetic.path, 5000, 2026);
     path = synthetic.path;
     std::cout << "synthetic data: 5000 records in " << path.string() << "\n";
@@ -202,8 +205,10 @@ int main(int argc, char** argv) try {
   std::iota(order.begin(), order.end(), std::uint64_t{0});
   std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
   const std::size_t held_out = order.size() / 5;
-  std::vector<std::uint64_t> val_rows(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(held_out));
-  std::vector<std::uint64_t> train_rows(order.begin() + static_cast<std::ptrdiff_t>(held_out), order.end());
+  std::vector<std::uint64_t> val_rows(order.begin(),
+                                      order.begin() + static_cast<std::ptrdiff_t>(held_out));
+  std::vector<std::uint64_t> train_rows(order.begin() + static_cast<std::ptrdiff_t>(held_out),
+                                        order.end());
   std::sort(val_rows.begin(), val_rows.end());
   std::sort(train_rows.begin(), train_rows.end());
   if (train_rows.empty() || val_rows.empty()) {
@@ -212,20 +217,23 @@ int main(int argc, char** argv) try {
   }
   std::cout << "records: " << train_rows.size() << " train, " << val_rows.size() << " validation\n";
 
-  const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  const torch::Device device =
+      torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   std::cout << "device: " << (device.is_cuda() ? "cuda" : "cpu") << "\n";
 
   auto decoders = [] {
     return cy::decode(cy::bits<float>("bloomfilter", 1024) >> cy::column<"x">,
                       cy::two_grams({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
   };
-  auto train = subset_source(file, std::move(train_rows), "train") | cy::shuffle(42) | cy::batch(32) | decoders() |
-               cy::parallel(2) | cy::prefetch(4) | cy::to_torch(device);
-  auto validation = subset_source(file, std::move(val_rows), "validation") | cy::batch(256) | decoders() |
-                    cy::parallel(2) | cy::prefetch(4) | cy::to_torch(device);
+  auto train = subset_source(file, std::move(train_rows), "train") | cy::shuffle(42) |
+               cy::batch(32) | decoders() | cy::parallel(2) | cy::prefetch(4) |
+               cy::to_torch(device);
+  auto validation = subset_source(file, std::move(val_rows), "validation") | cy::batch(256) |
+                    decoders() | cy::parallel(2) | cy::prefetch(4) | cy::to_torch(device);
 
   torch::manual_seed(1);
-  torch::nn::Sequential model(torch::nn::Linear(1024, 512), torch::nn::ReLU(), torch::nn::Linear(512, 1036));
+  torch::nn::Sequential model(torch::nn::Linear(1024, 512), torch::nn::ReLU(),
+                              torch::nn::Linear(512, 1036));
   model->to(device);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(3e-3));
   torch::nn::BCEWithLogitsLoss criterion;
@@ -259,8 +267,8 @@ int main(int argc, char** argv) try {
       loss_sum += loss.item<double>() * static_cast<double>(x.size(0));
       samples += static_cast<std::size_t>(x.size(0));
       if (++batches % 10 == 0 && progress)
-        std::cerr << "\repoch " << epoch + 1 << ": " << batches << " batches, loss " << std::setprecision(4)
-                  << loss_sum / static_cast<double>(samples) << std::flush;
+        std::cerr << "\repoch " << epoch + 1 << ": " << batches << " batches, loss "
+                  << std::setprecision(4) << loss_sum / static_cast<double>(samples) << std::flush;
       wait_start = steady::now();
       ++it;
       waited += std::chrono::duration<double>(steady::now() - wait_start).count();
@@ -278,9 +286,10 @@ int main(int argc, char** argv) try {
     model_f1 = val.f1();
     std::cout << "epoch " << std::setw(2) << epoch + 1 << "  loss " << std::setprecision(4)
               << loss_sum / static_cast<double>(std::max<std::size_t>(samples, 1)) << "  val P "
-              << val.precision() << " R " << val.recall() << " F1 " << val.f1() << "  " << std::setprecision(0)
-              << static_cast<double>(samples) / seconds << " samples/s  waiting for data "
-              << std::setprecision(1) << 100.0 * waited / seconds << "%\n";
+              << val.precision() << " R " << val.recall() << " F1 " << val.f1() << "  "
+              << std::setprecision(0) << static_cast<double>(samples) / seconds
+              << " samples/s  waiting for data " << std::setprecision(1) << 100.0 * waited / seconds
+              << "%\n";
   }
 
   // Baseline: the k most frequent training grams for every record.
@@ -294,9 +303,9 @@ int main(int argc, char** argv) try {
     base.add(baseline.unsqueeze(0).expand_as(y), y);
 
   std::cout << "\ntraining pipeline:\n" << train.stats();
-  std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top " << k
-            << " training grams, mean " << std::setprecision(1) << mean_grams << " per record) "
-            << std::setprecision(4) << base.f1() << "\n";
+  std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top "
+            << k << " training grams, mean " << std::setprecision(1) << mean_grams
+            << " per record) " << std::setprecision(4) << base.f1() << "\n";
   if (!(model_f1 > base.f1())) {
     std::cout << "FAIL: the model's validation F1 is not above the baseline's\n";
     return 1;
