@@ -19,6 +19,7 @@
 #include "conveyor/source/binary_records_source.hpp"
 #include "conveyor/source/npy.hpp"
 #include "conveyor/source/npy_source.hpp"
+#include "support/error_text.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -358,21 +359,8 @@ bool is_permutation_of_all(std::vector<std::uint64_t> order, std::uint64_t recor
   return order.size() == records;
 }
 
-std::string message_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  const bool found = text.find(part) != std::string::npos;
-  if (!found) MESSAGE("'" << part << "' is not in: " << text);
-  return found;
-}
+using conveyor::test::contains;
+using conveyor::test::error_text;
 
 }  // namespace
 
@@ -448,14 +436,14 @@ TEST_CASE("npy_source: a dtype or width the file does not hold is an error at op
   write_labels(dir.file("labels.npy"));
 
   const auto dtype =
-      message_of([&] { (void)cy::npy_source<cy::dense<"y", double>>(dir.file("labels.npy")); });
+      error_text([&] { (void)cy::npy_source<cy::dense<"y", double>>(dir.file("labels.npy")); });
   CHECK(contains(dtype, (dir.file("labels.npy")).string()));
   CHECK(contains(dtype, "column 'y' expects float64"));
   CHECK(contains(dtype, "holds float32 records of shape ()"));
   CHECK(contains(dtype, "array shape (1000,)"));
   CHECK(contains(dtype, "byte offset 10"));
 
-  const auto width = message_of([&] {
+  const auto width = error_text([&] {
     (void)cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
         {dir.file("features.npy"), dir.file("labels.npy")}, {1024, std::nullopt});
   });
@@ -465,7 +453,7 @@ TEST_CASE("npy_source: a dtype or width the file does not hold is an error at op
   CHECK(contains(width, "array shape (1000, 4, 8)"));
 
   // Both problems at once name both sides too.
-  const auto both = message_of(
+  const auto both = error_text(
       [&] { (void)cy::npy_source<cy::dense<"bits", std::int8_t>>(dir.file("features.npy"), 8); });
   CHECK(contains(both, "expects int8 records of 8 values"));
   CHECK(contains(both, "holds uint8 records of shape (4, 8) = 32 values"));
@@ -480,7 +468,7 @@ TEST_CASE("npy_source: files with different record counts are an error at open")
   temp_dir dir;
   write_features(dir.file("features.npy"));
   write_labels(dir.file("short_labels.npy"), 999);
-  const auto message = message_of([&] {
+  const auto message = error_text([&] {
     (void)cy::npy_source<cy::dense<"bits", std::uint8_t>, cy::dense<"y", float>>(
         {dir.file("features.npy"), dir.file("short_labels.npy")});
   });
@@ -510,7 +498,7 @@ TEST_CASE("npy_source: truncated and missing files name the file, record and off
     CHECK(contains(message, "record 10, byte offset " + std::to_string(header + 40)));
   }
   const auto missing =
-      message_of([&] { (void)cy::npy_source<cy::dense<"y", float>>(dir.file("absent.npy")); });
+      error_text([&] { (void)cy::npy_source<cy::dense<"y", float>>(dir.file("absent.npy")); });
   CHECK(contains(missing, "absent.npy"));
   CHECK(contains(missing, "column 'y': cannot open"));
   auto open_missing = [&] { (void)cy::npy_source<cy::dense<"y", float>>(dir.file("absent.npy")); };
@@ -562,7 +550,7 @@ TEST_CASE("binary_records_source through shuffle, batch and parallel(2)") {
 TEST_CASE("binary_records_source: layout and file problems name the file and both sides") {
   temp_dir dir;
   dir.file("rows.bin", make_records(16, 10));
-  const auto dtype = message_of([&] {
+  const auto dtype = error_text([&] {
     (void)cy::binary_records_source<cy::dense<"x", float>>(
         dir.file("rows.bin"), {.header_bytes = 16, .layout = {element_type::uint32, {3}}});
   });

@@ -20,6 +20,7 @@
 
 #include "conveyor/source/hdf5.hpp"
 #include "conveyor/source/hdf5_source.hpp"
+#include "support/error_text.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -422,21 +423,8 @@ std::vector<std::uint64_t> delivered(Pipe& pipe) {
   return order;
 }
 
-std::string error_text(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  FAIL("expected an exception");
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  const bool found = text.find(part) != std::string::npos;
-  if (!found) MESSAGE("'" << part << "' is not in: " << text);
-  return found;
-}
+using conveyor::test::contains;
+using conveyor::test::error_text;
 
 }  // namespace
 
