@@ -28,19 +28,28 @@ struct rejections {
     records.clear();
     rows.clear();
   }
-  /// Drops the rejected rows of `batch` that it still holds.
+  /// Drops the rejected rows of `batch` that it still holds. O(rows x log
+  /// rejected): a stage may reject most of a batch of bad records.
   template <class Batch>
   void apply(Batch& batch) const {
     if (empty()) return;
     std::vector<std::uint8_t> keep(batch.rows(), 1);
     bool any = false;
-    auto indices = batch.indices();
-    for (std::size_t r = 0; r < keep.size(); ++r) {
-      bool drop = std::find(rows.begin(), rows.end(), r) != rows.end() ||
-                  std::find(records.begin(), records.end(), indices[r]) != records.end();
-      if (drop) {
+    for (std::size_t r : rows) {
+      if (r < keep.size()) {
         keep[r] = 0;
         any = true;
+      }
+    }
+    if (!records.empty()) {
+      std::vector<std::uint64_t> sorted(records);
+      std::sort(sorted.begin(), sorted.end());
+      auto indices = batch.indices();
+      for (std::size_t r = 0; r < keep.size(); ++r) {
+        if (keep[r] != 0 && std::binary_search(sorted.begin(), sorted.end(), indices[r])) {
+          keep[r] = 0;
+          any = true;
+        }
       }
     }
     if (any) batch.keep_rows(keep);
