@@ -16,11 +16,18 @@
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "conveyor/core/detail/json.hpp"
 #include "conveyor/core/histogram.hpp"
 
 namespace conveyor {
+
+namespace detail {
+struct trace_label;  // detail/trace.hpp
+}  // namespace detail
 
 /// Live counters of one stage. Thread-safe; all updates are relaxed atomics.
 struct stage_counters {
@@ -40,6 +47,8 @@ struct stage_counters {
   std::atomic<std::uint64_t> queue_max{0};
   std::atomic<std::uint64_t> queue_capacity{0};
   latency_histogram latency;  ///< busy time per batch
+  /// Where this stage's trace spans go; null while tracing is off (trace.hpp).
+  std::atomic<const detail::trace_label*> trace{nullptr};
 
   void add_batch(std::uint64_t batch_rows, std::uint64_t batch_bytes, std::chrono::nanoseconds busy) noexcept {
     batches.fetch_add(1, std::memory_order_relaxed);
@@ -95,6 +104,10 @@ struct pipeline_stats {
     return worst;
   }
 
+  /// The snapshot as one JSON object, for dashboards and logs (see
+  /// docs/observability.md for the fields; times in nanoseconds).
+  [[nodiscard]] std::string to_json() const;
+
   friend std::ostream& operator<<(std::ostream& out, const pipeline_stats& stats) {
     auto ms = [](std::chrono::nanoseconds t) { return static_cast<double>(t.count()) / 1e6; };
     auto us = [](std::chrono::nanoseconds t) { return static_cast<double>(t.count()) / 1e3; };
@@ -121,6 +134,59 @@ struct pipeline_stats {
     return out;
   }
 };
+
+inline std::string pipeline_stats::to_json() const {
+  using detail::append_json_number;
+  auto field = [](std::string& out, std::string_view name) {
+    detail::append_json_string(out, name);
+    out += ':';
+  };
+  auto ns = [](std::chrono::nanoseconds t) { return static_cast<std::uint64_t>(t.count() < 0 ? 0 : t.count()); };
+  std::string out = "{";
+  field(out, "wall_ns");
+  append_json_number(out, ns(wall));
+  out += ',';
+  field(out, "rows_delivered");
+  append_json_number(out, rows_delivered);
+  out += ',';
+  field(out, "rows_per_second");
+  append_json_number(out, rows_per_second());
+  out += ',';
+  field(out, "bottleneck");
+  if (const stage_stats* worst = bottleneck())
+    detail::append_json_string(out, worst->name);
+  else
+    out += "null";
+  out += ',';
+  field(out, "stages");
+  out += '[';
+  for (const auto& s : stages) {
+    if (&s != stages.data()) out += ',';
+    out += '{';
+    field(out, "name");
+    detail::append_json_string(out, s.name);
+    const std::pair<std::string_view, std::uint64_t> counts[] = {
+        {"batches", s.batches},       {"rows", s.rows},           {"bytes", s.bytes},
+        {"busy_ns", ns(s.busy)},      {"starved_ns", ns(s.starved)}, {"blocked_ns", ns(s.blocked)},
+        {"p50_ns", ns(s.p50)},        {"p95_ns", ns(s.p95)},      {"p99_ns", ns(s.p99)},
+        {"queue_max", s.queue_max},   {"queue_capacity", s.queue_capacity},
+        {"skipped", s.skipped},       {"retries", s.retries}};
+    for (const auto& [name, value] : counts) {
+      out += ',';
+      field(out, name);
+      append_json_number(out, value);
+    }
+    out += ',';
+    field(out, "queue_mean");
+    append_json_number(out, s.queue_mean);
+    out += ',';
+    field(out, "rows_per_busy_second");
+    append_json_number(out, s.rows_per_busy_second());
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
 
 /// The counters of all stages of one pipeline, kept across epochs. Stable
 /// addresses: stages hold pointers to their counters.
