@@ -91,6 +91,7 @@ struct column_names<record_batch<Columns...>> {
 struct pipeline_settings {
   std::shared_ptr<buffer_pool> output_pool;  ///< with_pool(...); null: pageable
   error_policy policy = on_error::fail;
+  std::uint64_t memory_budget = 0;  ///< memory_budget(bytes); 0: none
 };
 
 /// What a pipeline accumulates while it runs: its own, never shared by copies.
@@ -268,6 +269,8 @@ class pipeline {
     env.registry = &runtime_->registry;
     env.counters = &runtime_->counters;
     env.start = batch_info{e, first};
+    env.memory = std::make_shared<detail::memory_governor>(
+        settings_.memory_budget, settings_.memory_budget == 0 ? 0 : detail::cache_resident_bytes(stages_));
     using stream_type = decltype(build(env));
     auto stream = std::make_unique<stream_type>(build(env));
     return epoch_run<stream_type>(std::move(stream), plan_of(e), first, runtime_);

@@ -24,6 +24,7 @@
 
 #include "conveyor/core/context.hpp"
 #include "conveyor/core/detail/hash.hpp"
+#include "conveyor/core/detail/memory_budget.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/plan.hpp"
 #include "conveyor/core/stage.hpp"
@@ -44,6 +45,8 @@ struct build_env : build_info {
   stats_registry* registry = nullptr;
   std::vector<stage_counters*>* counters = nullptr;
   std::size_t next_counter = 0;
+  /// memory_budget(...)'s account, shared by the epoch's execution stages.
+  std::shared_ptr<memory_governor> memory;
 
   stage_counters& counters_for(const std::string& name) {
     if (next_counter == counters->size()) counters->push_back(&registry->add(name));

@@ -1,0 +1,177 @@
+// conveyor/core/detail/memory_budget.hpp: the account that keeps the batches a
+// pipeline holds, plus its in-memory cache budgets, within memory_budget(bytes).
+//
+// Why an account and not a fixed split: parallel(autotune) and
+// prefetch(autotune) grow at run time, each on its own thread, and the batch
+// size is known only once the first batch exists. Each execution stage enrols
+// at build time with the fewest batches it can work with; the first measured
+// batch fixes the batch size and checks that the minimum fits (else a clear
+// error); afterwards a stage asks for more (grant) and gets what the others
+// leave. Calls are rare (enrol once, grant once per tuning decision), so one
+// mutex is fine; observe() is once per batch and takes the mutex only when the
+// largest batch seen grows.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace conveyor::detail {
+
+class memory_governor {
+ public:
+  /// budget 0: no budget (grants are never cut). reserved: cache budgets.
+  memory_governor(std::uint64_t budget, std::uint64_t reserved) : budget_(budget), reserved_(reserved) {
+    if (budget_ != 0 && reserved_ >= budget_)
+      throw std::invalid_argument("memory_budget(" + std::to_string(budget_) +
+                                  " bytes) leaves nothing for batches: the in-memory cache tiers of this pipeline "
+                                  "already take " +
+                                  std::to_string(reserved_) + " bytes");
+  }
+
+  /// A stage that holds between `minimum` and some number of queued batches,
+  /// plus `extra` it always holds (a batch in hand). Build time only.
+  std::size_t enrol(std::string what, std::uint64_t minimum, std::uint64_t extra) {
+    std::lock_guard lock(mutex_);
+    holders_.push_back(holder{std::move(what), minimum, extra, minimum});
+    return holders_.size() - 1;
+  }
+
+  [[nodiscard]] bool limited() const noexcept { return budget_ != 0; }
+  [[nodiscard]] std::uint64_t budget() const noexcept { return budget_; }
+  [[nodiscard]] std::uint64_t reserved() const noexcept { return reserved_; }
+  /// The largest batch measured so far (0 before the first).
+  [[nodiscard]] std::uint64_t batch_bytes() const noexcept { return batch_bytes_.load(std::memory_order_acquire); }
+  /// Changes whenever batch_bytes() grows: a stage re-asks for its grant then.
+  [[nodiscard]] std::uint32_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
+  /// Records one batch's size (any thread, once per batch). The first call,
+  /// and any call that sees a larger batch, checks that the pipeline's
+  /// minimum fits and throws std::invalid_argument naming the numbers if not.
+  void observe(std::uint64_t bytes) {
+    auto seen = batch_bytes_.load(std::memory_order_acquire);
+    if (bytes <= seen) return;
+    std::lock_guard lock(mutex_);
+    seen = batch_bytes_.load(std::memory_order_relaxed);
+    if (bytes <= seen) return;
+    if (limited()) check_minimum(bytes);
+    batch_bytes_.store(bytes, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+
+  /// Holder `id` wants `wanted` queued batches: returns what fits beside the
+  /// others' current holdings (at least its minimum) and records it.
+  std::uint64_t grant(std::size_t id, std::uint64_t wanted) {
+    std::lock_guard lock(mutex_);
+    auto& me = holders_[id];
+    std::uint64_t granted = std::max(wanted, me.minimum);
+    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
+    if (limited() && bytes != 0) {
+      std::uint64_t others = consumer_batches;
+      for (std::size_t i = 0; i < holders_.size(); ++i)
+        others += holders_[i].extra + (i == id ? 0 : holders_[i].current);
+      std::uint64_t allowed = (budget_ - reserved_) / bytes;
+      std::uint64_t room = allowed > others ? allowed - others : 0;
+      granted = std::max(std::min(granted, room), me.minimum);
+    }
+    me.current = granted;
+    return granted;
+  }
+  /// Would `wanted` be cut by the budget? (For the reason a stage shows.)
+  [[nodiscard]] bool cuts(std::size_t id, std::uint64_t wanted) {
+    std::lock_guard lock(mutex_);
+    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
+    if (!limited() || bytes == 0) return false;
+    std::uint64_t others = consumer_batches;
+    for (std::size_t i = 0; i < holders_.size(); ++i) others += holders_[i].extra + (i == id ? 0 : holders_[i].current);
+    return (others + wanted) * bytes + reserved_ > budget_;
+  }
+
+ private:
+  struct holder {
+    std::string what;
+    std::uint64_t minimum, extra, current;
+  };
+  static constexpr std::uint64_t consumer_batches = 1;  // the batch the consumer holds
+
+  void check_minimum(std::uint64_t bytes) const {
+    std::uint64_t batches = consumer_batches;
+    std::string parts = "the consumer's 1";
+    for (const auto& h : holders_) {
+      batches += h.minimum + h.extra;
+      parts += ", " + h.what + " " + std::to_string(h.minimum + h.extra);
+    }
+    if (batches * bytes + reserved_ <= budget_) return;
+    std::string message = "memory_budget(" + std::to_string(budget_) + " bytes) ";
+    if (bytes + reserved_ > budget_) {
+      message += "is smaller than one batch: a batch measures " + std::to_string(bytes) + " bytes";
+    } else {
+      message += "is too small: a batch measures " + std::to_string(bytes) + " bytes and this pipeline holds at least " +
+                 std::to_string(batches) + " (" + parts + "), " + std::to_string(batches * bytes) + " bytes";
+    }
+    if (reserved_ != 0) message += ", plus " + std::to_string(reserved_) + " bytes of in-memory cache tiers";
+    throw std::invalid_argument(message);
+  }
+
+  std::uint64_t budget_;
+  std::uint64_t reserved_;
+  mutable std::mutex mutex_;
+  std::vector<holder> holders_;
+  std::atomic<std::uint64_t> batch_bytes_{0};
+  std::atomic<std::uint32_t> generation_{0};
+};
+
+/// The memory a cache tier keeps resident: its capacity, unless it keeps its
+/// values elsewhere (a disk tier has a directory(); Redis reports 0); a tiered
+/// stack sums its own tiers.
+template <class Tier>
+std::uint64_t resident_bytes(const Tier& tier);
+
+template <class Tier, std::size_t... I>
+std::uint64_t resident_bytes_of_parts(const Tier& tier, std::index_sequence<I...>) {
+  return (std::uint64_t{0} + ... + resident_bytes(tier.template tier<I>()));
+}
+
+template <class T>
+struct tier_parameter_count : std::integral_constant<std::size_t, 0> {};
+template <template <class...> class Tpl, class... Ts>
+struct tier_parameter_count<Tpl<Ts...>> : std::integral_constant<std::size_t, sizeof...(Ts)> {};
+
+template <class Tier>
+std::uint64_t resident_bytes(const Tier& tier) {
+  constexpr std::size_t parts = tier_parameter_count<Tier>::value;
+  if constexpr (parts > 0 && requires { tier.template tier<0>(); }) {
+    return resident_bytes_of_parts(tier, std::make_index_sequence<parts>{});
+  } else if constexpr (requires { tier.directory(); }) {
+    return 0;
+  } else {
+    return static_cast<std::uint64_t>(tier.capacity_bytes());
+  }
+}
+
+/// The bytes the cache stages among `stages` keep in memory.
+template <class... Stages>
+std::uint64_t cache_resident_bytes(const std::tuple<Stages...>& stages) {
+  return std::apply(
+      [](const auto&... stage) {
+        auto one = [](const auto& s) -> std::uint64_t {
+          if constexpr (requires { s.tier->capacity_bytes(); }) {
+            return s.tier ? resident_bytes(*s.tier) : 0;
+          } else {
+            return 0;
+          }
+        };
+        return (std::uint64_t{0} + ... + one(stage));
+      },
+      stages);
+}
+
+}  // namespace conveyor::detail
