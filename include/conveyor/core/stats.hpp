@@ -29,6 +29,22 @@ namespace detail {
 struct trace_label;  // detail/trace.hpp
 }  // namespace detail
 
+/// Why an execution stage runs with its current workers or queue depth:
+/// `fixed` (set by the user), or, under autotune, `searching` (still
+/// measuring) or the reason it settled: `consumer_bound` (downstream is the
+/// slowest part, more would not help), `upstream_bound` (a deeper queue would
+/// not help: upstream is slower on average), `cpu_bound` (one more worker did
+/// not raise throughput: the cores are busy), `memory_bound` (memory_budget
+/// allows no more batches in flight), `at_limit` (the largest value allowed).
+enum class tuning_state : std::uint8_t { fixed, searching, consumer_bound, upstream_bound, cpu_bound, memory_bound, at_limit };
+
+/// "fixed", "searching", "consumer-bound", "upstream-bound", "cpu-bound", "memory-bound", "at-limit".
+constexpr std::string_view to_string(tuning_state t) noexcept {
+  constexpr std::string_view names[] = {"fixed",     "searching",    "consumer-bound", "upstream-bound",
+                                        "cpu-bound", "memory-bound", "at-limit"};
+  return names[static_cast<std::size_t>(t)];
+}
+
 /// Live counters of one stage. Thread-safe; all updates are relaxed atomics.
 struct stage_counters {
   explicit stage_counters(std::string stage_name) : name(std::move(stage_name)) {}
@@ -46,6 +62,8 @@ struct stage_counters {
   std::atomic<std::uint64_t> queue_sum{0};
   std::atomic<std::uint64_t> queue_max{0};
   std::atomic<std::uint64_t> queue_capacity{0};
+  std::atomic<std::uint64_t> workers{0};  ///< parallel: threads producing batches now
+  std::atomic<tuning_state> tuning{tuning_state::fixed};
   latency_histogram latency;  ///< busy time per batch
   /// Where this stage's trace spans go; null while tracing is off (trace.hpp).
   std::atomic<const detail::trace_label*> trace{nullptr};
@@ -80,6 +98,8 @@ struct stage_stats {
   std::chrono::nanoseconds p50{0}, p95{0}, p99{0};
   double queue_mean = 0;
   std::uint64_t queue_max = 0, queue_capacity = 0;
+  std::uint64_t workers = 0;  ///< parallel's threads (chosen by autotune or fixed); 0 for other stages
+  tuning_state tuning = tuning_state::fixed;
 
   /// Rows per second of busy time: what the stage could sustain alone.
   [[nodiscard]] double rows_per_busy_second() const noexcept {
@@ -131,6 +151,15 @@ struct pipeline_stats {
     std::snprintf(line, sizeof line, "delivered %llu rows in %.1f ms: %.0f rows/s\n",
                   static_cast<unsigned long long>(stats.rows_delivered), ms(stats.wall), stats.rows_per_second());
     out << line;
+    // Autotuned stages: what they chose and why.
+    for (const auto& s : stats.stages) {
+      if (s.tuning == tuning_state::fixed) continue;
+      std::snprintf(line, sizeof line, "autotune: %s %s%llu (%s)\n", s.name.c_str(),
+                    s.workers != 0 ? "workers " : "depth ",
+                    static_cast<unsigned long long>(s.workers != 0 ? s.workers : s.queue_capacity),
+                    std::string(to_string(s.tuning)).c_str());
+      out << line;
+    }
     return out;
   }
 };
@@ -170,7 +199,7 @@ inline std::string pipeline_stats::to_json() const {
         {"busy_ns", ns(s.busy)},      {"starved_ns", ns(s.starved)}, {"blocked_ns", ns(s.blocked)},
         {"p50_ns", ns(s.p50)},        {"p95_ns", ns(s.p95)},      {"p99_ns", ns(s.p99)},
         {"queue_max", s.queue_max},   {"queue_capacity", s.queue_capacity},
-        {"skipped", s.skipped},       {"retries", s.retries}};
+        {"skipped", s.skipped},       {"retries", s.retries},     {"workers", s.workers}};
     for (const auto& [name, value] : counts) {
       out += ',';
       field(out, name);
@@ -182,6 +211,9 @@ inline std::string pipeline_stats::to_json() const {
     out += ',';
     field(out, "rows_per_busy_second");
     append_json_number(out, s.rows_per_busy_second());
+    out += ',';
+    field(out, "tuning");
+    detail::append_json_string(out, to_string(s.tuning));
     out += '}';
   }
   out += "]}";
@@ -223,6 +255,8 @@ class stats_registry {
                                         static_cast<double>(samples);
       s.queue_max = c.queue_max.load(std::memory_order_relaxed);
       s.queue_capacity = c.queue_capacity.load(std::memory_order_relaxed);
+      s.workers = c.workers.load(std::memory_order_relaxed);
+      s.tuning = c.tuning.load(std::memory_order_relaxed);
       out.stages.push_back(std::move(s));
     }
     out.wall = std::chrono::nanoseconds(wall_ns_.load(std::memory_order_relaxed));
