@@ -22,8 +22,9 @@ void train_step(const cy::dense_column<float>& x) {
 }  // namespace
 
 int main() {
-  const std::uint32_t rank = 0, world = 2;  // this process's rank among `world`
-  // Laid out as README.md quotes it:
+  // This process's rank among `world` processes.
+  const std::uint32_t rank = 0, world = 2;
+  // Laid out as README.md quotes it.
   // clang-format off
   auto pipe = cy::generate<cy::dense<"x", float>>(100'000, 1024, fill_row)  // any record source
             | cy::shuffle(/*seed=*/42) | cy::shard(rank, world) | cy::batch(256)
