@@ -35,6 +35,7 @@
 #include "conveyor/core/context.hpp"
 #include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/detail/nodes.hpp"
+#include "conveyor/core/detail/trace.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/plan.hpp"
 #include "conveyor/core/source.hpp"
@@ -92,6 +93,7 @@ struct pipeline_settings {
   std::shared_ptr<buffer_pool> output_pool;  ///< with_pool(...); null: pageable
   error_policy policy = on_error::fail;
   std::uint64_t memory_budget = 0;  ///< memory_budget(bytes); 0: none
+  std::shared_ptr<trace_file> trace;  ///< with_trace(...); null: CONVEYOR_TRACE's, if set
 };
 
 /// What a pipeline accumulates while it runs: its own, never shared by copies.
@@ -273,7 +275,13 @@ class pipeline {
         settings_.memory_budget, settings_.memory_budget == 0 ? 0 : detail::cache_resident_bytes(stages_));
     using stream_type = decltype(build(env));
     auto stream = std::make_unique<stream_type>(build(env));
-    return epoch_run<stream_type>(std::move(stream), plan_of(e), first, runtime_);
+    auto trace = settings_.trace ? settings_.trace : detail::trace_from_environment();
+    for (auto* c : runtime_->counters)
+      c->trace.store(trace ? trace->label(c->name) : nullptr, std::memory_order_relaxed);
+    auto run = epoch_run<stream_type>(std::move(stream), plan_of(e), first, runtime_);
+    run.next_label_ = trace ? trace->label("next batch") : nullptr;
+    run.trace_ = std::move(trace);
+    return run;
   }
 
   Source source_;
@@ -324,6 +332,7 @@ class epoch_run {
     if (!started_) {
       started_ = true;
       begin_time_ = detail::clock::now();
+      if (trace_) detail::name_trace_thread_if_unnamed("consumer");
       stream_->start(plan_, first_);
       advance();
     }
@@ -345,6 +354,7 @@ class epoch_run {
       stream_->stop();
       shared_->registry.add_wall(detail::clock::now() - begin_time_, rows_);
     }
+    if (trace_) trace_->flush();
     current_.reset();
   }
 
@@ -355,6 +365,7 @@ class epoch_run {
   void advance() {
     current_.reset();
     if (finished_) return;
+    detail::trace_span span(next_label_, detail::span_kind::next, plan_.epoch(), next_);
     current_ = stream_->next();
     if (current_) {
       ++next_;
@@ -373,6 +384,11 @@ class epoch_run {
   detail::clock::time_point begin_time_{};
   bool started_ = false;
   bool finished_ = false;
+  std::shared_ptr<trace_file> trace_;  // what this run's spans go to (kept open while it runs)
+  const detail::trace_label* next_label_ = nullptr;
+
+  template <record_source, bool, class...>
+  friend class pipeline;
 };
 
 /// Is P a pipeline<...>?

@@ -47,6 +47,7 @@ class prefetch_stream {
   }
 
   std::optional<batch_type> next() {
+    trace_span waiting(counters_->trace, span_kind::wait_upstream);
     auto begin = clock::now();
     counters_->sample_queue(ring_->size());
     auto item = ring_->pop();
@@ -68,10 +69,12 @@ class prefetch_stream {
 
  private:
   void produce() {
+    name_trace_thread("prefetch");
     try {
       for (;;) {
         auto item = up_.next();
         if (!item) break;
+        trace_span handoff(counters_->trace, span_kind::handoff, item->info().epoch, item->info().number);
         auto begin = clock::now();
         bool accepted = ring_->push(std::move(*item));
         counters_->add_blocked(clock::now() - begin);

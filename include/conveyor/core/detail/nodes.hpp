@@ -25,6 +25,7 @@
 #include "conveyor/core/context.hpp"
 #include "conveyor/core/detail/hash.hpp"
 #include "conveyor/core/detail/memory_budget.hpp"
+#include "conveyor/core/detail/trace.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/plan.hpp"
 #include "conveyor/core/stage.hpp"
@@ -115,6 +116,7 @@ struct source_function {
       for (unsigned attempt = 1;; ++attempt) {
         auto begin = clock::now();
         try {
+          trace_span span(ctx.counters->trace, span_kind::call, info.epoch, info.number);
           rejected.clear();
           batch_type out = source->read(indices, local);
           rejected.apply(out);
@@ -158,6 +160,7 @@ auto apply_map(const Bound& op, In&& in, const stage_context& ctx, const std::st
   local.info = in.info();
   local.rejected = &rejected;
   return run_stage(name, local.info, [&] {
+    trace_span span(ctx.counters->trace, span_kind::call, local.info.epoch, local.info.number);
     auto begin = clock::now();
     auto out = op(std::forward<In>(in), local);
     rejected.apply(out);
