@@ -55,6 +55,7 @@
 #include "conveyor/core/pipeline.hpp"
 #include "conveyor/gpu/cuda_error.hpp"
 #include "conveyor/gpu/device_pool.hpp"
+#include "conveyor/gpu/nvtx.hpp"
 #include "conveyor/gpu/stream_ordered_pool.hpp"
 
 namespace conveyor {
@@ -185,6 +186,7 @@ class device_stager_stream {
     }
     staged slot = std::move(staged_.front());
     staged_.pop_front();
+    nvtx_range range("to_device: deliver", slot.batch.info().number);
     auto begin = clock::now();
     run_stage("to_device", slot.batch.info(), [&] {
       device_scope on(options_.device);
@@ -228,6 +230,8 @@ class device_stager_stream {
         finished_ = true;
         return false;
       }
+      nvtx_range range("to_device: copy", host->info().number);
+      trace_span span(counters_->trace, span_kind::call, host->info().epoch, host->info().number);
       auto begin = clock::now();
       staged_.push_back(
           run_stage("to_device", host->info(), [&] { return stage(std::move(*host)); }));
