@@ -40,7 +40,7 @@ struct redis_tier_options {
   bool cluster = false;  ///< discover nodes with CLUSTER SLOTS and route by hash slot
   std::string key_prefix = "conveyor:";
   std::chrono::milliseconds ttl{0};  ///< 0: values never expire
-  std::string username;              ///< ACL user (Redis 6+); empty: AUTH <password>
+  std::string username;              ///< ACL user (Redis 6+); empty: `AUTH <password>`
   std::string password;              ///< empty: no AUTH
   std::chrono::milliseconds connect_timeout{500};
   std::chrono::milliseconds io_timeout{1000};  ///< deadline of one pipelined request round

@@ -305,6 +305,8 @@ struct column_names<tensor_batch<Batch>> : column_names<Batch> {};
 }  // namespace conveyor
 
 /// Structured bindings: `auto&& [x, y] = batch;` gives the tensors in column order.
+/// (Not in the API reference: Doxygen 1.9.4 cannot place specializations of std's templates.)
+/// \cond
 template <class Batch>
 struct std::tuple_size<conveyor::tensor_batch<Batch>>
     : std::integral_constant<std::size_t, conveyor::tensor_batch<Batch>::column_count> {};
@@ -312,3 +314,4 @@ template <std::size_t I, class Batch>
 struct std::tuple_element<I, conveyor::tensor_batch<Batch>> {
   using type = torch::Tensor;
 };
+/// \endcond
