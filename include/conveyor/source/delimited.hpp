@@ -35,7 +35,7 @@ namespace conveyor {
 
 /// How to read a delimited file. Defaults read a TSV.
 struct delimited_options {
-  /// Field separator; any byte except `'"'`, `'\r'` and `'\n'`.
+  /// Field separator; any byte except a double quote, `\r` and `\n`.
   char delimiter = '\t';
   /// Blank lines (Python's csv.reader yields [] for them) are not records when
   /// true, as in csv.DictReader and pandas. When false each blank line after the
@@ -93,7 +93,7 @@ class delimited_file {
  public:
   /// Opens `path`. Throws io_error (cannot open/map), data_error (no header
   /// line: "<path>: has no header line (...)"; a bad header),
-  /// std::invalid_argument (a delimiter of `'"'`, `'\r'` or `'\n'`).
+  /// std::invalid_argument (a delimiter that is a double quote, `\r` or `\n`).
   explicit delimited_file(const std::filesystem::path& path, delimited_options options = {})
       : options_(std::move(options)), file_(check_options(path, options_)) {
     const auto identity = detail::delimited::identify(file_.data(), file_.size(), file_.mtime_ns());
