@@ -4,16 +4,21 @@
 #include "conveyor/cache/disk_tier.hpp"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -78,13 +83,19 @@ std::size_t verify_all(disk_tier& tier, std::uint64_t count, std::size_t max_siz
 }
 
 // 64 MiB in segments of 4 MiB; `put` refuses values that do not fit a segment.
+// WriteBehind: the default queue, or 0 (every write on the caller's thread).
+template <std::uint64_t WriteBehind>
 struct disk_contract_fixture {
   static bool available() { return true; }
   disk_tier& tier() { return tier_; }
   [[nodiscard]] std::size_t refused_value_bytes() const { return tier_.max_value_bytes() + 1; }
   temp_dir dir{"disk"};
-  disk_tier tier_{dir.file("cache"), {.capacity_bytes = 64 << 20, .segment_bytes = 4 << 20}};
+  disk_tier tier_{dir.file("cache"), {.capacity_bytes = 64 << 20,
+                                      .segment_bytes = 4 << 20,
+                                      .write_behind_bytes = WriteBehind}};
 };
+using write_behind_fixture = disk_contract_fixture<disk_tier_options{}.write_behind_bytes>;
+using synchronous_fixture = disk_contract_fixture<0>;
 
 // A directory that cannot be created: its parent is a plain file.
 struct uncreatable_disk_fixture {
@@ -96,9 +107,10 @@ struct uncreatable_disk_fixture {
 
 }  // namespace
 
-TYPE_TO_STRING_AS("disk_tier", disk_contract_fixture);
+TYPE_TO_STRING_AS("disk_tier (write-behind)", write_behind_fixture);
+TYPE_TO_STRING_AS("disk_tier (synchronous writes)", synchronous_fixture);
 TYPE_TO_STRING_AS("disk_tier in an uncreatable directory", uncreatable_disk_fixture);
-TEST_CASE_TEMPLATE_INVOKE(tier_contract, disk_contract_fixture);
+TEST_CASE_TEMPLATE_INVOKE(tier_contract, write_behind_fixture, synchronous_fixture);
 TEST_CASE_TEMPLATE_INVOKE(failing_tier_contract, uncreatable_disk_fixture);
 
 TEST_CASE("crc32c: known answer, and the hardware and portable paths agree") {
@@ -132,6 +144,8 @@ TEST_CASE("disk_tier: creates its directory 0700; its size is its segment files'
   for (std::uint64_t r = 0; r < 10; ++r) REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
   CHECK(tier.put(key_of(1), byte_buffer{std::byte{1}, std::byte{2}}));
   CHECK(tier.erase(key_of(2)));  // a tombstone record
+  tier.flush();
+  CHECK(tier.queued_bytes() == 0);
   std::uint64_t on_disk = 0;
   for (const auto& file : segment_files(dir.file("cache"))) on_disk += fs::file_size(file);
   CHECK(tier.size_bytes() == on_disk);
@@ -147,6 +161,7 @@ TEST_CASE("disk_tier: reopen rebuilds the index, erases survive") {
     disk_tier tier(dir.path(), {.capacity_bytes = 1 << 20, .segment_bytes = 64 << 10});
     for (std::uint64_t r = 0; r < 100; ++r) REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
     for (std::uint64_t r = 0; r < 100; r += 10) REQUIRE(tier.erase(key_of(r)));
+    tier.flush();
     CHECK(tier.segment_count() > 1);
   }
   disk_tier reopened(dir.path(), {.capacity_bytes = 1 << 20, .segment_bytes = 64 << 10});
@@ -182,6 +197,15 @@ TEST_CASE("disk_tier: flipped bits and a torn tail cost hits, never return wrong
     CHECK(tier.stats().failures == 1);
     CHECK_FALSE(tier.contains(key_of(5)));
     CHECK(verify_all(tier, 20) == 19);
+  }
+  SUBCASE("reopen counts one failure per damaged record, one per cut-short scan") {
+    flip_bit(files[0], record_offsets[2] + header + 1, 1);
+    flip_bit(files[0], record_offsets[6] + header + 2, 5);
+    flip_bit(files[0], record_offsets[9] + header + 3, 0);
+    fs::resize_file(files[0], record_offsets[15] + header + 3);  // and a torn tail
+    disk_tier tier(dir.path());
+    CHECK(tier.stats().failures == 3 + 1);
+    CHECK(verify_all(tier, 20) == 15 - 3);
   }
   SUBCASE("a bit in a header: the rest of the segment is lost") {
     flip_bit(files[0], record_offsets[8] + 41, 0);  // the value length
@@ -223,6 +247,7 @@ TEST_CASE("disk_tier: the byte budget drops whole oldest segments") {
     REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
     REQUIRE(tier.size_bytes() <= options.capacity_bytes);
   }
+  tier.flush();
   CHECK(tier.stats().evictions > 0);
   CHECK(segment_files(dir.path()).size() == tier.segment_count());
   CHECK(segment_files(dir.path()).size() <= 8);
@@ -246,6 +271,7 @@ TEST_CASE("disk_tier: a second user of the directory gets an unavailable tier or
   CHECK(second.stats().failures >= 2);
   CHECK_THROWS_AS(disk_tier(dir.path(), {.throw_if_unavailable = true}), conveyor::io_error);
 
+  first.flush();  // nothing of the writer thread in flight while forking
   pid_t child = ::fork();  // another process: the same answer
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -273,37 +299,129 @@ TEST_CASE("disk_tier: an uncreatable directory counts the open and each put, or 
   }
 }
 
-TEST_CASE("disk_tier: a full disk (RLIMIT_FSIZE) fails puts softly in a child process") {
-  temp_dir dir("disk");
+namespace {
+
+// Runs `body` in a forked child with SIGXFSZ at its default action (ends the
+// process) and RLIMIT_FSIZE at `limit_bytes`; returns the child's wait status.
+template <class Body>
+int in_child_with_file_size_limit(rlim_t limit_bytes, Body body) {
   pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    std::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit{64 << 10, 64 << 10};
-    ::setrlimit(RLIMIT_FSIZE, &limit);
+    std::signal(SIGXFSZ, SIG_DFL);
+    rlimit limit{limit_bytes, limit_bytes};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(90);
     int code = 0;
     try {
-      disk_tier tier(dir.path(), {.capacity_bytes = 1 << 20, .segment_bytes = 256 << 10});
-      std::uint64_t stored = 0, refused = 0;
-      for (std::uint64_t r = 0; r < 200; ++r)
-        (tier.put(key_of(r), value_for(key_of(r))) ? stored : refused)++;
-      byte_buffer out;
-      for (std::uint64_t r = 0; r < 200; ++r)
-        if (tier.get(key_of(r), out) && out != value_for(key_of(r))) code = 3;
-      if (stored == 0 || refused == 0) code = 4;
-      if (tier.stats().failures < refused) code = 5;
+      code = body();
     } catch (...) {
-      code = 6;
+      code = 91;
     }
     ::_exit(code);
   }
   int status = 0;
   ::waitpid(child, &status, 0);
+  return status;
+}
+
+// A write past the limit with nothing to stop SIGXFSZ: the child dies of it
+// (so the tests below, where it must not, test something).
+int write_past_limit(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return 80;
+  std::vector<char> bytes(8192, 'x');
+  // From the limit on (4096 in the tests): a write across it would only be short.
+  auto wrote = ::pwrite(fd, bytes.data(), bytes.size(), 4096);
+  int error = errno;
+  ::close(fd);
+  return wrote < 0 && error == EFBIG ? 0 : 81;
+}
+
+}  // namespace
+
+TEST_CASE("disk_tier: past the file-size limit (ulimit -f) puts fail softly, SIGXFSZ left at its default") {
+  temp_dir dir("disk");
+  SUBCASE("control: a plain write past the limit is killed by SIGXFSZ") {
+    int status = in_child_with_file_size_limit(4096, [&] { return write_past_limit(dir.file("plain")); });
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGXFSZ);
+  }
+  SUBCASE("the caller's-thread guard takes the signal a write raised") {
+    int status = in_child_with_file_size_limit(4096, [&] {
+      conveyor::detail::disk_format::file_size_signal_guard guard;
+      int code = write_past_limit(dir.file("guarded"));
+      guard.write_failed_with_efbig();
+      return code;
+    });
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  SUBCASE("a thread that blocked the signal for good survives the write") {
+    int status = in_child_with_file_size_limit(4096, [&] {
+      int code = 82;
+      std::thread writer([&] {
+        conveyor::detail::disk_format::block_file_size_signal_in_this_thread();
+        code = write_past_limit(dir.file("blocked"));
+      });
+      writer.join();
+      return code;
+    });
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+}
+
+TEST_CASE("disk_tier: past the file-size limit each lost record is one counted failure; the trainer lives") {
+  for (std::uint64_t write_behind : {std::uint64_t{0}, std::uint64_t{1} << 20}) {
+    CAPTURE(write_behind);
+    temp_dir cache("disk");
+    // 200 values of up to 3000 bytes (about 300 KiB) against a 64 KiB limit
+    // per file: records past the limit fail (counted), each such failure seals
+    // the segment, and later records go to new files.
+    int status = in_child_with_file_size_limit(64 << 10, [&] {
+      disk_tier tier(cache.path(), {.capacity_bytes = 1 << 20,
+                                    .segment_bytes = 256 << 10,
+                                    .write_behind_bytes = write_behind});
+      std::uint64_t refused = 0;
+      for (std::uint64_t r = 0; r < 200; ++r) refused += tier.put(key_of(r), value_for(key_of(r))) ? 0 : 1;
+      // Caller's thread: put reports each failed write; behind: put returned true.
+      if (write_behind == 0 ? refused == 0 : refused != 0) return 2;
+      tier.flush();
+      byte_buffer out;
+      std::uint64_t hits = 0;
+      for (std::uint64_t r = 0; r < 200; ++r) {
+        if (!tier.get(key_of(r), out)) continue;
+        if (out != value_for(key_of(r))) return 3;
+        ++hits;
+      }
+      auto failures = tier.stats().failures;
+      if (failures == 0 || hits == 0) return 4;
+      if (hits + failures != 200) return 5;  // each lost record is one counted failure
+      if (write_behind == 0 && refused != failures) return 7;
+      if (tier.segment_count() < 2) return 6;
+      return 0;
+    });
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    disk_tier tier(cache.path());  // what the child stored is intact
+    CHECK(tier.stats().failures == 0);
+    CHECK(verify_all(tier, 200) > 0);
+  }
+}
+
+TEST_CASE("disk_tier: a newer value that cannot be written leaves the key absent, not older") {
+  temp_dir dir("disk");
+  int status = in_child_with_file_size_limit(16 << 10, [&] {
+    disk_tier tier(dir.path(), {.write_behind_bytes = 0});
+    byte_buffer small(100, std::byte{1}), large(20 << 10, std::byte{2}), out;
+    if (!tier.put(key_of(1), small)) return 2;
+    if (!tier.get(key_of(1), out) || out != small) return 3;
+    if (tier.put(key_of(1), large)) return 4;  // past the limit: refused
+    if (tier.get(key_of(1), out) || tier.contains(key_of(1))) return 5;
+    return tier.stats().failures == 1 ? 0 : 6;
+  });
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  disk_tier tier(dir.path());  // what the child managed to store is intact
-  CHECK(tier.stats().failures == 0);
-  CHECK(verify_all(tier, 200) > 0);
 }
 
 TEST_CASE("disk_tier: kill -9 of a writer mid-write leaves only correct hits") {
@@ -360,4 +478,101 @@ TEST_CASE("disk_tier: threads reading and writing at once (stress)") {
   CHECK_FALSE(wrong.load());
   CHECK(tier.stats().failures == 0);
   CHECK(tier.size_bytes() <= tier.capacity_bytes());
+}
+
+TEST_CASE("disk_tier write-behind: put returns before the write; get, contains and erase see the queue") {
+  temp_dir dir("disk");
+  {
+    disk_tier tier(dir.path(), {.capacity_bytes = 8 << 20, .segment_bytes = 1 << 20,
+                                .write_behind_bytes = 256 << 10});
+    byte_buffer out;
+    for (std::uint64_t r = 0; r < 600; ++r) {
+      REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
+      REQUIRE(tier.get(key_of(r), out));  // queued or written: found either way
+      REQUIRE(out == value_for(key_of(r)));
+      CHECK(tier.queued_bytes() <= (256u << 10) + 3000);  // the budget (plus one value)
+      if (r % 5 == 0) {
+        REQUIRE(tier.erase(key_of(r)));
+        CHECK_FALSE(tier.contains(key_of(r)));
+        CHECK_FALSE(tier.get(key_of(r), out));
+      }
+      if (r % 7 == 0) REQUIRE(tier.put(key_of(r), byte_buffer(r % 50, std::byte{9})));
+    }
+    auto check_all = [&] {
+      for (std::uint64_t r = 0; r < 600; ++r) {
+        bool present = r % 7 == 0 || r % 5 != 0;
+        CHECK(tier.contains(key_of(r)) == present);
+        if (!present) continue;
+        REQUIRE(tier.get(key_of(r), out));
+        CHECK(out == (r % 7 == 0 ? byte_buffer(r % 50, std::byte{9}) : value_for(key_of(r))));
+      }
+    };
+    check_all();
+    tier.flush();
+    CHECK(tier.queued_bytes() == 0);
+    check_all();
+    CHECK(tier.stats().failures == 0);
+    std::uint64_t on_disk = 0;
+    for (const auto& file : segment_files(dir.path())) on_disk += fs::file_size(file);
+    CHECK(tier.size_bytes() == on_disk);
+    for (std::uint64_t r = 600; r < 700; ++r) REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
+  }  // the destructor writes what is still queued
+  disk_tier reopened(dir.path());
+  CHECK(reopened.stats().failures == 0);
+  byte_buffer out;
+  for (std::uint64_t r = 0; r < 700; ++r) {
+    bool present = r >= 600 || r % 7 == 0 || r % 5 != 0;
+    REQUIRE(reopened.get(key_of(r), out) == present);
+    if (present && r % 7 != 0) CHECK(out == value_for(key_of(r)));
+  }
+}
+
+TEST_CASE("disk write queue: bounded, in order, flushed; lookups answer from it") {
+  using namespace conveyor::detail::disk_format;
+  std::mutex gate_mutex;
+  std::condition_variable gate_changed;
+  bool gate_open = false;
+  std::vector<std::uint64_t> written;  // record numbers, in the order the writer wrote them
+  std::uint64_t most_queued = 0;
+  write_queue* queue_pointer = nullptr;
+  write_queue queue(3000, [&](const pending_record& record) {
+    std::unique_lock lock(gate_mutex);
+    gate_changed.wait(lock, [&] { return gate_open; });
+    written.push_back(record.key.record);
+    most_queued = std::max(most_queued, queue_pointer->queued_bytes());
+  });
+  queue_pointer = &queue;
+  auto record = [](std::uint64_t r, record_kind kind = record_kind::value) {
+    return std::make_shared<const pending_record>(
+        pending_record{kind, key_of(r), kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{}});
+  };
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (std::uint64_t r = 0; r < 8; ++r) {
+      queue.push({record(r)});
+      pushed.fetch_add(1);
+    }
+    queue.push({record(3, record_kind::tombstone)});
+    pushed.fetch_add(1);
+  });
+  // The writer is held at the gate with record 0: three values fill the
+  // 3000-byte budget, so the producer must be waiting for room now.
+  while (queue.queued_bytes() < 3000) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(pushed.load() <= 3);  // an unbounded queue would have taken all nine by now
+  byte_buffer out;
+  CHECK(queue.find(key_of(1), &out) == pending_lookup::value);
+  CHECK(out == byte_buffer(1000, std::byte{1}));
+  CHECK(queue.find(key_of(7), &out) == pending_lookup::absent);
+  {
+    std::lock_guard lock(gate_mutex);
+    gate_open = true;
+  }
+  gate_changed.notify_all();
+  producer.join();
+  queue.flush();
+  CHECK(queue.queued_bytes() == 0);
+  CHECK(written == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 3});
+  CHECK(most_queued <= 3000);
+  CHECK(queue.find(key_of(3), &out) == pending_lookup::absent);  // written: the tier's index answers
 }

@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -32,6 +34,8 @@
 
 #include "conveyor/cache/detail/disk_directory.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/detail/disk_write_queue.hpp"
+#include "conveyor/cache/detail/file_size_limit.hpp"
 #include "conveyor/cache/detail/tier_counters.hpp"
 #include "conveyor/cache/tier.hpp"
 #include "conveyor/core/error.hpp"
@@ -51,6 +55,11 @@ struct disk_tier_options {
   /// it: false (default) makes an unavailable tier whose gets miss and puts
   /// fail, each counted in `stats().failures`; true throws `io_error` instead.
   bool throw_if_unavailable = false;
+  /// Write-behind budget: `put` copies the value into a queue that one thread
+  /// of the tier writes to disk in order, and returns; when this many value
+  /// bytes are queued, a put waits for the writer. 0 writes on the caller's
+  /// thread inside `put` (then `put` reports the write's own result).
+  std::uint64_t write_behind_bytes = std::uint64_t{64} << 20;
 };
 
 /// A persistent cache tier on local disk. Satisfies `cache_tier`.
@@ -63,17 +72,29 @@ struct disk_tier_options {
 /// happens after open costs a hit and never returns wrong bytes. Each open starts
 /// a new segment for its writes, so a torn tail is never appended to.
 ///
+/// Writes (default: write-behind): `put` and `erase` copy the record into a
+/// queue bounded by `write_behind_bytes` and return; one thread, started by
+/// the first write and owned by the tier, appends the queue in order. `get`
+/// and `contains` answer from the queue first, so a value is found from the
+/// moment `put` returned. `flush()` waits until everything queued is on disk;
+/// the destructor flushes. With `write_behind_bytes = 0` the caller's thread
+/// writes inside `put`. A failed write-behind counts a failure (the key then
+/// misses, or keeps its older record); `put` already returned true for it.
+///
 /// Thread-safety: every member function may be called from any thread at once.
 /// Lookups take a shared lock and read with pread (readers run in parallel);
-/// put, erase and eviction take the exclusive lock. Processes: one process per
-/// directory, enforced with flock on `<directory>/lock`; a second process gets
-/// an unavailable tier (or `io_error`, see options). The lock is released when
-/// the holder exits, also on kill -9.
+/// appends and eviction take the exclusive lock once per record. Processes: one
+/// process per directory, enforced with flock on `<directory>/lock`; a second
+/// process gets an unavailable tier (or `io_error`, see options). The lock is
+/// released when the holder exits, also on kill -9. Do not fork while a tier
+/// has writes queued (the child has no writer thread).
 ///
 /// Errors: get/put/erase never throw for I/O failures (they count a failure and
-/// answer as a miss / false); they may throw std::bad_alloc. Writes are not
-/// fsync'ed (a cache survives a crash of the process, not of the machine, unless
-/// `sync()` is called).
+/// answer as a miss / false); they may throw std::bad_alloc. A write past the
+/// file-size limit (`ulimit -f`) is a counted failure like a full disk, never
+/// SIGXFSZ (see cache/detail/file_size_limit.hpp; no signal disposition of the
+/// process is changed). Writes are not fsync'ed (a cache survives a crash of
+/// the process, not of the machine, unless `sync()` is called).
 class disk_tier {
  public:
   /// Opens or creates `directory` and scans its segments. Allocates the index
@@ -91,17 +112,40 @@ class disk_tier {
       return;
     }
     available_ = true;
+    if (options_.write_behind_bytes > 0)
+      queue_ = std::make_unique<detail::disk_format::write_queue>(
+          options_.write_behind_bytes, [this](const detail::disk_format::pending_record& record) {
+            try {
+              append(record.kind, record.key, record.value);
+            } catch (...) {  // bad_alloc growing the index: the record is lost, counted
+              counters_.bump(counters_.failures);
+            }
+          });
   }
 
   disk_tier(const disk_tier&) = delete;
   disk_tier& operator=(const disk_tier&) = delete;
-  ~disk_tier() { close_all(); }
+  /// Writes what is queued (blocking), then closes the files.
+  ~disk_tier() {
+    if (queue_) queue_->stop();
+    close_all();
+  }
 
   /// Copies the value of `key` into `out` (resized) and returns true on a
   /// verified hit. On a miss or a failed check returns false and leaves `out` empty.
   bool get(const cache_key& key, byte_buffer& out) {
     auto start = std::chrono::steady_clock::now();
     out.clear();
+    if (queue_) {
+      switch (queue_->find(key, &out)) {
+        case detail::disk_format::pending_lookup::value:
+          return counters_.record_get(true, out.size(), start);
+        case detail::disk_format::pending_lookup::erased:
+          return count_miss(start);
+        case detail::disk_format::pending_lookup::absent:
+          break;
+      }
+    }
     std::shared_lock lock(mutex_);
     auto found = index_.find(key);
     if (found == index_.end()) {
@@ -126,26 +170,43 @@ class disk_tier {
     return counters_.record_get(true, out.size(), start);
   }
 
-  /// Appends `value` under `key`; the newest record of a key wins. Returns false
-  /// (counted) when the value is larger than a segment, the tier is unavailable,
-  /// or the write fails (disk full, file too large); a failed write is truncated away.
+  /// Appends `value` under `key` (write-behind: queues a copy and returns); the
+  /// newest record of a key wins. Returns false (counted) when the value is
+  /// larger than a segment or the tier is unavailable; written on the caller's
+  /// thread, also when the write fails (disk full, file-size limit), and the
+  /// failed write is truncated away. Write-behind may wait for room in the queue.
   bool put(const cache_key& key, std::span<const std::byte> value) {
     auto start = std::chrono::steady_clock::now();
-    bool stored = append(detail::disk_format::record_kind::value, key, value);
+    bool stored = false;
+    if (queue_ && value.size() <= max_value_bytes()) {
+      queue_->push({make_record(detail::disk_format::record_kind::value, key, value)});
+      stored = true;
+    } else {
+      stored = append_here(detail::disk_format::record_kind::value, key, value);
+    }
     return counters_.record_put(stored, value.size(), start);
   }
 
-  /// Removes `key`: appends a tombstone record, so the erase survives reopen.
-  /// Returns whether the key was present. If the tombstone cannot be written
-  /// (counted as a failure) the key is still forgotten until the next open.
+  /// Removes `key`: appends a tombstone record (queued like a put), so the
+  /// erase survives reopen. Returns whether the key was present. If the
+  /// tombstone cannot be written (counted) the key is still forgotten until
+  /// the next open.
   bool erase(const cache_key& key) {
     if (!contains(key)) return false;
-    append(detail::disk_format::record_kind::tombstone, key, {});
+    if (queue_)
+      queue_->push({make_record(detail::disk_format::record_kind::tombstone, key, {})});
+    else
+      append_here(detail::disk_format::record_kind::tombstone, key, {});
     return true;
   }
 
-  /// Whether the index holds `key` (the checksum is checked only by `get`).
+  /// Whether the queue or the index holds `key` (the checksum is checked only by `get`).
   [[nodiscard]] bool contains(const cache_key& key) const {
+    if (queue_) {
+      auto pending = queue_->find(key, nullptr);
+      if (pending != detail::disk_format::pending_lookup::absent)
+        return pending == detail::disk_format::pending_lookup::value;
+    }
     std::shared_lock lock(mutex_);
     return index_.contains(key);
   }
@@ -156,16 +217,39 @@ class disk_tier {
     return get_each(*this, keys, values, found);
   }
 
-  /// `put` for each pair; returns how many were stored.
+  /// `put` for each pair (write-behind: one hand-over to the queue); returns
+  /// how many were stored.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
-    return put_each(*this, keys, values);
+    std::vector<std::uint8_t> stored(std::min(keys.size(), values.size()));
+    return put_many(keys, values, stored);
   }
   /// `put_many` that also sets stored[i] to whether values[i] was stored.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values,
                        std::span<std::uint8_t> stored) {
-    return put_each(*this, keys, values, stored);
+    if (!queue_) return put_each(*this, keys, values, stored);
+    auto start = std::chrono::steady_clock::now();
+    std::size_t count = std::min({keys.size(), values.size(), stored.size()});
+    std::vector<std::shared_ptr<const detail::disk_format::pending_record>> records;
+    records.reserve(count);
+    std::size_t total = 0;
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      stored[i] = values[i].size() <= max_value_bytes() ? 1 : 0;
+      if (stored[i] == 0) {
+        counters_.bump(counters_.rejected_puts);
+        continue;
+      }
+      records.push_back(make_record(detail::disk_format::record_kind::value, keys[i], values[i]));
+      ++total;
+      bytes += values[i].size();
+    }
+    if (!records.empty()) queue_->push(std::move(records));
+    counters_.bump(counters_.puts, total);
+    counters_.bump(counters_.bytes_written, bytes);
+    counters_.put_latency.record(std::chrono::steady_clock::now() - start);
+    return total;
   }
 
   /// Bytes of all segment files (records, dead records, tombstones, headers).
@@ -192,8 +276,17 @@ class disk_tier {
     return segments_.size();
   }
 
-  /// fdatasync of the segment being written; false (counted) on failure.
+  /// Waits until every record queued before the call is written (or its
+  /// write failed, counted). Without write-behind: returns at once.
+  void flush() {
+    if (queue_) queue_->flush();
+  }
+  /// Value bytes queued for the writer and not yet on disk (not in `size_bytes()`).
+  [[nodiscard]] std::uint64_t queued_bytes() const { return queue_ ? queue_->queued_bytes() : 0; }
+
+  /// `flush()`, then fdatasync of the segment being written; false (counted) on failure.
   bool sync() {
+    flush();
     std::unique_lock lock(mutex_);
     if (!writable_ || segments_.empty()) return true;
     if (::fdatasync(segments_.rbegin()->second.fd) == 0) return true;
@@ -258,7 +351,9 @@ class disk_tier {
           index_[header.key] = location{id, seg.fd, at, header.value_length};
           seg.keys.push_back(header.key);
         });
-    if (summary.stopped_early || summary.damaged_records > 0) counters_.bump(counters_.failures);
+    // One failure per damaged record, and one for a scan cut short (a damaged
+    // header or a torn tail: how many records followed is unknowable).
+    counters_.bump(counters_.failures, summary.damaged_records + (summary.stopped_early ? 1 : 0));
     total_bytes_.fetch_add(seg.size, std::memory_order_relaxed);
     segments_.emplace(id, std::move(seg));
   }
@@ -291,7 +386,8 @@ class disk_tier {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return false;
     auto header = detail::disk_format::encode_segment_header(id);
-    if (::pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
+    if (!detail::disk_format::within_file_size_limit(header.size()) ||
+        ::pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
       ::close(fd);
       ::unlink(path.c_str());
       return false;
@@ -302,8 +398,24 @@ class disk_tier {
     return true;
   }
 
+  static std::shared_ptr<const detail::disk_format::pending_record> make_record(
+      detail::disk_format::record_kind kind, const cache_key& key, std::span<const std::byte> value) {
+    return std::make_shared<const detail::disk_format::pending_record>(
+        detail::disk_format::pending_record{kind, key, byte_buffer(value.begin(), value.end())});
+  }
+
+  // An append on the caller's thread: SIGXFSZ is blocked there for the write
+  // and, if the write raised it, taken (see file_size_limit.hpp).
+  bool append_here(detail::disk_format::record_kind kind, const cache_key& key,
+                   std::span<const std::byte> value) {
+    detail::disk_format::file_size_signal_guard guard;
+    return append(kind, key, value, &guard);
+  }
+
+  // Appends one record. Runs on the writer thread, or on the caller's with `guard`.
   bool append(detail::disk_format::record_kind kind, const cache_key& key,
-              std::span<const std::byte> value) {
+              std::span<const std::byte> value,
+              detail::disk_format::file_size_signal_guard* guard = nullptr) {
     if (!available_) {
       counters_.bump(counters_.failures);
       return false;
@@ -312,23 +424,34 @@ class disk_tier {
     auto header = detail::disk_format::encode_record_header(kind, key, value);
     auto record_size = header.size() + value.size();
     std::unique_lock lock(mutex_);
+    // A record that cannot be written leaves the key absent: an older record
+    // must not be served in place of a newer value that was lost (the key may
+    // come back after a reopen, with that older, correct-for-its-time value).
+    auto fail = [&] {
+      counters_.bump(counters_.failures);
+      index_.erase(key);
+      return false;
+    };
     bool need_segment =
         !writable_ || segments_.rbegin()->second.size + record_size > options_.segment_bytes;
     if (need_segment) writable_ = false;
     evict_until_fits(record_size + (need_segment ? detail::disk_format::segment_header_size : 0));
-    if (need_segment && !start_segment()) {
-      counters_.bump(counters_.failures);
-      if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
-      return false;
-    }
+    if (need_segment && !start_segment()) return fail();
     auto& [id, active] = *segments_.rbegin();
     iovec parts[2] = {{header.data(), header.size()},
                       {const_cast<std::byte*>(value.data()), value.size()}};
+    if (!detail::disk_format::within_file_size_limit(active.size + record_size)) {
+      // As EFBIG, without raising SIGXFSZ. The segment is sealed: the next
+      // record starts a new file, which the limit may still allow.
+      writable_ = false;
+      return fail();
+    }
     if (!detail::disk_format::write_vector(active.fd, parts, active.size, record_size)) {
-      counters_.bump(counters_.failures);
-      if (kind == detail::disk_format::record_kind::tombstone) index_.erase(key);
-      if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0) writable_ = false;
-      return false;
+      bool too_large = errno == EFBIG;
+      if (too_large && guard != nullptr) guard->write_failed_with_efbig();
+      if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0 || too_large)
+        writable_ = false;
+      return fail();
     }
     auto offset = active.size;
     active.size += record_size;  // before the index, which may throw bad_alloc
@@ -372,6 +495,7 @@ class disk_tier {
 
   std::atomic<std::uint64_t> total_bytes_{0};
   detail::tier_counters counters_;
+  std::unique_ptr<detail::disk_format::write_queue> queue_;  // null: writes on the caller's thread
 };
 
 static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier concept");

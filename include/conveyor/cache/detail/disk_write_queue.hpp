@@ -1,0 +1,161 @@
+// conveyor/cache/detail/disk_write_queue.hpp: the disk tier's write-behind
+// queue: values accepted by `put` and not yet on disk, in arrival order, plus
+// the newest pending record of each key so that `get` can answer from it.
+//
+// Why a queue and one thread, not a write per put: a put on the trainer's
+// path should cost a copy of the value; the pwritev, the segment bookkeeping
+// and eviction belong to a thread that only the tier uses. Why bounded: an
+// unbounded queue turns a slow disk into unbounded memory; when the queued
+// value bytes reach the budget a put waits for the writer (backpressure), so
+// memory stays at most the budget plus one value.
+//
+// Order: jobs are written in the order they were queued, so a later put or
+// erase of a key always lands after an earlier one. A key's entry in `newest`
+// is removed only after its record is written and indexed (by the writer,
+// after `write` returned), so a lookup that misses `newest` finds the key in
+// the tier's index, never in neither.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/detail/file_size_limit.hpp"
+#include "conveyor/cache/tier.hpp"
+
+namespace conveyor::detail::disk_format {
+
+/// A record waiting to be appended: a value or a tombstone.
+struct pending_record {
+  record_kind kind = record_kind::value;
+  cache_key key;
+  byte_buffer value;
+};
+
+/// What the queue knows of a key.
+enum class pending_lookup : std::uint8_t { absent, value, erased };
+
+class write_queue {
+ public:
+  /// `write` appends one record and returns whether it was stored; it runs on
+  /// the writer thread only and must not throw.
+  using write_function = std::function<void(const pending_record&)>;
+
+  write_queue(std::uint64_t budget_bytes, write_function write)
+      : budget_bytes_(budget_bytes), write_(std::move(write)) {}
+  write_queue(const write_queue&) = delete;
+  write_queue& operator=(const write_queue&) = delete;
+  ~write_queue() { stop(); }
+
+  /// Queues the records in order (starting the writer thread on first use).
+  /// Waits while the queued bytes would pass the budget, unless the queue is
+  /// empty (a value larger than the budget is queued alone).
+  void push(std::vector<std::shared_ptr<const pending_record>> records) {
+    std::unique_lock lock(mutex_);
+    if (!writer_.joinable()) writer_ = std::thread([this] { run(); });
+    for (auto& record : records) {
+      auto size = record->value.size();
+      room_.wait(lock, [&] {
+        return (jobs_.empty() && in_flight_ == 0) || queued_bytes_ + size <= budget_bytes_;
+      });
+      queued_bytes_ += size;
+      ++pushed_count_;
+      newest_[record->key] = record;
+      jobs_.push_back(std::move(record));
+    }
+    work_.notify_one();
+  }
+
+  /// The newest pending record of `key`: copies a value into `out`.
+  pending_lookup find(const cache_key& key, byte_buffer* out) const {
+    std::shared_ptr<const pending_record> record;
+    {
+      std::lock_guard lock(mutex_);
+      auto found = newest_.find(key);
+      if (found == newest_.end()) return pending_lookup::absent;
+      record = found->second;
+    }
+    if (record->kind == record_kind::tombstone) return pending_lookup::erased;
+    if (out != nullptr) out->assign(record->value.begin(), record->value.end());
+    return pending_lookup::value;
+  }
+
+  /// Waits until everything queued before the call is written.
+  void flush() {
+    std::unique_lock lock(mutex_);
+    auto target = pushed_count_;
+    idle_.wait(lock, [&] { return written_count_ >= target || !writer_.joinable(); });
+  }
+
+  /// Value bytes queued and not yet written.
+  [[nodiscard]] std::uint64_t queued_bytes() const {
+    std::lock_guard lock(mutex_);
+    return queued_bytes_;
+  }
+
+  /// Writes what is queued, then ends the writer thread. Idempotent.
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    work_.notify_one();
+    if (writer_.joinable()) writer_.join();
+  }
+
+ private:
+  void run() noexcept {
+    block_file_size_signal_in_this_thread();
+    std::vector<std::shared_ptr<const pending_record>> batch;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
+      if (jobs_.empty()) break;
+      batch.assign(std::make_move_iterator(jobs_.begin()), std::make_move_iterator(jobs_.end()));
+      jobs_.clear();
+      in_flight_ = batch.size();
+      lock.unlock();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        write_(*batch[i]);
+        // Release each record's bytes as soon as it is on disk, so producers
+        // waiting for room resume while the rest of the batch is written.
+        lock.lock();
+        auto found = newest_.find(batch[i]->key);
+        if (found != newest_.end() && found->second == batch[i]) newest_.erase(found);
+        queued_bytes_ -= batch[i]->value.size();
+        --in_flight_;
+        ++written_count_;
+        lock.unlock();
+        room_.notify_all();
+        batch[i].reset();
+      }
+      lock.lock();
+      idle_.notify_all();
+    }
+  }
+
+  const std::uint64_t budget_bytes_;
+  write_function write_;
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable work_, room_, idle_;
+  std::deque<std::shared_ptr<const pending_record>> jobs_;
+  std::unordered_map<cache_key, std::shared_ptr<const pending_record>, cache_key_hash> newest_;
+  std::uint64_t queued_bytes_ = 0;   // value bytes queued or being written
+  std::size_t in_flight_ = 0;        // records taken by the writer, not yet written
+  std::uint64_t pushed_count_ = 0;   // records queued so far
+  std::uint64_t written_count_ = 0;  // records written (or failed) so far
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace conveyor::detail::disk_format
