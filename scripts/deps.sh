@@ -7,7 +7,7 @@ set -euo pipefail
 # it in /usr/local/cuda; without it CMake builds no CUDA test or benchmark.
 packages=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
           libboost1.81-all-dev libhdf5-dev hdf5-tools doctest-dev libbenchmark-dev redis-server redis-tools
-          libdlpack-dev libtorch-dev)
+          libdlpack-dev libtorch-dev doxygen)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
