@@ -5,17 +5,28 @@
 // from, by the stage that produces each (buffers flow backwards); index
 // columns, text and other intermediate buffers stay pageable. The pool must
 // hand out host-accessible memory (a pageable or pinned pool; device memory
-// comes only through a device stage). Both may appear anywhere; the last one
-// wins. They add no stage to the chain and change only the pipeline they
+// comes only through a device stage). `pipe | memory_budget(bytes)` bounds
+// the batches the execution stages hold (parallel's reorder window,
+// prefetch's queue and the batch each producer and the consumer hold, at the
+// largest batch size measured) plus the in-memory cache tiers' capacities:
+// parallel(autotune) and prefetch(autotune) grow only within it, and a budget
+// too small for the pipeline's minimum is a std::invalid_argument naming the
+// numbers (at once if the cache tiers alone exceed it, else when the first
+// batch is measured, before a second one is made). Without parallel or
+// prefetch a pipeline holds one batch and the budget is not consulted (see
+// docs/tuning.md). All may appear anywhere; the last one wins. They add no stage to the chain and change only the pipeline they
 // return (a pipeline is a value).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <stdexcept>
 #include <utility>
 
 #include "conveyor/core/buffer_pool.hpp"
 #include "conveyor/core/closure.hpp"
+#include "conveyor/core/detail/memory_budget.hpp"
 #include "conveyor/core/error.hpp"
 #include "conveyor/core/pipeline.hpp"
 
@@ -52,5 +63,22 @@ struct with_pool_fn {
 };
 /// with_pool(pool): the pool every stage allocates its columns from.
 inline constexpr with_pool_fn with_pool{};
+
+struct memory_budget_fn {
+  template <pipeline_or_source Upstream>
+  auto operator()(Upstream&& upstream, std::uint64_t bytes) const {
+    if (bytes == 0) throw std::invalid_argument("memory_budget: the budget must be at least one batch, not 0 bytes");
+    auto p = as_pipeline(std::forward<Upstream>(upstream));
+    if constexpr (!std::same_as<decltype(p), invalid_pipeline>) {
+      // Cache stages already in the chain are charged now; later ones when an epoch starts.
+      detail::memory_governor check(bytes, detail::cache_resident_bytes(p.stages()));
+      detail::pipeline_access::settings(p).memory_budget = bytes;
+    }
+    return p;
+  }
+  auto operator()(std::uint64_t bytes) const { return bound_closure<memory_budget_fn, std::uint64_t>(bytes); }
+};
+/// memory_budget(bytes): the most memory the pipeline's queued batches and caches may take.
+inline constexpr memory_budget_fn memory_budget{};
 
 }  // namespace conveyor

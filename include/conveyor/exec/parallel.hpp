@@ -143,10 +143,13 @@ class parallel_stream {
   // Consumer thread. Sets the worker count and the window the budget allows
   // for it; starts threads up to the count; wakes parked ones.
   void set_workers(unsigned workers) {
-    auto window = memory_->grant(holder_, 2 * std::uint64_t{workers});
-    if (window < workers) {
-      workers = static_cast<unsigned>(std::max<std::uint64_t>(1, window));
-      if (options_.autotune) tuner_.settle(workers, tuning_state::memory_bound);
+    std::uint64_t window = 1;  // under a budget, one batch until a batch was measured
+    if (!memory_->limited() || memory_->batch_bytes() != 0) {
+      window = memory_->grant(holder_, 2 * std::uint64_t{workers});
+      if (window < workers) {
+        workers = static_cast<unsigned>(std::max<std::uint64_t>(1, window));
+        if (options_.autotune) tuner_.settle(workers, tuning_state::memory_bound);
+      }
     }
     workers_ = workers;
     window_.store(static_cast<std::size_t>(std::min<std::uint64_t>(window, capacity_)), std::memory_order_release);

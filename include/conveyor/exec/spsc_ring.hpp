@@ -9,6 +9,7 @@
 // bench/exec/queue.cpp compares the handoff cost with boost's spsc_queue.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -22,11 +23,22 @@ template <class T>
 class spsc_ring {
  public:
   /// Holds at most `capacity` values (at least 1). Allocates once, here.
-  explicit spsc_ring(std::size_t capacity) : slots_(capacity < 1 ? 1 : capacity) {}
+  explicit spsc_ring(std::size_t capacity) : slots_(capacity < 1 ? 1 : capacity), limit_(slots_.size()) {}
   spsc_ring(const spsc_ring&) = delete;
   spsc_ring& operator=(const spsc_ring&) = delete;
 
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+  /// How many values push() lets queue up: capacity() unless set_limit said
+  /// fewer (prefetch(autotune) grows its depth this way without reallocating).
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_.load(std::memory_order_acquire); }
+  /// Either side, any time: push() blocks once `limit` values (clamped to
+  /// 1..capacity()) are queued. Values already queued beyond a lowered
+  /// limit stay. Wakes a producer blocked in push so it sees a raised limit.
+  void set_limit(std::size_t limit) noexcept {
+    limit_.store(std::clamp<std::size_t>(limit, 1, slots_.size()), std::memory_order_release);
+    signal(consumer_events_, producer_sleeping_);
+  }
+
   /// Values queued now (approximate when called concurrently).
   [[nodiscard]] std::size_t size() const noexcept {
     return static_cast<std::size_t>(tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire));
@@ -39,7 +51,7 @@ class spsc_ring {
     for (;;) {
       if (cancelled_.load(std::memory_order_acquire)) return false;
       auto seen = consumer_events_.load(std::memory_order_acquire);
-      if (tail - head_.load(std::memory_order_acquire) < slots_.size()) break;
+      if (tail - head_.load(std::memory_order_acquire) < limit_.load(std::memory_order_acquire)) break;
       if (cancelled_.load(std::memory_order_acquire)) return false;
       if (spin_until_changed(consumer_events_, seen)) continue;
       sleep_until_changed(consumer_events_, seen, producer_sleeping_);
@@ -112,6 +124,7 @@ class spsc_ring {
   static constexpr int spin_iterations = 2000;
   static constexpr std::size_t line = 64;
   std::vector<std::optional<T>> slots_;
+  std::atomic<std::size_t> limit_;
   alignas(line) std::atomic<std::uint64_t> head_{0};
   alignas(line) std::atomic<std::uint64_t> tail_{0};
   alignas(line) std::atomic<std::uint32_t> producer_events_{0};

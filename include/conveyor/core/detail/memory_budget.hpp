@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -73,26 +74,15 @@ class memory_governor {
     std::lock_guard lock(mutex_);
     auto& me = holders_[id];
     std::uint64_t granted = std::max(wanted, me.minimum);
-    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
-    if (limited() && bytes != 0) {
-      std::uint64_t others = consumer_batches;
-      for (std::size_t i = 0; i < holders_.size(); ++i)
-        others += holders_[i].extra + (i == id ? 0 : holders_[i].current);
-      std::uint64_t allowed = (budget_ - reserved_) / bytes;
-      std::uint64_t room = allowed > others ? allowed - others : 0;
-      granted = std::max(std::min(granted, room), me.minimum);
-    }
+    granted = std::max(std::min(granted, room(id)), me.minimum);
     me.current = granted;
     return granted;
   }
-  /// Would `wanted` be cut by the budget? (For the reason a stage shows.)
-  [[nodiscard]] bool cuts(std::size_t id, std::uint64_t wanted) {
+  /// The most queued batches holder `id` could be granted now (no limit:
+  /// the largest uint64).
+  [[nodiscard]] std::uint64_t most(std::size_t id) {
     std::lock_guard lock(mutex_);
-    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
-    if (!limited() || bytes == 0) return false;
-    std::uint64_t others = consumer_batches;
-    for (std::size_t i = 0; i < holders_.size(); ++i) others += holders_[i].extra + (i == id ? 0 : holders_[i].current);
-    return (others + wanted) * bytes + reserved_ > budget_;
+    return room(id);
   }
 
  private:
@@ -101,6 +91,17 @@ class memory_governor {
     std::uint64_t minimum, extra, current;
   };
   static constexpr std::uint64_t consumer_batches = 1;  // the batch the consumer holds
+
+  // Caller holds mutex_.
+  [[nodiscard]] std::uint64_t room(std::size_t id) const {
+    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
+    if (!limited()) return std::numeric_limits<std::uint64_t>::max();
+    if (bytes == 0) return holders_[id].minimum;  // nothing measured yet: hold the least
+    std::uint64_t others = consumer_batches;
+    for (std::size_t i = 0; i < holders_.size(); ++i) others += holders_[i].extra + (i == id ? 0 : holders_[i].current);
+    std::uint64_t allowed = (budget_ - reserved_) / bytes;
+    return allowed > others ? allowed - others : 0;
+  }
 
   void check_minimum(std::uint64_t bytes) const {
     std::uint64_t batches = consumer_batches;
