@@ -57,6 +57,7 @@ struct with_trace_fn {
     return (*this)(std::forward<Upstream>(upstream), std::make_shared<trace_file>(path));
   }
   auto operator()(std::shared_ptr<trace_file> file) const {
+    if (!file) throw std::invalid_argument("with_trace: the trace file is null");
     return bound_closure<with_trace_fn, std::shared_ptr<trace_file>>(std::move(file));
   }
   /// Opens the file now, so a path that cannot be written fails here.

@@ -95,6 +95,7 @@ class parallel_stream {
 
   std::optional<batch_type> next() {
     if (next_ >= end_) return std::nullopt;
+    trace_span waiting(counters_->trace, span_kind::wait_upstream, plan_->epoch(), next_);
     auto& s = slots_[next_ % capacity_];
     auto begin = clock::now();
     counters_->sample_queue(std::min(claim_.load(std::memory_order_relaxed), end_) - next_);
@@ -205,6 +206,7 @@ class parallel_stream {
   }
 
   void work(unsigned id) {
+    name_trace_thread("parallel worker", id + 1);
     std::vector<std::uint64_t> indices;
     for (;;) {
       // Park while this worker is above the count (one atomic load per batch).
@@ -217,6 +219,7 @@ class parallel_stream {
       std::uint64_t b = claim_.fetch_add(1, std::memory_order_relaxed);
       if (b >= end_) return;
       // Wait until batch b fits in the reorder window (bounds memory).
+      trace_span blocked(counters_->trace, span_kind::wait_downstream, plan_->epoch(), b);
       auto begin = clock::now();
       for (;;) {
         auto seen = progress_.load(std::memory_order_acquire);
@@ -226,6 +229,7 @@ class parallel_stream {
       }
       auto produce_begin = clock::now();
       counters_->add_blocked(produce_begin - begin);
+      blocked.end();
       auto cpu_begin = options_.autotune ? thread_cpu_time() : std::chrono::nanoseconds(0);
       auto& s = slots_[b % capacity_];
       indices.resize(plan_->batch_rows(b));

@@ -84,6 +84,7 @@ class prefetch_stream {
   }
 
   std::optional<batch_type> next() {
+    trace_span waiting(counters_->trace, span_kind::wait_upstream);
     auto begin = clock::now();
     counters_->sample_queue(ring_->size());
     auto item = ring_->pop();
@@ -144,6 +145,7 @@ class prefetch_stream {
   }
 
   void produce() {
+    name_trace_thread("prefetch");
     try {
       for (;;) {
         auto item = up_.next();
@@ -153,6 +155,7 @@ class prefetch_stream {
           seen_generation_ = memory_->generation();
           apply_depth();
         }
+        trace_span handoff(counters_->trace, span_kind::handoff, item->info().epoch, item->info().number);
         auto begin = clock::now();
         bool accepted = ring_->push(std::move(*item));
         auto waited = clock::now() - begin;

@@ -160,7 +160,9 @@ struct thread_trace_state {
     std::uint64_t file_id = 0;
     std::shared_ptr<thread_buffer> buffer;
   };
-  std::string name;
+  std::string name;             ///< set by the user (trace_thread_name)
+  const char* role = nullptr;   ///< set by the library's threads, without allocating
+  unsigned role_index = 0;      ///< 0: none
   std::array<entry, 4> entries;
   std::size_t next_slot = 0;
 
@@ -299,7 +301,10 @@ class trace_file {
       }
     }
     try {
-      auto buffer = attach(state.name);
+      auto buffer = attach(state.name.empty() && state.role != nullptr
+                               ? std::string(state.role) +
+                                     (state.role_index != 0 ? " " + std::to_string(state.role_index) : "")
+                               : state.name);
       auto& slot = state.entries[state.next_slot++ % state.entries.size()];
       slot = {id_, buffer};
       if (!buffer->push(event)) dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -478,11 +483,18 @@ using trace_span = active_trace_span;
 
 /// Names the calling thread in trace files it has not written to yet.
 inline void name_trace_thread(std::string name) { this_thread_trace().name = std::move(name); }
+/// The same for the library's own threads ("parallel worker", 2): called as
+/// each starts, traced or not, so it must not allocate. `role` must be a literal.
+inline void name_trace_thread(const char* role, unsigned index = 0) noexcept {
+  auto& state = this_thread_trace();
+  state.role = role;
+  state.role_index = index;
+}
 
 /// The consumer's thread is named "consumer" unless its owner named it.
-inline void name_trace_thread_if_unnamed(std::string_view name) {
+inline void name_trace_thread_if_unnamed(const char* role) noexcept {
   auto& state = this_thread_trace();
-  if (state.name.empty()) state.name = name;
+  if (state.name.empty() && state.role == nullptr) state.role = role;
 }
 
 /// The file CONVEYOR_TRACE names, opened on first use and shared by every
