@@ -9,7 +9,7 @@ endfunction()
 
 foreach(example readme pipeline_basics checkpoint_resume dea_pipeline cache_pipeline binary_readers cache_tiers
                 text_and_decoders extending_source extending_decoder
-                getting_started)
+                getting_started migrate_pytorch)
   conveyor_docs_example(${example})
 endforeach()
 # An example this configuration cannot build is listed with the reason, for the
@@ -26,6 +26,8 @@ else()
 endif()
 if(CONVEYOR_WITH_TORCH AND TARGET torch)
   conveyor_docs_example(torch_basics conveyor::torch)
+  conveyor_docs_example(migrate_torch_data conveyor::torch)
 else()
   conveyor_docs_example_skipped(torch_basics "LibTorch not found or CONVEYOR_WITH_TORCH=OFF")
+  conveyor_docs_example_skipped(migrate_torch_data "LibTorch not found or CONVEYOR_WITH_TORCH=OFF")
 endif()
