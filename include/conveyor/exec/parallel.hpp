@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -194,7 +195,8 @@ class parallel_stream {
     p.busy_wall_s = static_cast<double>(busy_wall_ns_.load(std::memory_order_relaxed)) * 1e-9;
     p.busy_cpu_s = static_cast<double>(busy_cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
     auto room = memory_->most(holder_);
-    auto memory_cap = static_cast<unsigned>(std::min<std::uint64_t>(room, options_.max_workers));
+    // The window holds at least one batch per worker: the budget's window is its worker cap.
+    auto memory_cap = static_cast<unsigned>(std::min<std::uint64_t>(room, std::numeric_limits<unsigned>::max()));
     unsigned before = workers_;
     unsigned next = tuner_.decide(p, memory_cap);
     if (next != before) {

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -135,7 +136,7 @@ class prefetch_stream {
     p.starved_s = std::chrono::duration<double>(probe_starved_).count();
     p.blocked_s = static_cast<double>(blocked_ns_.load(std::memory_order_relaxed)) * 1e-9;
     auto room = memory_->most(holder_);
-    auto depth = tuner_.decide(p, static_cast<std::size_t>(std::min<std::uint64_t>(room, options_.depth)));
+    auto depth = tuner_.decide(p, static_cast<std::size_t>(std::min<std::uint64_t>(room, SIZE_MAX)));
     if (depth != wanted_.load(std::memory_order_relaxed)) {
       wanted_.store(depth, std::memory_order_release);
       apply_depth();

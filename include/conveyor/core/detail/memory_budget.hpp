@@ -158,21 +158,21 @@ std::uint64_t resident_bytes(const Tier& tier) {
   }
 }
 
+/// The bytes a cache stage keeps in memory; 0 for any other stage.
+template <class Stage>
+std::uint64_t stage_resident_bytes(const Stage& stage) {
+  if constexpr (requires { stage.tier->capacity_bytes(); }) {
+    return stage.tier ? resident_bytes(*stage.tier) : 0;
+  } else {
+    return 0;
+  }
+}
+
 /// The bytes the cache stages among `stages` keep in memory.
 template <class... Stages>
 std::uint64_t cache_resident_bytes(const std::tuple<Stages...>& stages) {
-  return std::apply(
-      [](const auto&... stage) {
-        auto one = [](const auto& s) -> std::uint64_t {
-          if constexpr (requires { s.tier->capacity_bytes(); }) {
-            return s.tier ? resident_bytes(*s.tier) : 0;
-          } else {
-            return 0;
-          }
-        };
-        return (std::uint64_t{0} + ... + one(stage));
-      },
-      stages);
+  return std::apply([](const auto&... stage) { return (std::uint64_t{0} + ... + stage_resident_bytes(stage)); },
+                    stages);
 }
 
 }  // namespace conveyor::detail

@@ -1,0 +1,311 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <conveyor/cache/cache_stage.hpp>
+#include <conveyor/cache/memory_tier.hpp>
+#include <conveyor/conveyor.hpp>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/error_text.hpp"
+
+namespace cy = conveyor;
+using x_batch = cy::record_batch<cy::dense<"x", float>>;
+
+namespace {
+
+auto records(std::uint64_t n, std::size_t width = 3) {
+  return cy::generate<cy::dense<"x", float>>(n, width, [](std::uint64_t i, std::span<float> row) {
+    for (auto& v : row) v = static_cast<float>(i);
+  });
+}
+
+// Waits as a read from a slow device would: no CPU, so more workers than cores pay.
+auto io_wait(std::chrono::microseconds per_batch) {
+  return cy::map("io", [per_batch](x_batch&& b) {
+    std::this_thread::sleep_for(per_batch);
+    return std::move(b);
+  });
+}
+
+template <class Pipe>
+std::vector<std::vector<std::uint64_t>> batches_of(Pipe& pipe, std::uint64_t epoch) {
+  std::vector<std::vector<std::uint64_t>> out;
+  for (auto& b : pipe.epoch(epoch)) {
+    auto& x = b.template get<"x">();
+    for (std::size_t r = 0; r < b.rows(); ++r) REQUIRE(x(r, 0) == static_cast<float>(b.indices()[r]));
+    out.emplace_back(b.indices().begin(), b.indices().end());
+  }
+  return out;
+}
+
+// A pool of fresh allocations that tracks how many buffers are alive at once.
+struct peak_pool final : cy::buffer_pool {
+  static constexpr cy::memory_space static_space = cy::memory_space::host;
+  std::atomic<std::int64_t> live{0}, peak{0};
+  void* acquire(std::size_t bytes, std::size_t& capacity) override {
+    capacity = bytes < 64 ? 64 : bytes;
+    auto now = live.fetch_add(1) + 1;
+    auto seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+    return ::operator new(capacity, std::align_val_t{alignment});
+  }
+  void release(void* memory, std::size_t) noexcept override {
+    live.fetch_sub(1);
+    ::operator delete(memory, std::align_val_t{alignment});
+  }
+  [[nodiscard]] cy::memory_space space() const noexcept override { return cy::memory_space::host; }
+};
+
+const cy::stage_stats& stage(const cy::pipeline_stats& s, std::string_view name) {
+  auto it = std::find_if(s.stages.begin(), s.stages.end(), [&](const auto& st) { return st.name == name; });
+  REQUIRE(it != s.stages.end());
+  return *it;
+}
+
+}  // namespace
+
+TEST_CASE("autotuned runs deliver exactly the batches of fixed settings, for several seeds, shards and epochs") {
+  for (std::uint64_t seed : {1u, 7u, 42u}) {
+    for (std::uint64_t rank : {0u, 1u}) {
+      auto plan = cy::shuffle(seed) | cy::shard(rank, 2) | cy::batch(9);
+      auto fixed = records(700) | plan | io_wait(std::chrono::microseconds(200)) | cy::parallel(3) | cy::prefetch(2);
+      auto tuned = records(700) | plan | io_wait(std::chrono::microseconds(200)) | cy::parallel(cy::autotune) |
+                   cy::prefetch(cy::autotune);
+      auto budgeted = records(700) | plan | io_wait(std::chrono::microseconds(200)) |
+                      cy::parallel(cy::autotune, 16) | cy::prefetch(cy::autotune, 8) | cy::memory_budget(8 * 1024);
+      for (std::uint64_t epoch : {0u, 3u}) {
+        auto expected = batches_of(fixed, epoch);
+        CHECK(expected.size() == 39);  // 350 records per rank, batches of 9
+        CHECK(batches_of(tuned, epoch) == expected);
+        CHECK(batches_of(budgeted, epoch) == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("an I/O-bound stage gets more workers than one, and keeps them in later epochs") {
+  // 3 ms of waiting per batch and a consumer that does nothing: one worker
+  // leaves the consumer starved nearly all the time, whatever the machine's load.
+  auto pipe = records(2400) | cy::batch(8) | io_wait(std::chrono::milliseconds(3)) | cy::parallel(cy::autotune, 12);
+  std::uint64_t rows = 0;
+  for (auto& b : pipe.epoch(0)) rows += b.rows();
+  CHECK(rows == 2400);
+  auto first = stage(pipe.stats(), "parallel");
+  MESSAGE("I/O-bound: " << first.workers << " workers (" << cy::to_string(first.tuning) << ")");
+  CHECK(first.workers > 1);
+  CHECK(first.workers <= 12);
+  CHECK(first.tuning != cy::tuning_state::fixed);
+  CHECK(first.tuning != cy::tuning_state::searching);
+  for (auto& b : pipe.epoch(1)) (void)b;
+  auto second = stage(pipe.stats(), "parallel");
+  CHECK(second.workers == first.workers);
+  CHECK(second.tuning == first.tuning);
+  std::ostringstream table;
+  table << pipe.stats();
+  CHECK(table.str().find("autotune: parallel workers " + std::to_string(first.workers)) != std::string::npos);
+  CHECK(pipe.stats().to_json().find("\"tuning\":\"" + std::string(cy::to_string(first.tuning)) + "\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("fixed stages report their setting as fixed") {
+  auto pipe = records(64) | cy::batch(8) | cy::parallel(3) | cy::prefetch(2);
+  for (auto& b : pipe.epoch(0)) (void)b;
+  auto s = pipe.stats();
+  CHECK(stage(s, "parallel").workers == 3);
+  CHECK(stage(s, "parallel").queue_capacity == 6);
+  CHECK(stage(s, "parallel").tuning == cy::tuning_state::fixed);
+  CHECK(stage(s, "prefetch").queue_capacity == 2);
+  std::ostringstream table;
+  table << s;
+  CHECK(table.str().find("autotune:") == std::string::npos);
+}
+
+TEST_CASE("memory_budget bounds the batches alive, however many workers the autotuner wants") {
+  // Each batch: 16 rows x 64 floats = 4096 bytes of "x" plus 128 bytes of indices.
+  auto pool = std::make_shared<peak_pool>();
+  constexpr std::uint64_t batch_bytes = 16 * 64 * 4 + 16 * 8;
+  constexpr std::uint64_t budget = 6 * batch_bytes + 100;
+  auto pipe = records(960, 64) | cy::batch(16) | io_wait(std::chrono::milliseconds(2)) |
+              cy::parallel(cy::autotune, 32) | cy::with_pool(pool) | cy::memory_budget(budget);
+  std::uint64_t batches = 0;
+  for (auto& b : pipe.epoch(0)) {
+    CHECK(b.size_bytes() == batch_bytes);
+    ++batches;
+  }
+  CHECK(batches == 60);
+  // Only the delivered column "x" comes from `pool`: one buffer per batch alive.
+  MESSAGE("peak batches alive " << pool->peak.load() << ", workers " << stage(pipe.stats(), "parallel").workers << " ("
+                                 << cy::to_string(stage(pipe.stats(), "parallel").tuning) << ")");
+  CHECK(pool->peak.load() <= 6);
+  CHECK(pool->live.load() == 0);
+  auto s = stage(pipe.stats(), "parallel");
+  CHECK(s.queue_capacity <= 5);  // 6 batches: the consumer's and a window of 5
+  CHECK(s.workers <= s.queue_capacity);
+}
+
+TEST_CASE("memory_budget with parallel and prefetch both autotuned stays within the budget") {
+  auto pool = std::make_shared<peak_pool>();
+  constexpr std::uint64_t batch_bytes = 16 * 64 * 4 + 16 * 8;
+  constexpr std::uint64_t budget = 9 * batch_bytes;
+  auto pipe = records(960, 64) | cy::batch(16) | io_wait(std::chrono::milliseconds(1)) |
+              cy::parallel(cy::autotune, 32) | cy::prefetch(cy::autotune) | cy::with_pool(pool) |
+              cy::memory_budget(budget);
+  for (auto& b : pipe.epoch(0)) (void)b;
+  MESSAGE("peak batches alive " << pool->peak.load());
+  CHECK(pool->peak.load() <= 9);
+  auto s = pipe.stats();
+  // window + depth + the prefetch thread's batch + the consumer's
+  CHECK(stage(s, "parallel").queue_capacity + stage(s, "prefetch").queue_capacity + 2 <= 9);
+}
+
+TEST_CASE("a memory budget smaller than one batch is an error naming the numbers") {
+  CHECK_THROWS_WITH_AS(records(10) | cy::batch(2) | cy::memory_budget(0),
+                       "memory_budget: the budget must be at least one batch, not 0 bytes", std::invalid_argument);
+  // 8 rows x 3 floats + 8 indices = 160 bytes a batch.
+  auto pipe = records(80) | cy::batch(8) | cy::parallel(cy::autotune) | cy::memory_budget(100);
+  std::string message;
+  try {
+    for (auto& b : pipe.epoch(0)) (void)b;
+  } catch (const std::invalid_argument& e) {
+    message = e.what();
+  }
+  CHECK(message == "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes");
+
+  // Through prefetch the error reaches the consumer the same way.
+  auto prefetched = records(80) | cy::batch(8) | cy::prefetch(cy::autotune) | cy::memory_budget(100);
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        for (auto& b : prefetched.epoch(0)) (void)b;
+      }(),
+      "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes", std::invalid_argument);
+}
+
+TEST_CASE("a budget too small for fixed settings names what they hold") {
+  // parallel(4) keeps a window of 8 batches, prefetch(2) 2 and its producer's 1, the consumer 1: 12 x 160 bytes.
+  auto pipe = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1000);
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        for (auto& b : pipe.epoch(0)) (void)b;
+      }(),
+      "memory_budget(1000 bytes) is too small: a batch measures 160 bytes and this pipeline holds at least 12 (the "
+      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 1920 bytes",
+      std::invalid_argument);
+  auto enough = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1920);
+  std::uint64_t rows = 0;
+  for (auto& b : enough.epoch(0)) rows += b.rows();
+  CHECK(rows == 80);
+}
+
+TEST_CASE("in-memory cache tiers count against the budget") {
+  auto tier = std::make_shared<cy::memory_tier<>>(1 << 20);
+  CHECK_THROWS_WITH_AS(records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget(1 << 20),
+                       "memory_budget(1048576 bytes) leaves nothing for batches: the in-memory cache tiers of this "
+                       "pipeline already take 1048576 bytes",
+                       std::invalid_argument);
+  // A cache placed after the budget is charged when the epoch starts.
+  auto later = records(80) | cy::batch(8) | cy::memory_budget(1 << 20) | cy::cache(tier) | cy::parallel(2);
+  CHECK_THROWS_AS((void)later.epoch(0), std::invalid_argument);
+  auto fits = records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget((1 << 20) + 4096);
+  std::uint64_t rows = 0;
+  for (auto& b : fits.epoch(0)) rows += b.rows();
+  CHECK(rows == 80);
+}
+
+TEST_CASE("parallel_tuner: model proposes, measurement decides") {
+  using cy::detail::parallel_probe;
+  using cy::detail::parallel_tuner;
+  SUBCASE("a consumer that never waits keeps one worker") {
+    parallel_tuner t(1, 64, 2);
+    CHECK(t.decide(parallel_probe{100, 1.0, 0.01, 0.5, 0.5}, 64) == 1);
+    CHECK(t.state() == cy::tuning_state::consumer_bound);
+  }
+  SUBCASE("I/O-bound: Little's law asks for many workers, the CPU share allows them") {
+    parallel_tuner t(1, 64, 2);
+    // 100 batches in 1 s, consumer starved 0.9 s: it needs 1 ms a batch; a batch takes 10 ms, 2% of it CPU.
+    CHECK(t.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02}, 64) == 13);  // ceil(10 / 1 x 1.25)
+    CHECK(t.state() == cy::tuning_state::searching);
+    // Throughput rose and the consumer no longer waits: settled.
+    CHECK(t.decide(parallel_probe{900, 1.0, 0.01, 13.0, 0.2}, 64) == 13);
+    CHECK(t.state() == cy::tuning_state::consumer_bound);
+  }
+  SUBCASE("CPU-bound on 2 cores: no more workers than the cores, and a step that does not pay is undone") {
+    parallel_tuner t(1, 64, 2);
+    CHECK(t.decide(parallel_probe{100, 1.0, 0.9, 1.0, 1.0}, 64) == 2);
+    CHECK(t.decide(parallel_probe{190, 1.0, 0.8, 2.0, 2.0}, 64) == 2);
+    CHECK(t.state() == cy::tuning_state::cpu_bound);
+
+    parallel_tuner loaded(1, 64, 2);  // other processes hold the cores: the CPU share looks low
+    CHECK(loaded.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.4}, 64) == 5);
+    CHECK(loaded.decide(parallel_probe{102, 1.0, 0.9, 5.0, 2.0}, 64) == 1);  // +2%: not worth 4 more workers
+    CHECK(loaded.state() == cy::tuning_state::cpu_bound);
+  }
+  SUBCASE("the budget and the limit cap the count, and say so") {
+    parallel_tuner t(1, 64, 2);
+    CHECK(t.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02}, 4) == 4);
+    CHECK(t.decide(parallel_probe{400, 1.0, 0.6, 4.0, 0.1}, 4) == 4);
+    CHECK(t.state() == cy::tuning_state::memory_bound);
+    parallel_tuner small(1, 3, 2);
+    CHECK(small.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02}, 64) == 3);
+    CHECK(small.decide(parallel_probe{300, 1.0, 0.7, 3.0, 0.1}, 64) == 3);
+    CHECK(small.state() == cy::tuning_state::at_limit);
+  }
+}
+
+TEST_CASE("prefetch_tuner: depth grows only while the queue smooths bursts") {
+  using cy::detail::prefetch_probe;
+  using cy::detail::prefetch_tuner;
+  SUBCASE("never starved: consumer-bound") {
+    prefetch_tuner t(2, 64);
+    CHECK(t.decide(prefetch_probe{100, 1.0, 0.0, 0.5}, 64) == 2);
+    CHECK(t.state() == cy::tuning_state::consumer_bound);
+  }
+  SUBCASE("starved but the producer never waits: upstream-bound, depth stays") {
+    prefetch_tuner t(2, 64);
+    CHECK(t.decide(prefetch_probe{100, 1.0, 0.5, 0.0}, 64) == 2);
+    CHECK(t.state() == cy::tuning_state::upstream_bound);
+  }
+  SUBCASE("both wait: bursts; double while it pays, undo the step that does not") {
+    prefetch_tuner t(2, 64);
+    CHECK(t.decide(prefetch_probe{100, 1.0, 0.3, 0.3}, 64) == 4);
+    CHECK(t.decide(prefetch_probe{120, 1.0, 0.2, 0.2}, 64) == 8);
+    CHECK(t.decide(prefetch_probe{121, 1.0, 0.19, 0.2}, 64) == 4);
+    CHECK(t.state() == cy::tuning_state::upstream_bound);
+  }
+  SUBCASE("the budget caps the depth") {
+    prefetch_tuner t(2, 64);
+    CHECK(t.decide(prefetch_probe{100, 1.0, 0.3, 0.3}, 3) == 3);
+    CHECK(t.decide(prefetch_probe{120, 1.0, 0.2, 0.2}, 3) == 3);
+    CHECK(t.state() == cy::tuning_state::memory_bound);
+  }
+}
+
+TEST_CASE("spsc_ring: a raised limit wakes a producer blocked at the old one") {
+  cy::spsc_ring<int> ring(8);
+  ring.set_limit(2);
+  CHECK(ring.limit() == 2);
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(ring.push(int{i}));
+      pushed.fetch_add(1);
+    }
+  });
+  while (pushed.load() < 2) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(ring.size() == 2);  // the third push waits however long we wait
+  ring.set_limit(5);
+  producer.join();
+  CHECK(ring.size() == 5);
+  for (int i = 0; i < 5; ++i) CHECK(ring.pop() == i);
+  ring.set_limit(100);
+  CHECK(ring.limit() == 8);  // clamped to the capacity
+}
