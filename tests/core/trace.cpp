@@ -125,17 +125,31 @@ std::multiset<std::pair<double, double>> every_batch(std::initializer_list<doubl
 // Spans on one track must nest (a trace viewer draws them as a stack): sorted
 // by start, each either ends before the next starts or contains it.
 void check_nesting(const trace_view& trace) {
-  std::map<double, std::vector<std::pair<double, double>>> by_track;
+  struct interval {
+    double begin, end;
+    std::string name;
+  };
+  std::map<double, std::vector<interval>> by_track;
   for (const auto& s : trace.spans)
-    by_track[s["tid"].number()].emplace_back(s["ts"].number(), s["ts"].number() + s["dur"].number());
+    by_track[s["tid"].number()].push_back(
+        {s["ts"].number(), s["ts"].number() + s["dur"].number(),
+         s["name"].string() + (s.has("args") ? " (epoch " + std::to_string(s["args"]["epoch"].number()) + ", batch " +
+                                                   std::to_string(s["args"]["batch"].number()) + ")"
+                                             : std::string())});
   for (auto& [tid, spans] : by_track) {
-    std::sort(spans.begin(), spans.end(),
-              [](auto& a, auto& b) { return a.first < b.first || (a.first == b.first && a.second > b.second); });
-    std::vector<double> open_ends;
-    for (auto [begin, end] : spans) {
-      while (!open_ends.empty() && open_ends.back() <= begin) open_ends.pop_back();
-      if (!open_ends.empty()) CHECK_MESSAGE(end <= open_ends.back() + 1e-9, "overlapping spans on track " << tid);
-      open_ends.push_back(end);
+    std::sort(spans.begin(), spans.end(), [](const interval& a, const interval& b) {
+      return a.begin < b.begin || (a.begin == b.begin && a.end > b.end);
+    });
+    std::vector<const interval*> open;
+    for (const auto& span : spans) {
+      while (!open.empty() && open.back()->end <= span.begin) open.pop_back();
+      if (!open.empty())
+        CHECK_MESSAGE(span.end <= open.back()->end, "track " << trace.thread_names.at(tid) << ": " << span.name
+                                                              << " [" << span.begin << ", " << span.end
+                                                              << "] overlaps " << open.back()->name << " ["
+                                                              << open.back()->begin << ", " << open.back()->end
+                                                              << "]");
+      open.push_back(&span);
     }
   }
 }

@@ -22,6 +22,7 @@
 //   takes it over, so ten epochs show two worker tracks, not twenty.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -109,6 +110,7 @@ class thread_buffer {
     }
     tail_->events[n] = event;
     tail_->count.store(n + 1, std::memory_order_release);
+    last_end_ns = std::max(last_end_ns, event.begin_ns + event.duration_ns);
     return true;
   }
 
@@ -134,6 +136,7 @@ class thread_buffer {
   // Owned by the file's registry (under its mutex), except `retired`.
   std::thread::id owner;
   std::atomic<bool> retired{false};  ///< its thread exited; another may take it over
+  std::int64_t last_end_ns = 0;      ///< writer's: when its latest span ended
   bool named = false;                ///< its thread_name event has been written
 
  private:
@@ -301,7 +304,7 @@ class trace_file {
       }
     }
     try {
-      auto buffer = attach(state.name.empty() && state.role != nullptr
+      auto buffer = attach(event.begin_ns, state.name.empty() && state.role != nullptr
                                ? std::string(state.role) +
                                      (state.role_index != 0 ? " " + std::to_string(state.role_index) : "")
                                : state.name);
@@ -314,9 +317,12 @@ class trace_file {
   }
 
  private:
-  // The calling thread's buffer: its own, a retired one of the same name, or a new one.
-  // (A thread evicted from its own cache finds its buffer again by owner.)
-  std::shared_ptr<detail::thread_buffer> attach(const std::string& thread_name) {
+  // The calling thread's buffer: its own, a retired one of the same name, or a
+  // new one. (A thread evicted from its own cache finds its buffer again by
+  // owner.) A thread attaches when its first span ends, so a retired track is
+  // taken over only if its last span ended before this one began: spans on a
+  // track must not overlap.
+  std::shared_ptr<detail::thread_buffer> attach(std::int64_t first_begin_ns, const std::string& thread_name) {
     std::lock_guard lock(registry_mutex_);
     auto me = std::this_thread::get_id();
     const std::string role = thread_name.empty() ? "thread" : thread_name;
@@ -326,7 +332,7 @@ class trace_file {
     for (auto& b : buffers_) {
       if (b->role() != role) continue;
       ++same_role;
-      if (b->retired.load(std::memory_order_acquire)) {
+      if (b->retired.load(std::memory_order_acquire) && b->last_end_ns <= first_begin_ns) {
         b->retired.store(false, std::memory_order_relaxed);
         b->owner = me;
         return b;
