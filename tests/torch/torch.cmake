@@ -2,6 +2,12 @@
 # One translation unit: LibTorch's headers cost ~20 s of compile time each.
 if(CONVEYOR_WITH_TORCH AND TARGET torch)
   conveyor_add_test(torch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/torch.cpp LIBS conveyor::torch LABELS threaded)
+  # to_torch(torch::kCUDA) after to_cuda (g++ with the CUDA runtime's headers):
+  # the types and refusals run here; the GPU cases print SKIPPED without one.
+  if(TARGET CUDA::cudart)
+    conveyor_add_test(torch_cuda_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/torch_cuda.cpp
+                      LIBS conveyor::torch conveyor::cuda LABELS gpu)
+  endif()
   # The compile-fail cases that need LibTorch's headers (tests/compile_fail/torch/).
   get_target_property(conveyor_torch_includes torch INTERFACE_INCLUDE_DIRECTORIES)
   string(REPLACE ";" "|" conveyor_torch_includes "${conveyor_torch_includes}")

@@ -141,16 +141,18 @@ consteval bool check_torch_columns() {
   }
 }
 
-/// Wraps a pooled buffer as a CPU tensor of `sizes` without a copy; the
-/// tensor's deleter returns the buffer to its pool.
+/// Wraps a pooled buffer as a tensor of `sizes` on `device` (the CPU, or the
+/// GPU a device column's buffer is on) without a copy; the tensor's deleter
+/// returns the buffer to its pool (a device_pool reuses it in stream order).
+/// If LibTorch refuses, the buffer goes back at once and the error propagates.
 inline torch::Tensor wrap_buffer(pooled_buffer buffer, c10::IntArrayRef sizes,
-                                 c10::ScalarType dtype) {
+                                 c10::ScalarType dtype, const torch::Device& device = torch::kCPU) {
   void* data = buffer.data();
   buffer_release release = buffer.detach();
   try {
     return torch::from_blob(
         data, sizes, [release](void* memory) { release(memory); },
-        torch::TensorOptions().dtype(dtype).device(torch::kCPU));
+        torch::TensorOptions().dtype(dtype).device(device));
   } catch (...) {
     release(data);
     throw;
@@ -179,8 +181,10 @@ class tensor_batch<record_batch<Columns...>> {
   tensor_batch(const tensor_batch&) = delete;
   tensor_batch& operator=(const tensor_batch&) = delete;
 
-  /// Takes every column's buffer into a CPU tensor, without a copy, and moves
-  /// the tensors to `device` (a copy, on the calling thread) unless it is the CPU.
+  /// Takes every column's buffer into a tensor without a copy: host columns
+  /// into CPU tensors, moved to `device` (a copy, on the calling thread)
+  /// unless it is the CPU; device columns (after to_cuda) into CUDA tensors on
+  /// `device`, which must be the GPU they are on.
   static tensor_batch from(source_batch&& batch, const torch::Device& device) {
     std::array<torch::Tensor, column_count> tensors;
     take_columns(batch, tensors, device, std::index_sequence_for<Columns...>{});
@@ -277,11 +281,16 @@ class tensor_batch<record_batch<Columns...>> {
   static torch::Tensor take_column(dense_column<T, Space>& column, const torch::Device& device) {
     const auto rows = static_cast<std::int64_t>(column.rows());
     const auto width = static_cast<std::int64_t>(column.width());
-    torch::Tensor tensor = detail::wrap_buffer(std::move(column).take_buffer(), {rows, width},
-                                               detail::torch_dtype<T>::value);
-    if (!device.is_cpu())
-      tensor = tensor.to(device);  // synchronous: the buffer is free to go afterwards
-    return tensor;
+    if constexpr (Space == memory_space::device) {
+      return detail::wrap_buffer(std::move(column).take_buffer(), {rows, width},
+                                 detail::torch_dtype<T>::value, device);
+    } else {
+      torch::Tensor tensor = detail::wrap_buffer(std::move(column).take_buffer(), {rows, width},
+                                                 detail::torch_dtype<T>::value);
+      if (!device.is_cpu())
+        tensor = tensor.to(device);  // synchronous: the buffer is free to go afterwards
+      return tensor;
+    }
   }
 
   batch_info info_;

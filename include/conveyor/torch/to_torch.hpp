@@ -5,27 +5,39 @@
 // and `pipe | to_torch(torch::kCUDA)` (any torch::Device). It must be the last
 // stage (placement must_be_last) and follows batch(n).
 // Columns in: dense columns of float, double, conveyor::float16,
-// conveyor::bfloat16, uint8_t, int8_t, int16_t, int32_t or int64_t in host
-// memory; a bytes or text column, another value type or a device column is a
-// compile error naming the column. Out: a tensor_batch (tensor_batch.hpp): one
-// tensor {rows, width} per column, in column order, plus the int64 record
+// conveyor::bfloat16, uint8_t, int8_t, int16_t, int32_t or int64_t, in host
+// memory, or in device memory right after to_cuda/to_device (or a gpu::
+// decoding stage after them); a bytes or text column or another value type is
+// a compile error naming the column. Out: a tensor_batch (tensor_batch.hpp):
+// one tensor {rows, width} per column, in column order, plus the int64 record
 // indices {rows} on the CPU.
-// Allocates: on the CPU nothing but the tensors' small headers: each tensor
-// wraps the column's pooled buffer (from with_pool's pool when the pipeline
-// names one) and gives it back to the pool when the last tensor or view of it
+// Allocates: nothing but the tensors' small headers, for host columns on the
+// CPU and for device columns: each tensor wraps the column's pooled buffer
+// (from with_pool's pool when the pipeline names one, or the stager's device
+// pool) and gives it back to the pool when the last tensor or view of it
 // dies, so a tensor kept after the loop moves on stays valid and its memory is
-// not reused meanwhile. On CUDA each column is copied to the device
-// (Tensor::to, synchronous: the host buffer returns to its pool as soon as the
-// copy is done) into memory from LibTorch's caching allocator.
+// not reused meanwhile (a device buffer only after the work queued on the
+// stager's consumer stream by then). Host columns with to_torch(torch::kCUDA)
+// are copied to the device (Tensor::to, synchronous: the host buffer returns
+// to its pool as soon as the copy is done) into LibTorch's caching allocator.
+// Streams (device columns): before a batch is delivered, LibTorch's current
+// stream waits on the batch's ready event (no host wait). LibTorch must work on
+// the stager's consumer stream: with the default one, a current stream other
+// than LibTorch's default is refused (std::logic_error in a stage_error).
 // Thread: the consumer's, in the epoch loop's ++ (after prefetch(n), if any).
 // Errors: to_torch(device) throws std::invalid_argument at once, when the
 // pipeline is built, if the device is CUDA and CUDA is not available (no GPU,
-// no driver, or a CPU-only LibTorch such as Debian's 1.13) or the device index
-// is past the last GPU; a LibTorch error while wrapping or copying reaches the
-// consumer as a stage_error naming "to_torch". Early exit: as every stage;
-// tensors already delivered stay valid.
+// no driver, or a CPU-only LibTorch such as Debian's 1.13), the device index
+// is past the last GPU, or upstream delivers device columns and the device is
+// not CUDA; when an epoch starts, if the index differs from to_cuda's device.
+// A LibTorch error while wrapping or copying reaches the consumer as a
+// stage_error naming "to_torch" (the buffer it was wrapping goes back to its
+// pool). Early exit: as every stage; tensors already delivered stay valid,
+// and keep their pool (a device pool waits for its pending events before it
+// frees anything) alive after the pipeline is destroyed.
 #pragma once
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 #include <torch/types.h>
 
@@ -48,6 +60,42 @@ namespace conveyor {
 
 namespace detail {
 
+/// Does Batch hold a column in device memory (to_torch after to_cuda)?
+template <class Batch>
+inline constexpr bool has_device_columns =
+    !std::is_void_v<typename first_device_column<Batch>::type>;
+
+/// What to_torch needs of the device stager right before it (to_device /
+/// to_cuda, or a device decoding stage after them): the batch's ready event
+/// and the stager's options (device, consumer stream). Spelled without CUDA
+/// types so that this header needs none.
+template <class Up>
+concept torch_device_upstream = requires(const Up& up) {
+  up.ready_event().get();
+  up.options().device;
+  up.options().consumer_stream;
+};
+
+/// Orders LibTorch's current stream on `device` after a batch's ready event
+/// (cudaStreamWaitEvent through c10's device-guard interface, so no CUDA
+/// header is needed here). The device buffers go back to the stager's device
+/// pool in stream order on the stager's consumer stream, so LibTorch must work
+/// on that stream: with the default consumer stream (the legacy default
+/// stream) a current stream of LibTorch's other than its default is refused
+/// with std::logic_error naming the fix.
+inline void torch_stream_wait(void* ready_event, int device, bool default_consumer_stream) {
+  const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+  const c10::Device on(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device));
+  const c10::Stream current = impl->getStream(on);
+  if (default_consumer_stream && current != impl->getDefaultStream(on))
+    throw std::logic_error(
+        "to_torch(cuda): LibTorch's current CUDA stream is not its default stream, but the "
+        "device stager's consumer stream is the default one, so device buffers could be reused "
+        "before LibTorch's work on them ends; pass device_options{.consumer_stream = "
+        "at::cuda::getCurrentCUDAStream().stream()} to to_device(...)");
+  impl->block(ready_event, current);
+}
+
 /// The sink as it runs in one epoch: upstream's batches become tensor batches.
 template <batch_stream Up>
 struct tensor_stream {
@@ -62,8 +110,13 @@ struct tensor_stream {
     if (!in) return std::nullopt;
     const auto begin = clock::now();
     const batch_info info = in->info();
-    auto out =
-        run_stage("to_torch", info, [&] { return batch_type::from(std::move(*in), device); });
+    auto out = run_stage("to_torch", info, [&] {
+      if constexpr (has_device_columns<typename Up::batch_type>) {
+        torch_stream_wait(static_cast<void*>(up.ready_event().get()), device.index(),
+                          up.options().consumer_stream == nullptr);
+      }
+      return batch_type::from(std::move(*in), device);
+    });
     counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
     return std::optional<batch_type>(std::move(out));
   }
@@ -91,7 +144,7 @@ inline void check_torch_device(const torch::Device& device) {
 struct torch_stage {
   static constexpr stage_kind kind = stage_kind::stream;
   static constexpr stage_placement placement{
-      .needs_batches = true, .host_only = true, .must_be_last = true};
+      .needs_batches = true, .host_only = false, .must_be_last = true};
   CONVEYOR_STAGE_MESSAGES("to_torch(...)")
   template <class In>
   using output = tensor_batch<In>;
@@ -103,8 +156,24 @@ struct torch_stage {
   template <class Up>
   auto attach(Up&& up, build_env& env) const {
     auto stream = as_stream(std::forward<Up>(up));
-    return tensor_stream<decltype(stream)>{std::move(stream), device,
-                                           &env.counters_for("to_torch")};
+    using stream_type = decltype(stream);
+    if constexpr (has_device_columns<typename stream_type::batch_type>) {
+      static_assert(torch_device_upstream<stream_type>,
+                    "conveyor: to_torch(torch::kCUDA) takes device columns from to_device(...) or "
+                    "to_cuda(...) (or a gpu:: decoding stage after them); put it right after "
+                    "that stage.");
+      // The tensors are on the stager's GPU.
+      const int on = stream.options().device;
+      if (device.has_index() && device.index() != on)
+        throw std::invalid_argument("to_torch(" + device.str() + "): the columns are on cuda:" +
+                                    std::to_string(on) + " (to_cuda's device); use to_torch(" +
+                                    "torch::Device(torch::kCUDA, " + std::to_string(on) + "))");
+      return tensor_stream<stream_type>{
+          std::move(stream), torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(on)),
+          &env.counters_for("to_torch")};
+    } else {
+      return tensor_stream<stream_type>{std::move(stream), device, &env.counters_for("to_torch")};
+    }
   }
 };
 
@@ -117,10 +186,16 @@ struct to_torch_fn {
     auto p = as_pipeline(std::forward<Upstream>(upstream));
     using P = decltype(p);
     if constexpr (!std::same_as<P, invalid_pipeline> && P::batched && !P::sealed) {
-      if constexpr (!detail::check_torch_columns<typename P::batch_type>())
+      if constexpr (!detail::check_torch_columns<typename P::batch_type>()) {
         return invalid_pipeline{};
-      else
+      } else {
+        if (detail::has_device_columns<typename P::batch_type> && !device.is_cuda())
+          throw std::invalid_argument(
+              "to_torch(" + device.str() +
+              "): upstream delivers columns in device memory (after to_cuda or to_device); use "
+              "to_torch(torch::kCUDA), or to_torch() before moving columns to the GPU");
         return append_stage(std::move(p), detail::torch_stage{device});
+      }
     } else {
       return append_stage(std::move(p), detail::torch_stage{device});
     }
