@@ -23,7 +23,9 @@ struct decade_one_hot {
       std::fill(row.begin(), row.end(), 0.0f);
       unsigned decade = in(r, 0) / 10;
       if (decade >= 10) {
-        ctx.reject(cy::data_error("age " + std::to_string(in(r, 0)) + " is past 99", "age", records[r]), r);
+        ctx.reject(
+            cy::data_error("age " + std::to_string(in(r, 0)) + " is past 99", "age", records[r]),
+            r);
         continue;
       }
       row[decade] = 1.0f;
@@ -53,18 +55,20 @@ int main() {
   auto source = cy::generate<ages>(100, 1, [](std::uint64_t i, std::span<std::uint8_t> row) {
     row[0] = static_cast<std::uint8_t>(i);
   });
-  auto pipe = cy::append_stage(
-      source | cy::batch(32) | cy::on_errors(cy::on_error::skip) |
-          cy::decode(decade_one_hot{} >> cy::column<"decade">) |
-          cy::map("label", [](auto&& b, const cy::stage_context& ctx) {
-            cy::record_batch<cy::dense<"decade", float>, cy::dense<"label", float>> out(std::move(b).take_rows());
-            auto& decade = b.template get<"decade">();
-            out.get<"label">() = cy::dense_column<float>(ctx.pool_for("label"), decade.rows(), 1);
-            for (std::size_t r = 0; r < decade.rows(); ++r) out.get<"label">()(r, 0) = decade(r, 9);
-            out.get<"decade">() = std::move(decade);
-            return out;
-          }),
-      scale_labels{2.0f});
+  auto decades = source | cy::batch(32) | cy::on_errors(cy::on_error::skip) |
+                 cy::decode(decade_one_hot{} >> cy::column<"decade">);
+  auto labelled = decades | cy::map("label", [](auto&& b, const cy::stage_context& ctx) {
+                    cy::record_batch<cy::dense<"decade", float>, cy::dense<"label", float>> out(
+                        std::move(b).take_rows());
+                    auto& decade = b.template get<"decade">();
+                    out.get<"label">() =
+                        cy::dense_column<float>(ctx.pool_for("label"), decade.rows(), 1);
+                    for (std::size_t r = 0; r < decade.rows(); ++r)
+                      out.get<"label">()(r, 0) = decade(r, 9);
+                    out.get<"decade">() = std::move(decade);
+                    return out;
+                  });
+  auto pipe = cy::append_stage(std::move(labelled), scale_labels{2.0f});
   std::size_t rows = 0;
   float label_sum = 0;
   for (auto& batch : pipe.epoch(0)) {
