@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "conveyor/cache/cache_stage.hpp"
+#include "conveyor/cache/memory_tier.hpp"
 #include "conveyor/cache/tier.hpp"
 #include "conveyor/conveyor.hpp"
 
@@ -23,7 +24,8 @@ namespace cache_test {
 namespace cy = conveyor;
 
 using source_batch = cy::record_batch<cy::dense<"v", float>>;
-using row_batch = cy::record_batch<cy::dense<"x", float>, cy::bytes<"name">, cy::dense<"id", std::int16_t>>;
+using row_batch =
+    cy::record_batch<cy::dense<"x", float>, cy::bytes<"name">, cy::dense<"id", std::int16_t>>;
 
 /// Calls of the source's fill (one per record read).
 using call_counter = std::shared_ptr<std::atomic<std::uint64_t>>;
@@ -106,7 +108,9 @@ class instrumented_tier {
   explicit instrumented_tier(std::shared_ptr<Inner> inner) : inner_(std::move(inner)) {}
 
   bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_->get(key, out); }
-  bool put(const cy::cache_key& key, std::span<const std::byte> value) { return inner_->put(key, value); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
+    return inner_->put(key, value);
+  }
   bool erase(const cy::cache_key& key) { return inner_->erase(key); }
   bool contains(const cy::cache_key& key) { return inner_->contains(key); }
   std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
@@ -114,7 +118,8 @@ class instrumented_tier {
     maybe_throw();
     return inner_->get_many(keys, values, found);
   }
-  std::size_t put_many(std::span<const cy::cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
     maybe_throw();
     {
       std::lock_guard lock(mutex_);
@@ -147,6 +152,85 @@ class instrumented_tier {
   std::mutex mutex_;
   std::vector<cy::cache_key> stored_keys_;
   std::atomic<std::uint64_t> throw_every_{0}, calls_{0}, thrown_{0};
+};
+
+/// A memory tier seen through its in-place paths (visit_many, put_many_with),
+/// failing halfway through every `fail_every`-th batched call (0: never): the
+/// exception is thrown from inside the memory tier's visit or write, after
+/// half of the batch's values were shown or written. Its values stay in
+/// process, so the cache stage trusts them past their header.
+class failing_in_place_tier {
+ public:
+  static constexpr bool values_stay_in_process = true;
+  explicit failing_in_place_tier(std::uint64_t capacity_bytes) : inner_(capacity_bytes) {}
+
+  bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_.get(key, out); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
+    return inner_.put(key, value);
+  }
+  bool erase(const cy::cache_key& key) { return inner_.erase(key); }
+  bool contains(const cy::cache_key& key) { return inner_.contains(key); }
+  std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    return inner_.get_many(keys, values, found);
+  }
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
+    return inner_.put_many(keys, values);
+  }
+  template <class Visit>
+  std::size_t visit_many(std::span<const cy::cache_key> keys, Visit&& visit) {
+    const bool fail = should_fail();
+    std::size_t shown = 0;
+    return inner_.visit_many(keys, [&](std::size_t i, std::span<const std::byte> value) {
+      visit(i, value);
+      if (fail && ++shown == keys.size() / 2) fail_now();
+    });
+  }
+  template <class Write>
+  std::size_t put_many_with(std::span<const cy::cache_key> keys, std::span<const std::size_t> sizes,
+                            Write&& write, std::span<std::uint8_t> stored) {
+    {
+      std::lock_guard lock(mutex_);
+      stored_keys_.insert(stored_keys_.end(), keys.begin(), keys.end());
+    }
+    const bool fail = should_fail();
+    std::size_t written = 0;
+    return inner_.put_many_with(
+        keys, sizes,
+        [&](std::size_t i, std::span<std::byte> destination) {
+          write(i, destination);
+          if (fail && ++written == keys.size() / 2) fail_now();
+        },
+        stored);
+  }
+  [[nodiscard]] std::uint64_t size_bytes() const { return inner_.size_bytes(); }
+  [[nodiscard]] std::uint64_t capacity_bytes() const { return inner_.capacity_bytes(); }
+  [[nodiscard]] cy::tier_stats stats() const { return inner_.stats(); }
+  [[nodiscard]] std::string_view name() const { return "failing-in-place"; }
+
+  void fail_every(std::uint64_t n) { fail_every_.store(n); }
+  [[nodiscard]] std::uint64_t thrown() const { return thrown_.load(); }
+  cy::memory_tier<>& inner() { return inner_; }
+  /// The keys of every put_many_with call, stored or not.
+  std::vector<cy::cache_key> stored_keys() {
+    std::lock_guard lock(mutex_);
+    return stored_keys_;
+  }
+
+ private:
+  bool should_fail() {
+    auto every = fail_every_.load();
+    return every != 0 && calls_.fetch_add(1) % every == 0;
+  }
+  void fail_now() {
+    thrown_.fetch_add(1);
+    throw std::runtime_error("failing_in_place_tier: injected failure mid-batch");
+  }
+  cy::memory_tier<> inner_;
+  std::mutex mutex_;
+  std::vector<cy::cache_key> stored_keys_;
+  std::atomic<std::uint64_t> fail_every_{0}, calls_{0}, thrown_{0};
 };
 
 }  // namespace cache_test

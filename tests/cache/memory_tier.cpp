@@ -356,3 +356,78 @@ TEST_CASE_TEMPLATE(
   CHECK(tier.size_bytes() <= capacity);
   CHECK(tier.stats().evictions > 0);
 }
+
+TEST_CASE(
+    "memory_tier: visit_many and put_many_with work per shard; a throwing visitor or writer leaves "
+    "the tier usable") {
+  cy::memory_tier_options options;
+  options.capacity_bytes = 4 << 20;
+  options.shard_count = 4;
+  cy::memory_tier<> tier(options);
+  std::vector<cy::cache_key> keys;
+  std::vector<std::size_t> sizes;
+  for (std::uint64_t r = 0; r < 64; ++r) {
+    keys.push_back(key_of(r));
+    sizes.push_back(r * 3);
+  }
+  auto fill = [](std::size_t i, std::span<std::byte> destination) {
+    for (std::size_t b = 0; b < destination.size(); ++b)
+      destination[b] = static_cast<std::byte>(i + b);
+  };
+  std::vector<std::uint8_t> stored(keys.size(), 9);
+  CHECK(tier.put_many_with(std::span<const cy::cache_key>(keys),
+                           std::span<const std::size_t>(sizes), fill, stored) == keys.size());
+  CHECK(stored == std::vector<std::uint8_t>(keys.size(), 1));
+  CHECK(tier.stats().puts == keys.size());
+
+  std::vector<int> seen(keys.size(), 0);
+  std::size_t wrong = 0;
+  CHECK(tier.visit_many(std::span<const cy::cache_key>(keys),
+                        [&](std::size_t i, std::span<const std::byte> value) {
+                          ++seen[i];
+                          if (value.size() != sizes[i]) ++wrong;
+                          for (std::size_t b = 0; b < value.size(); ++b)
+                            if (value[b] != static_cast<std::byte>(i + b)) ++wrong;
+                        }) == keys.size());
+  CHECK(seen == std::vector<int>(keys.size(), 1));
+  CHECK(wrong == 0);
+
+  // A visitor that throws: the exception comes out, what was visited is counted, no lock is left
+  // held.
+  std::size_t visited = 0;
+  CHECK_THROWS_AS(tier.visit_many(std::span<const cy::cache_key>(keys),
+                                  [&](std::size_t, std::span<const std::byte>) {
+                                    if (++visited == 10) throw std::runtime_error("visitor failed");
+                                  }),
+                  std::runtime_error);
+  CHECK(tier.stats().hits == keys.size() + 10);
+  // A writer that throws: nothing of that call is stored, and the older values stay.
+  std::vector<std::size_t> bigger(keys.size(), 500);
+  std::size_t writes = 0;
+  CHECK_THROWS_AS(tier.put_many_with(
+                      std::span<const cy::cache_key>(keys), std::span<const std::size_t>(bigger),
+                      [&](std::size_t, std::span<std::byte>) {
+                        if (++writes == 20) throw std::runtime_error("writer failed");
+                      },
+                      stored),
+                  std::runtime_error);
+  cy::byte_buffer out;
+  for (std::size_t i = 0; i < keys.size(); ++i) {  // takes every shard's lock: none was left held
+    REQUIRE(tier.get(keys[i], out));
+    CHECK(out.size() == sizes[i]);
+  }
+  CHECK(tier.put(key_of(1000), std::span<const std::byte>(out)));
+
+  // A value larger than a shard is refused, and an older value of its key erased.
+  std::vector<cy::cache_key> two{key_of(0), key_of(2000)};
+  std::vector<std::size_t> two_sizes{(4u << 20) / 4 + 1, 8};
+  CHECK(tier.put_many_with(std::span<const cy::cache_key>(two),
+                           std::span<const std::size_t>(two_sizes), fill,
+                           std::span<std::uint8_t>(stored.data(), 2)) == 1);
+  CHECK(stored[0] == 0);
+  CHECK(stored[1] == 1);
+  CHECK_FALSE(tier.contains(key_of(0)));
+  CHECK(tier.contains(key_of(2000)));
+  CHECK(tier.stats().rejected_puts == 1);
+  CHECK(tier.size_bytes() <= tier.capacity_bytes());
+}

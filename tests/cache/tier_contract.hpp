@@ -204,6 +204,89 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
     CHECK(stats.bytes_written == stored_bytes + 70);
   }
 
+  SUBCASE(
+      "visit_values shows each stored value once, in place or from get_many; put_values stores "
+      "what it writes") {
+    std::vector<cache_key> keys;
+    std::vector<byte_buffer> stored;
+    std::vector<std::size_t> sizes;
+    for (std::uint64_t r = 30; r < 37; ++r) {
+      keys.push_back(key_of(r));
+      stored.push_back(value_for(r, 3, 16 + r * 40));
+      sizes.push_back(stored.back().size());
+    }
+    std::vector<std::uint8_t> written(keys.size(), 0);
+    CHECK(conveyor::put_values(tier, std::span<const cache_key>(keys),
+                               std::span<const std::size_t>(sizes),
+                               [&](std::size_t i, std::span<std::byte> destination) {
+                                 REQUIRE(destination.size() == stored[i].size());
+                                 std::copy(stored[i].begin(), stored[i].end(), destination.begin());
+                                 ++written[i];
+                               }) == keys.size());
+    CHECK(written == std::vector<std::uint8_t>(keys.size(), 1));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      REQUIRE(tier.get(keys[i], out));
+      CHECK(out == stored[i]);
+    }
+    // Asked in another order, with absent keys between: each present key once.
+    std::vector<cache_key> asked{key_of(36), key_of(90), key_of(30),
+                                 key_of(33), key_of(91), key_of(31)};
+    std::vector<std::size_t> seen(asked.size(), 0);
+    std::vector<byte_buffer> shown(asked.size());
+    auto before = tier.stats();
+    CHECK(conveyor::visit_values(tier, std::span<const cache_key>(asked),
+                                 [&](std::size_t i, std::span<const std::byte> value) {
+                                   REQUIRE(i < asked.size());
+                                   ++seen[i];
+                                   shown[i].assign(value.begin(), value.end());
+                                 }) == 4);
+    CHECK(seen == std::vector<std::size_t>{1, 0, 1, 1, 0, 1});
+    CHECK(shown[0] == stored[6]);
+    CHECK(shown[2] == stored[0]);
+    CHECK(shown[3] == stored[3]);
+    CHECK(shown[5] == stored[1]);
+    auto after = tier.stats();
+    CHECK(after.hits - before.hits == 4);
+    CHECK(after.misses - before.misses == 2);
+    CHECK(conveyor::visit_values(tier, std::span<const cache_key>(),
+                                 [&](std::size_t, std::span<const std::byte>) {
+                                   FAIL("visited a value of an empty batch");
+                                 }) == 0);
+  }
+
+  SUBCASE("visit_values during puts and erases of the same keys sees only whole values") {
+    constexpr std::uint64_t writers = 2, readers = 2, steps = 200, key_count = 16;
+    std::atomic<std::uint64_t> wrong{0}, visited{0};
+    std::vector<std::thread> workers;
+    for (std::uint64_t t = 0; t < writers; ++t)
+      workers.emplace_back([&, t] {
+        for (std::uint64_t i = 0; i < steps; ++i) {
+          std::uint64_t record = 5000 + (t * 7 + i) % key_count;
+          if (i % 3 == 2)
+            tier.erase(key_of(record));
+          else
+            (void)tier.put(key_of(record),
+                           bytes(value_for(record, t * steps + i, 16 + (i * 53) % 900)));
+        }
+      });
+    for (std::uint64_t t = 0; t < readers; ++t)
+      workers.emplace_back([&] {
+        std::vector<cache_key> asked;
+        for (std::uint64_t k = 0; k < key_count; ++k) asked.push_back(key_of(5000 + k));
+        for (std::uint64_t i = 0; i < steps / 4; ++i)
+          conveyor::visit_values(tier, std::span<const cache_key>(asked),
+                                 [&](std::size_t k, std::span<const std::byte> value) {
+                                   visited.fetch_add(1);
+                                   byte_buffer copy(value.begin(), value.end());
+                                   if (k >= asked.size() || !is_whole_value_of(5000 + k, copy))
+                                     wrong.fetch_add(1);
+                                 });
+      });
+    for (auto& worker : workers) worker.join();
+    CHECK(wrong.load() == 0);
+    CHECK(tier.size_bytes() <= tier.capacity_bytes());
+  }
+
   SUBCASE("a value too large for the tier is refused, counted, and not stored") {
     byte_buffer too_large(fixture.refused_value_bytes(), std::byte{1});
     CHECK_FALSE(tier.put(key_of(4), bytes(too_large)));

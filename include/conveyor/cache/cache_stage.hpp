@@ -9,21 +9,29 @@
 // batch function that they run), after the stages whose work it saves.
 // Columns: unchanged; every column must be dense<...> or bytes<...>.
 //
-// Per batch: one `get_many` for keys {dataset fingerprint, chain fingerprint,
-// record index}; each value is checked (type tag, lengths, CRC32C) and one
-// that fails is a counted miss; the upstream stages run once, for the missing
-// records only, with the batch's batch_info; their rows are stored with one
-// `put_many`; the output holds every row in the order of the batch's indices,
-// whether it came from the tier or from upstream. Records that upstream drops
-// (skip policy) are absent, and not stored.
+// Per batch: one lookup of keys {dataset fingerprint, chain fingerprint,
+// record index} (`visit_values`: a memory tier shows its values in place,
+// one lock per shard per batch; other tiers answer one `get_many`); each
+// value is checked (type tag and lengths always; CRC32C unless the tier is
+// an `in_process_tier`, whose bytes never left this process) and one that
+// fails is a counted miss; a valid hit is copied once, straight into its row
+// of the output columns. The upstream stages run once, for the missing
+// records only, with the batch's batch_info; each of their rows is copied
+// into its output row and written once into the tier's storage
+// (`put_values`: straight into a memory tier's entries). The output holds
+// every row in the order of the batch's indices, whether it came from the
+// tier or from upstream. Records that upstream drops (skip policy) are
+// absent, and not stored.
 //
 // Thread: whichever thread runs the batch function (a parallel(n) worker, or
-// the consumer). Allocates: the output columns from the pipeline's pool, one
-// buffer per record looked up (reused per thread), one encode buffer per batch
-// with misses. Errors: tier failures never fail the pipeline: tiers answer them
-// as misses, and an exception out of a tier call is caught, counted
-// (`tier_errors`) and treated the same way; errors of the upstream stages
-// propagate as they would without the cache. Early exit: nothing to stop.
+// the consumer). Allocates: the output columns from the pipeline's pool (the
+// sink's pool for delivered columns), per-thread scratch reused between
+// batches, and for a tier that is not a memory tier one encode buffer per
+// thread and its own get buffers. Errors: tier failures never fail the
+// pipeline: tiers answer them as misses, and an exception out of a tier call
+// is caught, counted (`tier_errors`) and treated the same way (the rows that
+// call had produced are discarded); errors of the upstream stages propagate
+// as they would without the cache. Early exit: nothing to stop.
 // Stats: a "cache" row in pipeline.stats() (rows, busy time without upstream's
 // time, latency), and hits/misses/invalid values in `cache_stats(pipe)`.
 #pragma once
@@ -65,11 +73,11 @@ struct cache_options {
 /// A snapshot of one cache stage's counters (summed over all epochs), plus
 /// its tier's own stats.
 struct cache_stage_stats {
-  std::uint64_t hits = 0;            ///< records served from the tier
-  std::uint64_t misses = 0;          ///< records the tier did not have
-  std::uint64_t invalid = 0;         ///< values found but refused (tag, length or checksum), recomputed
-  std::uint64_t stored = 0;          ///< records the tier accepted from put_many
-  std::uint64_t not_stored = 0;      ///< records the tier refused (full, too large, failing)
+  std::uint64_t hits = 0;        ///< records served from the tier
+  std::uint64_t misses = 0;      ///< records the tier did not have
+  std::uint64_t invalid = 0;     ///< values found but refused (tag, length or checksum), recomputed
+  std::uint64_t stored = 0;      ///< records the tier accepted from put_many
+  std::uint64_t not_stored = 0;  ///< records the tier refused (full, too large, failing)
   std::uint64_t tier_errors = 0;     ///< exceptions thrown by the tier, caught and served as misses
   std::uint64_t upstream_calls = 0;  ///< batches for which the upstream stages ran
   tier_stats tier;                   ///< the tier's stats at the time of the snapshot
@@ -81,9 +89,10 @@ struct cache_stage_stats {
   }
 
   friend std::ostream& operator<<(std::ostream& out, const cache_stage_stats& s) {
-    return out << "hits " << s.hits << ", misses " << s.misses << ", invalid " << s.invalid << ", stored "
-               << s.stored << ", not stored " << s.not_stored << ", tier errors " << s.tier_errors
-               << ", upstream calls " << s.upstream_calls << ", tier failures " << s.tier.failures;
+    return out << "hits " << s.hits << ", misses " << s.misses << ", invalid " << s.invalid
+               << ", stored " << s.stored << ", not stored " << s.not_stored << ", tier errors "
+               << s.tier_errors << ", upstream calls " << s.upstream_calls << ", tier failures "
+               << s.tier.failures;
   }
 };
 
@@ -91,8 +100,8 @@ namespace detail {
 
 /// Shared by the stage (in the pipeline) and every runtime node built from it.
 struct cache_stage_counters {
-  std::atomic<std::uint64_t> hits{0}, misses{0}, invalid{0}, stored{0}, not_stored{0}, tier_errors{0},
-      upstream_calls{0};
+  std::atomic<std::uint64_t> hits{0}, misses{0}, invalid{0}, stored{0}, not_stored{0},
+      tier_errors{0}, upstream_calls{0};
 
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
     if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
@@ -112,20 +121,18 @@ struct cache_stage_counters {
 
 /// Per-thread buffers of cache_function::produce, kept between batches so a
 /// steady state allocates only the output columns.
-template <class Fields>
+template <class Codec>
 struct cache_scratch {
   std::vector<cache_key> keys;
-  std::vector<byte_buffer> values;
-  std::vector<std::uint8_t> found;
-  std::vector<Fields> hits;
-  std::vector<std::size_t> hit_slot;  // per batch row: index into hits
-  std::vector<std::uint64_t> missing;
-  std::vector<std::uint64_t> kept;
-  std::vector<row_origin> origins;
+  std::vector<std::uint8_t> from_hit;    // per batch row: served from the tier
+  std::vector<std::uint64_t> missing;    // the records asked of upstream
+  std::vector<std::size_t> missing_row;  // the batch row of each of them
+  std::vector<std::size_t>
+      fresh_row;                   // per batch row: its row in upstream's batch, or Codec::no_row
+  std::vector<std::uint8_t> keep;  // per batch row: delivered (not dropped upstream)
   std::vector<cache_key> put_keys;
-  std::vector<std::span<const std::byte>> put_values;
-  std::vector<std::size_t> put_offsets;
-  byte_buffer encoded;
+  std::vector<std::size_t> put_sizes;
+  typename Codec::hit_bytes hit_bytes;
 };
 
 /// The runtime node: a batch function that answers from the tier first.
@@ -134,7 +141,10 @@ struct cache_function {
   using batch_type = typename Up::batch_type;
   using codec = cached_batch<batch_type>;
   using fields = typename codec::fields;
-  static constexpr auto no_hit = static_cast<std::size_t>(-1);
+  using widths_type = std::array<std::uint64_t, codec::column_count>;
+  // Bytes that never left this process are trusted past their header.
+  static constexpr row_checksum checksum =
+      in_process_tier<Tier> ? row_checksum::trust : row_checksum::verify;
 
   Up up;
   std::shared_ptr<Tier> tier;
@@ -149,35 +159,34 @@ struct cache_function {
   }
 
  private:
+  // One batch: hits are copied straight from the tier's value into the output
+  // columns (once, while the tier shows the value); the missing records are
+  // asked of upstream in one call, each of their rows copied into the output
+  // and written straight into the tier's storage (once each).
   batch_type produce_batch(std::span<const std::uint64_t> indices, batch_info info) const {
     auto begin = clock::now();
     std::chrono::nanoseconds upstream_time{0};
-    thread_local cache_scratch<fields> scratch;
+    thread_local cache_scratch<codec> scratch;
     auto& s = scratch;
     const std::size_t n = indices.size();
 
-    look_up(indices, s);
-    // Validate: a hit must parse, and agree on dense widths with the first hit.
-    s.hits.clear();
-    s.hit_slot.assign(n, no_hit);
+    batch_type out(ctx.pool, info, indices);
+    widths_type widths{};
+    bool have_columns = false;
+    std::size_t accepted = 0;
+    const std::size_t tier_hits = look_up(indices, out, widths, have_columns, accepted, s);
+
     s.missing.clear();
-    std::array<std::uint64_t, codec::column_count> widths{};
-    std::uint64_t invalid = 0;
+    s.missing_row.clear();
     for (std::size_t i = 0; i < n; ++i) {
-      if (s.found[i]) {
-        fields parsed;
-        bool ok = codec::parse(s.values[i], parsed) == row_check::ok;
-        if (ok && !s.hits.empty() && codec::dense_widths(parsed) != widths) ok = false;
-        if (ok) {
-          if (s.hits.empty()) widths = codec::dense_widths(parsed);
-          s.hit_slot[i] = s.hits.size();
-          s.hits.push_back(parsed);
-          continue;
-        }
-        ++invalid;
-      }
+      if (s.from_hit[i]) continue;
       s.missing.push_back(indices[i]);
+      s.missing_row.push_back(i);
     }
+    std::uint64_t invalid = tier_hits > accepted ? tier_hits - accepted : 0;
+    const std::uint64_t absent =
+        s.missing.size() - std::min<std::uint64_t>(invalid, s.missing.size());
+
     std::optional<batch_type> fresh;
     auto run_upstream = [&](std::span<const std::uint64_t> which) {
       auto started = clock::now();
@@ -185,64 +194,87 @@ struct cache_function {
       upstream_time += clock::now() - started;
       cache_counters->upstream_calls.fetch_add(1, std::memory_order_relaxed);
     };
-    const std::uint64_t absent = s.missing.size() - invalid;
     if (!s.missing.empty()) run_upstream(s.missing);
-    if (fresh && !s.hits.empty() && fresh->rows() > 0 && codec::dense_widths(*fresh) != widths) {
+    if (fresh && accepted > 0 && fresh->rows() > 0 && codec::dense_widths(*fresh) != widths) {
       // The stored rows disagree with what upstream makes now (a width that
       // the chain fingerprint cannot see): trust upstream, recompute them all.
-      invalid += s.hits.size();
-      s.hits.clear();
-      s.hit_slot.assign(n, no_hit);
+      invalid += accepted;
+      accepted = 0;
       run_upstream(indices);
     }
-    cache_stage_counters::add(cache_counters->hits, s.hits.size());
+    cache_stage_counters::add(cache_counters->hits, accepted);
     cache_stage_counters::add(cache_counters->invalid, invalid);
     cache_stage_counters::add(cache_counters->misses, absent);
     if (fresh) store(*fresh, s);
 
-    std::optional<batch_type> out;
-    if (s.hits.empty() && fresh) {
-      out.emplace(std::move(*fresh));  // nothing to merge: upstream's batch is the answer
+    batch_type result;
+    if (accepted == 0 && fresh) {
+      result = std::move(*fresh);  // nothing from the tier: upstream's batch is the answer
     } else {
-      out.emplace(merge(indices, info, fresh ? &*fresh : nullptr, widths, s));
+      merge(out, fresh ? &*fresh : nullptr, widths, have_columns, s);
+      result = std::move(out);
     }
-    auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - begin) - upstream_time;
-    ctx.counters->add_batch(out->rows(), out->size_bytes(), busy);
-    return std::move(*out);
+    auto busy =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - begin) - upstream_time;
+    ctx.counters->add_batch(result.rows(), result.size_bytes(), busy);
+    return result;
   }
 
-  void look_up(std::span<const std::uint64_t> indices, cache_scratch<fields>& s) const {
+  // Visits the tier's values of the batch's keys: each that parses (type tag,
+  // lengths; CRC32C unless the tier is in-process) and agrees on dense widths
+  // with the first accepted one is copied into row i of `out`. Returns the
+  // tier's hit count; `accepted` counts the rows copied. A tier that throws
+  // counts as a tier error and answers nothing (rows copied before the throw
+  // are discarded with it).
+  std::size_t look_up(std::span<const std::uint64_t> indices, batch_type& out, widths_type& widths,
+                      bool& have_columns, std::size_t& accepted, cache_scratch<codec>& s) const {
     const std::size_t n = indices.size();
     s.keys.resize(n);
     for (std::size_t i = 0; i < n; ++i) s.keys[i] = cache_key{dataset, chain, indices[i]};
-    if (s.values.size() < n) s.values.resize(n);
-    s.found.assign(n, 0);
+    s.from_hit.assign(n, 0);
+    s.hit_bytes.reset(n);
+    auto visit = [&](std::size_t i, std::span<const std::byte> value) {
+      if (i >= n || s.from_hit[i]) return;  // a tier that shows a key twice or outside the batch
+      fields parsed;
+      if (codec::parse(value, parsed, checksum) != row_check::ok) return;
+      const widths_type hit_widths = codec::dense_widths(parsed);
+      if (!have_columns) {
+        codec::allocate_dense(out, ctx, n, hit_widths);
+        widths = hit_widths;
+        have_columns = true;
+      } else if (hit_widths != widths) {
+        return;
+      }
+      codec::copy_hit(parsed, out, i, s.hit_bytes);
+      s.from_hit[i] = 1;
+      ++accepted;
+    };
     try {
-      tier->get_many(s.keys, std::span<byte_buffer>(s.values.data(), n), s.found);
+      return visit_values(*tier, std::span<const cache_key>(s.keys), visit);
     } catch (...) {
       cache_counters->tier_errors.fetch_add(1, std::memory_order_relaxed);
-      s.found.assign(n, 0);
+      s.from_hit.assign(n, 0);
+      accepted = 0;
+      return 0;
     }
   }
 
-  void store(const batch_type& fresh, cache_scratch<fields>& s) const {
+  void store(const batch_type& fresh, cache_scratch<codec>& s) const {
     const std::size_t rows = fresh.rows();
     if (rows == 0) return;
-    s.encoded.clear();
-    s.put_offsets.assign(1, 0);
     s.put_keys.resize(rows);
+    s.put_sizes.resize(rows);
     for (std::size_t r = 0; r < rows; ++r) {
-      codec::encode_row(fresh, r, s.encoded);
-      s.put_offsets.push_back(s.encoded.size());
       s.put_keys[r] = cache_key{dataset, chain, fresh.indices()[r]};
+      s.put_sizes[r] = codec::value_bytes(fresh, r);
     }
-    s.put_values.resize(rows);
-    for (std::size_t r = 0; r < rows; ++r)
-      s.put_values[r] = std::span<const std::byte>(s.encoded.data() + s.put_offsets[r],
-                                                   s.put_offsets[r + 1] - s.put_offsets[r]);
     std::size_t stored = 0;
     try {
-      stored = tier->put_many(s.put_keys, s.put_values);
+      stored = put_values(*tier, std::span<const cache_key>(s.put_keys),
+                          std::span<const std::size_t>(s.put_sizes),
+                          [&](std::size_t r, std::span<std::byte> destination) {
+                            codec::write_value(fresh, r, destination);
+                          });
     } catch (...) {
       cache_counters->tier_errors.fetch_add(1, std::memory_order_relaxed);
     }
@@ -250,27 +282,34 @@ struct cache_function {
     cache_stage_counters::add(cache_counters->not_stored, rows - std::min(stored, rows));
   }
 
-  batch_type merge(std::span<const std::uint64_t> indices, batch_info info, const batch_type* fresh,
-                   const std::array<std::uint64_t, codec::column_count>& hit_widths,
-                   cache_scratch<fields>& s) const {
-    s.kept.clear();
-    s.origins.clear();
+  // Completes `out` (its dense columns hold the hits, if any): upstream's rows
+  // go to the rows of their records, records upstream dropped (skip policy)
+  // are removed, the bytes columns are built.
+  void merge(batch_type& out, const batch_type* fresh, const widths_type& hit_widths,
+             bool have_columns, cache_scratch<codec>& s) const {
+    const std::size_t n = out.rows();
+    if (!have_columns)
+      codec::allocate_dense(out, ctx, n,
+                            fresh && fresh->rows() > 0 ? codec::dense_widths(*fresh) : hit_widths);
+    s.fresh_row.assign(n, codec::no_row);
+    s.keep.assign(s.from_hit.begin(), s.from_hit.begin() + static_cast<std::ptrdiff_t>(n));
     std::size_t next_fresh = 0;
     const std::size_t fresh_rows = fresh ? fresh->rows() : 0;
-    for (std::size_t i = 0; i < indices.size(); ++i) {
-      if (s.hit_slot[i] != no_hit) {
-        s.kept.push_back(indices[i]);
-        s.origins.push_back(row_origin{true, s.hit_slot[i]});
-      } else if (next_fresh < fresh_rows && fresh->indices()[next_fresh] == indices[i]) {
-        s.kept.push_back(indices[i]);
-        s.origins.push_back(row_origin{false, next_fresh++});
+    for (std::size_t j = 0; j < s.missing.size(); ++j) {
+      if (next_fresh < fresh_rows && fresh->indices()[next_fresh] == s.missing[j]) {
+        const std::size_t row = s.missing_row[j];
+        codec::copy_fresh_dense(*fresh, next_fresh, out, row);
+        s.fresh_row[row] = next_fresh++;
+        s.keep[row] = 1;
       }  // else: upstream dropped this record (skip policy)
     }
     if (next_fresh != fresh_rows)
-      throw std::logic_error("cache: the stages upstream returned rows that are not a subsequence of the records "
-                             "asked for, in order");
-    auto widths = s.hits.empty() && fresh ? codec::dense_widths(*fresh) : hit_widths;
-    return codec::assemble(ctx, info, s.kept, s.origins, s.hits, fresh, widths);
+      throw std::logic_error(
+          "cache: the stages upstream returned rows that are not a subsequence of the records "
+          "asked for, in order");
+    codec::build_bytes(out, ctx, n, s.from_hit, s.fresh_row, s.hit_bytes, fresh);
+    if (std::find(s.keep.begin(), s.keep.end(), std::uint8_t{0}) != s.keep.end())
+      out.keep_rows(s.keep);
   }
 };
 
@@ -292,10 +331,10 @@ struct cache_stage {
   template <batch_function Up>
   auto attach(Up&& up, build_env& env) const {
     auto& stage_counters = env.counters_for(label);
-    return cache_function<std::remove_cvref_t<Up>, Tier>{std::forward<Up>(up), tier,
-                                                           counters,        env.context(stage_counters),
-                                                           label,           env.dataset_fingerprint,
-                                                           env.chain_fingerprint};
+    return cache_function<std::remove_cvref_t<Up>, Tier>{
+        std::forward<Up>(up),        tier,  counters,
+        env.context(stage_counters), label, env.dataset_fingerprint,
+        env.chain_fingerprint};
   }
 
   [[nodiscard]] cache_stage_stats stats() const {
@@ -313,7 +352,7 @@ inline constexpr bool is_cache_stage_v<cache_stage<Tier>> = true;
 template <class T>
 struct shared_tier_type {};
 template <class Tier>
-  requires cache_tier<Tier>
+requires cache_tier<Tier>
 struct shared_tier_type<std::shared_ptr<Tier>> {
   using type = Tier;
 };
@@ -323,8 +362,9 @@ struct shared_tier_type<std::shared_ptr<Tier>> {
 /// What `cache(...)` accepts as its tier: a shared_ptr to a cache_tier, or a
 /// cache_tier by value.
 template <class T>
-concept cache_tier_argument =
-    cache_tier<std::remove_cvref_t<T>> || requires { typename detail::shared_tier_type<std::remove_cvref_t<T>>::type; };
+concept cache_tier_argument = cache_tier<std::remove_cvref_t<T>> || requires {
+  typename detail::shared_tier_type<std::remove_cvref_t<T>>::type;
+};
 
 struct cache_fn {
   template <pipeline_or_source Upstream, cache_tier_argument TierArg>
@@ -333,19 +373,22 @@ struct cache_fn {
     using P = decltype(p);
     if constexpr (P::batched && !P::streaming)
       static_assert(detail::cacheable_batch_v<typename P::batch_type>,
-                    "conveyor: cache(...) stores dense<...> and bytes<...> columns in host memory only; decode text "
+                    "conveyor: cache(...) stores dense<...> and bytes<...> columns in host memory "
+                    "only; decode text "
                     "records into dense columns before cache(...).");
     auto shared = share(std::forward<TierArg>(tier));
     using Tier = typename decltype(shared)::element_type;
     if (!shared) throw std::invalid_argument("cache: the tier is a null shared_ptr");
-    return append_stage(std::move(p), detail::cache_stage<Tier>{std::move(shared),
-                                                                std::make_shared<detail::cache_stage_counters>(),
-                                                                std::move(options.name)});
+    return append_stage(std::move(p),
+                        detail::cache_stage<Tier>{std::move(shared),
+                                                  std::make_shared<detail::cache_stage_counters>(),
+                                                  std::move(options.name)});
   }
   template <cache_tier_argument TierArg>
   auto operator()(TierArg&& tier, cache_options options = {}) const {
     auto shared = share(std::forward<TierArg>(tier));
-    return bound_closure<cache_fn, decltype(shared), cache_options>(std::move(shared), std::move(options));
+    return bound_closure<cache_fn, decltype(shared), cache_options>(std::move(shared),
+                                                                    std::move(options));
   }
 
  private:
@@ -354,11 +397,13 @@ struct cache_fn {
     using T = std::remove_cvref_t<TierArg>;
     if constexpr (cache_tier<T>) {
       static_assert(std::is_constructible_v<T, TierArg&&>,
-                    "conveyor: this tier cannot be moved into the cache stage; pass std::make_shared<Tier>(...) "
+                    "conveyor: this tier cannot be moved into the cache stage; pass "
+                    "std::make_shared<Tier>(...) "
                     "instead.");
       return std::make_shared<T>(std::forward<TierArg>(tier));
     } else {
-      return std::shared_ptr<typename detail::shared_tier_type<T>::type>(std::forward<TierArg>(tier));
+      return std::shared_ptr<typename detail::shared_tier_type<T>::type>(
+          std::forward<TierArg>(tier));
     }
   }
 };
@@ -369,8 +414,8 @@ inline constexpr cache_fn cache{};
 /// its tier's stats. Thread-safe (relaxed snapshot; may run during an epoch).
 /// Throws std::out_of_range when the pipeline has fewer cache stages.
 template <class Pipeline>
-  requires is_pipeline_v<Pipeline>
-cache_stage_stats cache_stats(const Pipeline& pipe, std::size_t which = 0) {
+requires is_pipeline_v<Pipeline> cache_stage_stats cache_stats(const Pipeline& pipe,
+                                                               std::size_t which = 0) {
   std::optional<cache_stage_stats> found;
   std::size_t seen = 0;
   std::apply(
@@ -384,7 +429,9 @@ cache_stage_stats cache_stats(const Pipeline& pipe, std::size_t which = 0) {
             ...);
       },
       pipe.stages());
-  if (!found) throw std::out_of_range("cache_stats: the pipeline has no cache stage number " + std::to_string(which));
+  if (!found)
+    throw std::out_of_range("cache_stats: the pipeline has no cache stage number " +
+                            std::to_string(which));
   return *found;
 }
 

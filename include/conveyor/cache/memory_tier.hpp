@@ -147,55 +147,23 @@ class memory_tier {
       return false;
     }
     auto entry = detail::make_memory_entry(key, hash, value, charge);
-    boost::container::small_vector<detail::memory_entry_ptr, 4> evicted;
+    evicted_entries evicted;
     {
       std::unique_lock lock(s.mutex);
-      std::uint8_t kept_frequency = 0;
-      detail::memory_entry_ptr replaced;
-      if (auto found = s.index.find(key); found != s.index.end()) {
-        replaced.reset(found->second);
-        kept_frequency = replaced->frequency.load(std::memory_order_relaxed);
-        s.policy.on_erase(replaced.get());
-        s.index.erase(found);
-        s.used_bytes.fetch_sub(replaced->charged_bytes, std::memory_order_relaxed);
-      }
-      while (s.used_bytes.load(std::memory_order_relaxed) + charge > s.capacity_bytes) {
-        detail::memory_entry* victim = s.policy.evict_one();
-        if (victim == nullptr) break;  // unreachable: bytes in use imply entries
-        s.index.erase(victim->key);
-        s.used_bytes.fetch_sub(victim->charged_bytes, std::memory_order_relaxed);
-        evicted.emplace_back(victim);
-      }
-      entry->frequency.store(kept_frequency, std::memory_order_relaxed);
-      s.index.emplace(key, entry.get());
-      s.policy.on_insert(entry.get());
-      s.used_bytes.fetch_add(charge, std::memory_order_relaxed);
-      static_cast<void>(entry.release());  // the index owns it now
+      insert_locked(s, std::move(entry), evicted);
     }
     s.puts.fetch_add(1, std::memory_order_relaxed);
     s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
-    if (!evicted.empty()) {
-      s.evictions.fetch_add(evicted.size(), std::memory_order_relaxed);
-      if (state_->on_evict)
-        for (const auto& victim : evicted) state_->on_evict(victim->key, victim->value());
-    }
+    report_evictions(s, evicted);
     if (timer) state_->put_latency.record(std::chrono::steady_clock::now() - *timer);
     return true;
   }
 
   /// Removes `key`; returns whether it was present. Not reported to the listener.
   bool erase(const cache_key& key) {
-    std::uint64_t hash = key.hash();
-    shard& s = shard_for(hash);
-    detail::memory_entry_ptr removed;
+    shard& s = shard_for(key.hash());
     std::unique_lock lock(s.mutex);
-    auto found = s.index.find(key);
-    if (found == s.index.end()) return false;
-    removed.reset(found->second);
-    s.policy.on_erase(removed.get());
-    s.index.erase(found);
-    s.used_bytes.fetch_sub(removed->charged_bytes, std::memory_order_relaxed);
-    return true;
+    return erase_locked(s, key);
   }
 
   /// Whether `key` is present. Counts neither a hit nor an access.
@@ -205,23 +173,163 @@ class memory_tier {
     return s.index.contains(key);
   }
 
+  /// Calls visit(i, value) for each key present, the value in place; returns
+  /// the number of hits. Keys are grouped by shard: one lock per shard per
+  /// call (shared; LRU: exclusive), held while that shard's values are
+  /// visited, so an eviction or erase waits until the copy is done. `visit`
+  /// must not call into the tier. Counts as one `get` per key (latency: the
+  /// call's time divided by the keys, when sampled). Allocates nothing once
+  /// the calling thread's grouping buffers have grown to the batch size.
+  template <class Visit>
+  std::size_t visit_many(std::span<const cache_key> keys, Visit&& visit) {
+    auto timer = start_timer();
+    const auto& groups = group_by_shard(keys);
+    std::size_t total_hits = 0;
+    for (std::size_t g = 0; g + 1 < groups.starts.size(); ++g) {
+      const std::uint32_t begin = groups.starts[g], end = groups.starts[g + 1];
+      if (begin == end) continue;
+      shard& s = *state_->shards[g];
+      std::uint64_t hits = 0, bytes = 0;
+      auto visit_shard = [&] {
+        for (std::uint32_t at = begin; at < end; ++at) {
+          const std::uint32_t i = groups.order[at];
+          auto found = s.index.find(keys[i]);
+          if (found == s.index.end()) continue;
+          detail::memory_entry* entry = found->second;
+          s.policy.on_hit(entry);
+          ++hits;
+          bytes += entry->value_size;
+          visit(static_cast<std::size_t>(i), entry->value());
+        }
+      };
+      struct count_on_exit {  // counts what was visited even if `visit` throws
+        shard& s;
+        std::uint64_t& hits;
+        std::uint64_t& bytes;
+        std::uint64_t lookups;
+        ~count_on_exit() {
+          if (hits != 0) s.hits.fetch_add(hits, std::memory_order_relaxed);
+          if (bytes != 0) s.bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+          if (lookups != hits) s.misses.fetch_add(lookups - hits, std::memory_order_relaxed);
+        }
+      } count{s, hits, bytes, end - begin};
+      if constexpr (EvictionPolicy::hit_needs_exclusive_lock) {
+        std::unique_lock lock(s.mutex);
+        visit_shard();
+      } else {
+        std::shared_lock lock(s.mutex);
+        visit_shard();
+      }
+      total_hits += hits;
+    }
+    if (timer && !keys.empty())
+      state_->get_latency.record((std::chrono::steady_clock::now() - *timer) / keys.size());
+    return total_hits;
+  }
+
   /// `get` for each key: found[i] = 1 and values[i] filled on a hit, else
-  /// found[i] = 0. Returns the number of hits. The spans must be equally long.
+  /// found[i] = 0 and values[i] cleared. Returns the number of hits. One lock
+  /// per shard (see `visit_many`). The spans must be equally long.
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
                        std::span<std::uint8_t> found) {
-    return get_each(*this, keys, values, found);
+    const std::size_t count = std::min({keys.size(), values.size(), found.size()});
+    std::fill(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(count), std::uint8_t{0});
+    std::size_t hits =
+        visit_many(keys.first(count), [&](std::size_t i, std::span<const std::byte> value) {
+          values[i].assign(value.begin(), value.end());
+          found[i] = 1;
+        });
+    for (std::size_t i = 0; i < count; ++i)
+      if (!found[i]) values[i].clear();
+    return hits;
+  }
+
+  /// Stores value i as the sizes[i] bytes that write(i, destination) writes
+  /// straight into the entry's own block (one copy), sets stored[i], and
+  /// returns how many were stored. Blocks are allocated and written outside
+  /// any lock, then inserted with one exclusive lock per shard per call. A
+  /// value too large for its shard is refused as by `put`. If `write` throws,
+  /// nothing of the call is stored and the exception propagates. The spans
+  /// must be equally long.
+  template <class Write>
+  std::size_t put_many_with(std::span<const cache_key> keys, std::span<const std::size_t> sizes,
+                            Write&& write, std::span<std::uint8_t> stored) {
+    auto timer = start_timer();
+    const std::size_t count = std::min({keys.size(), sizes.size(), stored.size()});
+    thread_local std::vector<detail::memory_entry_ptr> entries;
+    entries.clear();
+    entries.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      stored[i] = 0;
+      std::uint64_t hash = keys[i].hash();
+      std::uint64_t charge = charged_bytes(sizes[i]);
+      if (charge > shard_for(hash).capacity_bytes) continue;
+      entries[i] = detail::allocate_memory_entry(keys[i], hash, sizes[i], charge);
+      write(i, std::span<std::byte>(entries[i]->value_data(), sizes[i]));
+    }
+    const auto& groups = group_by_shard(keys.first(count));
+    std::size_t total = 0;
+    // Victims of every shard, freed and reported once this thread's grouping
+    // buffers are no longer needed (a listener may put into another tier).
+    std::vector<detail::memory_entry_ptr> evicted_all;
+    evicted_entries evicted;
+    for (std::size_t g = 0; g + 1 < groups.starts.size(); ++g) {
+      const std::uint32_t begin = groups.starts[g], end = groups.starts[g + 1];
+      if (begin == end) continue;
+      shard& s = *state_->shards[g];
+      std::uint64_t puts = 0, rejected = 0, bytes = 0;
+      evicted.clear();
+      {
+        std::unique_lock lock(s.mutex);
+        for (std::uint32_t at = begin; at < end; ++at) {
+          const std::uint32_t i = groups.order[at];
+          if (!entries[i]) {
+            erase_locked(s, keys[i]);  // refused: an older value must not outlive it
+            ++rejected;
+            continue;
+          }
+          bytes += sizes[i];
+          insert_locked(s, std::move(entries[i]), evicted);
+          stored[i] = 1;
+          ++puts;
+        }
+      }
+      if (puts != 0) s.puts.fetch_add(puts, std::memory_order_relaxed);
+      if (rejected != 0) s.rejected_puts.fetch_add(rejected, std::memory_order_relaxed);
+      if (bytes != 0) s.bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+      if (!evicted.empty()) s.evictions.fetch_add(evicted.size(), std::memory_order_relaxed);
+      for (auto& victim : evicted) evicted_all.push_back(std::move(victim));
+      total += puts;
+    }
+    if (state_->on_evict)
+      for (const auto& victim : evicted_all) state_->on_evict(victim->key, victim->value());
+    if (timer && count != 0)
+      state_->put_latency.record((std::chrono::steady_clock::now() - *timer) / count);
+    return total;
   }
 
   /// `put` for each pair; returns how many values were stored.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
-    return put_each(*this, keys, values);
+    thread_local std::vector<std::uint8_t> stored;
+    stored.resize(std::min(keys.size(), values.size()));
+    return put_many(keys, values, stored);
   }
   /// `put_many` that also sets stored[i] to whether values[i] was stored.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values,
                        std::span<std::uint8_t> stored) {
-    return put_each(*this, keys, values, stored);
+    const std::size_t count = std::min({keys.size(), values.size(), stored.size()});
+    thread_local std::vector<std::size_t> sizes;
+    sizes.resize(count);
+    for (std::size_t i = 0; i < count; ++i) sizes[i] = values[i].size();
+    return put_many_with(
+        keys.first(count), sizes,
+        [&](std::size_t i, std::span<std::byte> destination) {
+          if (!destination.empty())
+            std::memcpy(destination.data(), values[i].data(), destination.size());
+        },
+        stored.first(count));
   }
 
   /// Bytes charged by the entries held now (a racy sum across shards).
@@ -266,6 +374,10 @@ class memory_tier {
     out.put_latency = state_->put_latency;
     return out;
   }
+
+  /// Values live in this process's heap only: the cache stage checks a hit's
+  /// type tag and lengths, not its CRC32C (see `in_process_tier`).
+  static constexpr bool values_stay_in_process = true;
 
   /// "memory/s3fifo", "memory/lru" or "memory/sieve".
   [[nodiscard]] std::string_view name() const noexcept { return state_->name; }
@@ -329,11 +441,12 @@ class memory_tier {
 
   // Multiply-shift on the hash's upper half: works for any shard count and
   // stays independent of the low bits the shard's hash table uses.
-  shard& shard_for(std::uint64_t hash) noexcept {
-    return *state_->shards[((hash >> 32) * state_->shards.size()) >> 32];
+  std::size_t shard_index(std::uint64_t hash) const noexcept {
+    return static_cast<std::size_t>(((hash >> 32) * state_->shards.size()) >> 32);
   }
+  shard& shard_for(std::uint64_t hash) noexcept { return *state_->shards[shard_index(hash)]; }
   const shard& shard_for(std::uint64_t hash) const noexcept {
-    return *state_->shards[((hash >> 32) * state_->shards.size()) >> 32];
+    return *state_->shards[shard_index(hash)];
   }
 
   std::optional<std::chrono::steady_clock::time_point> start_timer() const noexcept {
@@ -352,11 +465,90 @@ class memory_tier {
     return true;
   }
 
+  using evicted_entries = boost::container::small_vector<detail::memory_entry_ptr, 4>;
+
+  // Inserts `entry` (its charge fits the shard), replacing the key's older
+  // entry and keeping its access count, and evicts until the shard fits.
+  // Victims go to `evicted`, to be freed and reported after the lock.
+  static void insert_locked(shard& s, detail::memory_entry_ptr entry, evicted_entries& evicted) {
+    const std::uint64_t charge = entry->charged_bytes;
+    std::uint8_t kept_frequency = 0;
+    if (auto found = s.index.find(entry->key); found != s.index.end()) {
+      detail::memory_entry_ptr replaced(found->second);
+      kept_frequency = replaced->frequency.load(std::memory_order_relaxed);
+      s.policy.on_erase(replaced.get());
+      s.index.erase(found);
+      s.used_bytes.fetch_sub(replaced->charged_bytes, std::memory_order_relaxed);
+    }
+    while (s.used_bytes.load(std::memory_order_relaxed) + charge > s.capacity_bytes) {
+      detail::memory_entry* victim = s.policy.evict_one();
+      if (victim == nullptr) break;  // unreachable: bytes in use imply entries
+      s.index.erase(victim->key);
+      s.used_bytes.fetch_sub(victim->charged_bytes, std::memory_order_relaxed);
+      evicted.emplace_back(victim);
+    }
+    entry->frequency.store(kept_frequency, std::memory_order_relaxed);
+    // Reserve the node first so that a failing allocation leaves the shard as it was.
+    auto [slot, inserted] = s.index.emplace(entry->key, nullptr);
+    static_cast<void>(inserted);
+    slot->second = entry.get();
+    s.policy.on_insert(entry.get());
+    s.used_bytes.fetch_add(charge, std::memory_order_relaxed);
+    static_cast<void>(entry.release());  // the index owns it now
+  }
+
+  static bool erase_locked(shard& s, const cache_key& key) {
+    auto found = s.index.find(key);
+    if (found == s.index.end()) return false;
+    detail::memory_entry_ptr removed(found->second);
+    s.policy.on_erase(removed.get());
+    s.index.erase(found);
+    s.used_bytes.fetch_sub(removed->charged_bytes, std::memory_order_relaxed);
+    return true;
+  }
+
+  void report_evictions(shard& s, const evicted_entries& evicted) const {
+    if (evicted.empty()) return;
+    s.evictions.fetch_add(evicted.size(), std::memory_order_relaxed);
+    if (state_->on_evict)
+      for (const auto& victim : evicted) state_->on_evict(victim->key, victim->value());
+  }
+
+  // The positions of `keys` ordered by shard (a counting sort): keys of shard
+  // g are order[starts[g]] .. order[starts[g + 1] - 1], in batch order. Per
+  // thread, reused: valid until this thread's next call.
+  struct shard_groups {
+    std::vector<std::uint32_t> starts;
+    std::vector<std::uint32_t> order;
+    std::vector<std::uint32_t> shard_of;
+  };
+  const shard_groups& group_by_shard(std::span<const cache_key> keys) const {
+    thread_local shard_groups groups;
+    const std::size_t shards = state_->shards.size();
+    groups.starts.assign(shards + 1, 0);
+    groups.shard_of.resize(keys.size());
+    groups.order.resize(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto g = static_cast<std::uint32_t>(shard_index(keys[i].hash()));
+      groups.shard_of[i] = g;
+      ++groups.starts[g + 1];
+    }
+    for (std::size_t g = 0; g < shards; ++g) groups.starts[g + 1] += groups.starts[g];
+    thread_local std::vector<std::uint32_t> next;
+    next.assign(groups.starts.begin(), groups.starts.end() - 1);
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      groups.order[next[groups.shard_of[i]]++] = static_cast<std::uint32_t>(i);
+    return groups;
+  }
+
   std::unique_ptr<state> state_;
 };
 
 static_assert(cache_tier<memory_tier<>>);
 static_assert(put_reporting_tier<memory_tier<>>);
 static_assert(eviction_reporting_tier<memory_tier<>>);
+static_assert(visiting_tier<memory_tier<>>);
+static_assert(in_place_put_tier<memory_tier<>>);
+static_assert(in_process_tier<memory_tier<>>);
 
 }  // namespace conveyor

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "conveyor/core/detail/hash.hpp"
@@ -42,14 +43,17 @@ struct cache_key {
   /// 48 lowercase hex digits: dataset, chain, record. Used as a file or Redis key.
   [[nodiscard]] std::string to_string() const {
     char text[49];
-    std::snprintf(text, sizeof text, "%016llx%016llx%016llx", static_cast<unsigned long long>(dataset),
-                  static_cast<unsigned long long>(chain), static_cast<unsigned long long>(record));
+    std::snprintf(text, sizeof text, "%016llx%016llx%016llx",
+                  static_cast<unsigned long long>(dataset), static_cast<unsigned long long>(chain),
+                  static_cast<unsigned long long>(record));
     return std::string(text, 48);
   }
 };
 
 struct cache_key_hash {
-  std::size_t operator()(const cache_key& key) const noexcept { return static_cast<std::size_t>(key.hash()); }
+  std::size_t operator()(const cache_key& key) const noexcept {
+    return static_cast<std::size_t>(key.hash());
+  }
 };
 
 /// A snapshot of a tier's counters.
@@ -61,8 +65,8 @@ struct tier_stats {
   std::uint64_t bytes_read = 0;     ///< value bytes returned by hits
   std::uint64_t bytes_written = 0;  ///< value bytes stored
   std::uint64_t evictions = 0;
-  std::uint64_t failures = 0;       ///< I/O or network failures (served as misses)
-  std::uint64_t size_bytes = 0;     ///< bytes held now, keys and metadata included
+  std::uint64_t failures = 0;    ///< I/O or network failures (served as misses)
+  std::uint64_t size_bytes = 0;  ///< bytes held now, keys and metadata included
   std::uint64_t capacity_bytes = 0;
   latency_histogram get_latency;
   latency_histogram put_latency;
@@ -165,6 +169,104 @@ std::size_t put_many_reporting(Tier& tier, std::span<const cache_key> keys,
     return tier.put_many(keys, values, stored);
   else
     return put_each(tier, keys, values, stored);
+}
+
+/// The visitor `visit_values` and a `visiting_tier` call for each hit:
+/// visit(i, value), i the key's position in the batch. `value` is valid only
+/// during the call (a memory tier holds its shard's lock meanwhile): copy out
+/// what you need, and do not call into the tier.
+struct value_visitor_archetype {
+  void operator()(std::size_t, std::span<const std::byte>) const noexcept {}
+};
+/// The writer `put_values` and an `in_place_put_tier` call for each value:
+/// write(i, destination), destination exactly sizes[i] bytes, to be filled
+/// completely.
+struct value_writer_archetype {
+  void operator()(std::size_t, std::span<std::byte>) const noexcept {}
+};
+
+/// A tier that shows hits in place instead of copying them into buffers:
+/// `visit_many(keys, visit)` calls visit(i, value) for each key present, in
+/// any order (a memory tier groups them by shard: one lock per shard per
+/// batch), and returns the number of hits; lookups and hits count as `get`'s.
+/// If `visit` throws, the exception propagates once the tier's locks are
+/// released.
+template <class T>
+concept visiting_tier = cache_tier<T> &&
+    requires(T& tier, std::span<const cache_key> keys, value_visitor_archetype& visit) {
+  { tier.visit_many(keys, visit) } -> std::same_as<std::size_t>;
+};
+
+/// A tier that lets the caller write each value straight into its own
+/// storage: `put_many_with(keys, sizes, write, stored)` allocates sizes[i]
+/// bytes per key, calls write(i, destination) and stores them as `put_many`
+/// with `stored` would (same return value and flags). One copy per value
+/// instead of encode-then-copy.
+template <class T>
+concept in_place_put_tier = cache_tier<T> &&
+    requires(T& tier, std::span<const cache_key> keys, std::span<const std::size_t> sizes,
+             value_writer_archetype& write, std::span<std::uint8_t> stored) {
+  { tier.put_many_with(keys, sizes, write, stored) } -> std::same_as<std::size_t>;
+};
+
+/// A tier whose values never leave this process's memory (no file, no other
+/// process, no network): the cache stage trusts their bytes and checks only
+/// type tag and lengths on a hit, not the CRC32C. A tier says so with
+/// `static constexpr bool values_stay_in_process = true;`.
+template <class T>
+concept in_process_tier = cache_tier<T> && requires {
+  requires std::bool_constant<T::values_stay_in_process>::value;
+};
+
+/// Calls visit(i, value) for every key of `keys` that `tier` holds and returns
+/// the hit count. A `visiting_tier` shows its values in place; any other tier
+/// answers one `get_many` into buffers reused per thread, and each found value
+/// is visited from there. `visit` must not call into the tier.
+template <class Tier, class Visit>
+std::size_t visit_values(Tier& tier, std::span<const cache_key> keys, Visit&& visit) {
+  if constexpr (visiting_tier<Tier>) {
+    return tier.visit_many(keys, visit);
+  } else {
+    thread_local std::vector<byte_buffer> values;
+    thread_local std::vector<std::uint8_t> found;
+    if (values.size() < keys.size()) values.resize(keys.size());
+    found.assign(keys.size(), 0);
+    std::size_t hits =
+        tier.get_many(keys, std::span<byte_buffer>(values.data(), keys.size()), found);
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (found[i]) visit(i, std::span<const std::byte>(values[i]));
+    return hits;
+  }
+}
+
+/// Stores one value per key, value i being the sizes[i] bytes that
+/// write(i, destination) produces; returns how many were stored. An
+/// `in_place_put_tier` lets `write` fill its own storage; any other tier gets
+/// the values written into one buffer reused per thread, then one `put_many`.
+/// The spans must be equally long.
+template <class Tier, class Write>
+std::size_t put_values(Tier& tier, std::span<const cache_key> keys,
+                       std::span<const std::size_t> sizes, Write&& write) {
+  if constexpr (in_place_put_tier<Tier>) {
+    thread_local std::vector<std::uint8_t> stored;
+    stored.resize(keys.size());
+    return tier.put_many_with(keys, sizes, write, stored);
+  } else {
+    thread_local byte_buffer encoded;
+    thread_local std::vector<std::span<const std::byte>> values;
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < keys.size(); ++i) total += sizes[i];
+    encoded.resize(total);
+    values.resize(keys.size());
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::span<std::byte> destination(encoded.data() + at, sizes[i]);
+      write(i, destination);
+      values[i] = destination;
+      at += sizes[i];
+    }
+    return tier.put_many(keys, std::span<const std::span<const std::byte>>(values));
+  }
 }
 
 }  // namespace conveyor

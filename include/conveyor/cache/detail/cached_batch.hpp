@@ -41,7 +41,7 @@ template <class Batch>
 inline constexpr bool cacheable_batch_v = false;
 template <class... Columns>
 inline constexpr bool cacheable_batch_v<record_batch<Columns...>> =
-    ((dense_column_spec<Columns> || bytes_column_spec<Columns>) && ...);
+    ((dense_column_spec<Columns> || bytes_column_spec<Columns>)&&...);
 
 /// The compiler's spelling of T (stable within one compiler, which is all the
 /// tag needs: another compiler's values are then misses, never wrong rows).
@@ -62,7 +62,8 @@ constexpr void hash_dtype(std::uint64_t& h) {
   } else {
     add(spelled_type<T>());
   }
-  const char size[2] = {static_cast<char>('0' + sizeof(T) % 10), static_cast<char>('0' + sizeof(T) / 10 % 10)};
+  const char size[2] = {static_cast<char>('0' + sizeof(T) % 10),
+                        static_cast<char>('0' + sizeof(T) / 10 % 10)};
   add(std::string_view(size, 2));
 }
 
@@ -88,13 +89,6 @@ consteval std::uint64_t batch_type_tag(std::type_identity<record_batch<Columns..
   return h;
 }
 
-/// Where row r of an assembled batch comes from: a validated cache hit or a
-/// row of the batch upstream produced for the misses.
-struct row_origin {
-  bool from_hit = false;
-  std::size_t slot = 0;  ///< index into the hits, or row of the fresh batch
-};
-
 /// Encoding, validation and assembly for one cacheable batch type.
 template <class Batch>
 struct cached_batch;
@@ -114,10 +108,10 @@ struct cached_batch<record_batch<Columns...>> {
   }()...};
   static constexpr std::array<bool, column_count> is_dense{dense_column_spec<Columns>...};
 
-  /// Appends the value of row r of `batch` to `out`.
-  static void encode_row(const batch_type& batch, std::size_t r, std::vector<std::byte>& out) {
-    std::array<std::span<const std::byte>, column_count> data;
-    std::array<std::uint64_t, column_count> extents{};
+  /// The bytes of each column of row r of `batch`, and each column's extent.
+  static void row_columns(const batch_type& batch, std::size_t r,
+                          std::array<std::span<const std::byte>, column_count>& data,
+                          std::array<std::uint64_t, column_count>& extents) noexcept {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (
           [&] {
@@ -131,13 +125,31 @@ struct cached_batch<record_batch<Columns...>> {
             }
           }(),
           ...);
-    }(std::make_index_sequence<column_count>{});
-    append_row<column_count>(out, type_tag, data, extents);
+    }
+    (std::make_index_sequence<column_count>{});
+  }
+
+  /// The size of the value of row r of `batch`.
+  static std::size_t value_bytes(const batch_type& batch, std::size_t r) noexcept {
+    std::array<std::span<const std::byte>, column_count> data;
+    std::array<std::uint64_t, column_count> extents{};
+    row_columns(batch, r, data, extents);
+    return row_value_bytes<column_count>(data);
+  }
+
+  /// Writes the value of row r of `batch` into `out` (exactly value_bytes long).
+  static void write_value(const batch_type& batch, std::size_t r,
+                          std::span<std::byte> out) noexcept {
+    std::array<std::span<const std::byte>, column_count> data;
+    std::array<std::uint64_t, column_count> extents{};
+    row_columns(batch, r, data, extents);
+    write_row<column_count>(out, type_tag, data, extents);
   }
 
   /// Checks a value read from a tier; on ok, `out` views into `value`.
-  static row_check parse(std::span<const std::byte> value, fields& out) noexcept {
-    return parse_row<column_count>(value, type_tag, unit_bytes, out);
+  static row_check parse(std::span<const std::byte> value, fields& out,
+                         row_checksum checksum = row_checksum::verify) noexcept {
+    return parse_row<column_count>(value, type_tag, unit_bytes, out, checksum);
   }
 
   /// The width of each dense column of `batch` (0 for bytes columns).
@@ -145,7 +157,8 @@ struct cached_batch<record_batch<Columns...>> {
     std::array<std::uint64_t, column_count> widths{};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((widths[I] = is_dense[I] ? width_of(std::get<I>(batch.columns())) : 0), ...);
-    }(std::make_index_sequence<column_count>{});
+    }
+    (std::make_index_sequence<column_count>{});
     return widths;
   }
   /// The dense widths a hit carries (0 for bytes columns).
@@ -155,24 +168,122 @@ struct cached_batch<record_batch<Columns...>> {
     return widths;
   }
 
-  /// Builds the output batch: row r is `origins[r]`, its index `indices[r]`.
-  /// Dense columns get `widths`; the index column comes from ctx.pool, each
-  /// column from ctx.pool_for(its name) (the sink's pool when delivered).
-  static batch_type assemble(const stage_context& ctx, batch_info info, std::span<const std::uint64_t> indices,
-                             std::span<const row_origin> origins, std::span<const fields> hits,
-                             const batch_type* fresh, const std::array<std::uint64_t, column_count>& widths) {
-    batch_type out(ctx.pool, info, indices);
-    const std::size_t rows = indices.size();
+  /// The bytes columns' rows of the hits of one batch, gathered while the tier
+  /// shows each value (it cannot be kept past that), until the columns are
+  /// built: row r's bytes of column c are blob[c][offset[c][r] ..][.. length[c][r]].
+  struct hit_bytes {
+    std::array<std::vector<std::byte>, column_count> blob;
+    std::array<std::vector<std::uint64_t>, column_count> offset;
+    std::array<std::vector<std::uint64_t>, column_count> length;
+
+    void reset(std::size_t rows) {
+      for (std::size_t c = 0; c < column_count; ++c) {
+        if (is_dense[c]) continue;
+        blob[c].clear();
+        offset[c].assign(rows, 0);
+        length[c].assign(rows, 0);
+      }
+    }
+  };
+
+  /// Gives every dense column of `out` `rows` rows of `widths[c]` values,
+  /// from ctx.pool_for(its name) (the sink's pool when delivered); contents
+  /// unspecified until copied into.
+  static void allocate_dense(batch_type& out, const stage_context& ctx, std::size_t rows,
+                             const std::array<std::uint64_t, column_count>& widths) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (fill_column<I>(std::get<I>(out.columns()),
-                      ctx.pool_for(std::tuple_element_t<I, typename batch_type::column_types>::name.view()), rows,
-                      origins, hits, fresh, widths[I]),
-       ...);
-    }(std::make_index_sequence<column_count>{});
-    return out;
+      (
+          [&] {
+            if constexpr (is_dense[I]) {
+              using storage = std::tuple_element_t<I, std::tuple<typename Columns::storage...>>;
+              std::get<I>(out.columns()) = storage(ctx.pool_for(column_name<I>()), rows, widths[I]);
+            }
+          }(),
+          ...);
+    }
+    (std::make_index_sequence<column_count>{});
+  }
+
+  /// Copies a validated hit into row `row` of `out`'s dense columns (which
+  /// have the hit's widths) and its bytes columns into `bytes`: the one copy
+  /// of a hit's dense bytes.
+  static void copy_hit(const fields& hit, batch_type& out, std::size_t row, hit_bytes& bytes) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (
+          [&] {
+            const auto& from = hit.data[I];
+            if constexpr (is_dense[I]) {
+              if (!from.empty())
+                std::memcpy(
+                    reinterpret_cast<std::byte*>(std::get<I>(out.columns()).row(row).data()),
+                    from.data(), from.size());
+            } else {
+              bytes.offset[I][row] = bytes.blob[I].size();
+              bytes.length[I][row] = from.size();
+              bytes.blob[I].insert(bytes.blob[I].end(), from.begin(), from.end());
+            }
+          }(),
+          ...);
+    }
+    (std::make_index_sequence<column_count>{});
+  }
+
+  /// Copies row `from` of `fresh` into row `row` of `out`'s dense columns.
+  static void copy_fresh_dense(const batch_type& fresh, std::size_t from, batch_type& out,
+                               std::size_t row) noexcept {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (
+          [&] {
+            if constexpr (is_dense[I]) {
+              auto source = std::as_bytes(std::get<I>(fresh.columns()).row(from));
+              if (!source.empty())
+                std::memcpy(
+                    reinterpret_cast<std::byte*>(std::get<I>(out.columns()).row(row).data()),
+                    source.data(), source.size());
+            }
+          }(),
+          ...);
+    }
+    (std::make_index_sequence<column_count>{});
+  }
+
+  /// Builds `out`'s bytes columns, `rows` rows: row r from the hit bytes when
+  /// from_hit[r], else row fresh_row[r] of `fresh` when fresh_row[r] is not
+  /// `no_row`, else empty (a row about to be dropped).
+  static constexpr std::size_t no_row = static_cast<std::size_t>(-1);
+  static void build_bytes(batch_type& out, const stage_context& ctx, std::size_t rows,
+                          std::span<const std::uint8_t> from_hit,
+                          std::span<const std::size_t> fresh_row, const hit_bytes& bytes,
+                          const batch_type* fresh) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (
+          [&] {
+            if constexpr (!is_dense[I]) {
+              auto row_bytes = [&](std::size_t r) -> std::span<const std::byte> {
+                if (from_hit[r])
+                  return std::span<const std::byte>(bytes.blob[I])
+                      .subspan(bytes.offset[I][r], bytes.length[I][r]);
+                if (fresh_row[r] != no_row) return std::get<I>(fresh->columns()).row(fresh_row[r]);
+                return {};
+              };
+              std::size_t total = 0;
+              for (std::size_t r = 0; r < rows; ++r) total += row_bytes(r).size();
+              bytes_column column(ctx.pool_for(column_name<I>()), rows, total);
+              for (std::size_t r = 0; r < rows; ++r) column.append(row_bytes(r));
+              std::get<I>(out.columns()) = std::move(column);
+            }
+          }(),
+          ...);
+    }
+    (std::make_index_sequence<column_count>{});
   }
 
  private:
+  template <std::size_t I>
+  static constexpr std::string_view column_name() noexcept {
+    return std::tuple_element_t<I, typename batch_type::column_types>::name.view();
+  }
+
   template <class Storage>
   static std::uint64_t width_of(const Storage& column) noexcept {
     if constexpr (std::is_same_v<Storage, bytes_column>) {
@@ -180,35 +291,6 @@ struct cached_batch<record_batch<Columns...>> {
     } else {
       return column.width();
     }
-  }
-
-  template <std::size_t I, class Storage>
-  static void fill_column(Storage& column, const std::shared_ptr<buffer_pool>& pool, std::size_t rows,
-                          std::span<const row_origin> origins, std::span<const fields> hits,
-                          const batch_type* fresh, std::uint64_t width) {
-    if constexpr (is_dense[I]) {
-      using value_type = typename Storage::value_type;
-      column = Storage(pool, rows, width);
-      const std::size_t row_bytes = width * sizeof(value_type);
-      auto* target = reinterpret_cast<std::byte*>(column.data());
-      for (std::size_t r = 0; r < rows; ++r) {
-        const std::byte* from = origins[r].from_hit
-                                    ? hits[origins[r].slot].data[I].data()
-                                    : std::as_bytes(std::get<I>(fresh->columns()).row(origins[r].slot)).data();
-        if (row_bytes > 0) std::memcpy(target + r * row_bytes, from, row_bytes);
-      }
-    } else {
-      std::size_t total = 0;
-      for (std::size_t r = 0; r < rows; ++r) total += row_bytes_of<I>(origins[r], hits, fresh).size();
-      column = bytes_column(pool, rows, total);
-      for (std::size_t r = 0; r < rows; ++r) column.append(row_bytes_of<I>(origins[r], hits, fresh));
-    }
-  }
-
-  template <std::size_t I>
-  static std::span<const std::byte> row_bytes_of(const row_origin& origin, std::span<const fields> hits,
-                                                 const batch_type* fresh) noexcept {
-    return origin.from_hit ? hits[origin.slot].data[I] : std::get<I>(fresh->columns()).row(origin.slot);
   }
 };
 

@@ -51,18 +51,26 @@ struct memory_entry_deleter {
 
 using memory_entry_ptr = std::unique_ptr<memory_entry, memory_entry_deleter>;
 
-// Allocates the header and the value in one block and copies the value in.
-inline memory_entry_ptr make_memory_entry(const cache_key& key, std::uint64_t hash,
-                                          std::span<const std::byte> value,
-                                          std::uint64_t charged_bytes) {
-  void* storage = ::operator new(sizeof(memory_entry) + value.size());
+// Allocates the header and room for a value of `value_size` bytes in one
+// block; the value's bytes are left for the caller to write.
+inline memory_entry_ptr allocate_memory_entry(const cache_key& key, std::uint64_t hash,
+                                              std::size_t value_size, std::uint64_t charged_bytes) {
+  void* storage = ::operator new(sizeof(memory_entry) + value_size);
   auto* entry = ::new (storage) memory_entry{};
   entry->key = key;
   entry->hash = hash;
   entry->charged_bytes = charged_bytes;
-  entry->value_size = value.size();
-  if (!value.empty()) std::memcpy(entry->value_data(), value.data(), value.size());
+  entry->value_size = value_size;
   return memory_entry_ptr(entry);
+}
+
+// Allocates the header and the value in one block and copies the value in.
+inline memory_entry_ptr make_memory_entry(const cache_key& key, std::uint64_t hash,
+                                          std::span<const std::byte> value,
+                                          std::uint64_t charged_bytes) {
+  auto entry = allocate_memory_entry(key, hash, value.size(), charged_bytes);
+  if (!value.empty()) std::memcpy(entry->value_data(), value.data(), value.size());
+  return entry;
 }
 
 // A doubly linked list of entries that does not own them. Head is the newest

@@ -35,17 +35,25 @@ inline constexpr std::uint32_t row_magic = 0x31525943u;  // "CYR1" read little-e
 inline constexpr std::size_t row_fixed_header_bytes = 32;
 
 /// Why a stored value was refused (ok when it was not).
-enum class row_check : std::uint8_t { ok, too_short, bad_magic, wrong_type, bad_lengths, bad_checksum };
+enum class row_check : std::uint8_t {
+  ok,
+  too_short,
+  bad_magic,
+  wrong_type,
+  bad_lengths,
+  bad_checksum
+};
 
 /// The columns of one decoded record: a view into the value it came from.
 template <std::size_t Columns>
 struct row_fields {
-  std::array<std::uint64_t, Columns> extents{};         ///< width (dense) or byte length (bytes)
+  std::array<std::uint64_t, Columns> extents{};          ///< width (dense) or byte length (bytes)
   std::array<std::span<const std::byte>, Columns> data;  ///< each column's bytes
 };
 
 inline void store_le(std::byte* at, std::uint64_t value, std::size_t bytes) noexcept {
-  for (std::size_t i = 0; i < bytes; ++i) at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
+  for (std::size_t i = 0; i < bytes; ++i)
+    at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
 }
 inline std::uint64_t load_le(const std::byte* at, std::size_t bytes) noexcept {
   std::uint64_t value = 0;
@@ -58,19 +66,26 @@ constexpr std::size_t row_header_bytes(std::size_t columns) noexcept {
   return row_fixed_header_bytes + 8 * columns;
 }
 
-/// Appends one record's value to `out`. `columns[c]` holds column c's bytes
-/// for this record and `extents[c]` its width (dense) or length (bytes).
-/// Allocates: grows `out`. Never throws except std::bad_alloc.
+/// The size of the value of a record whose columns hold `columns`.
 template <std::size_t Columns>
-void append_row(std::vector<std::byte>& out, std::uint64_t type_tag,
-                const std::array<std::span<const std::byte>, Columns>& columns,
-                const std::array<std::uint64_t, Columns>& extents) {
+std::size_t row_value_bytes(
+    const std::array<std::span<const std::byte>, Columns>& columns) noexcept {
   std::size_t payload = 0;
   for (const auto& column : columns) payload += column.size();
-  std::size_t start = out.size();
-  out.resize(start + row_header_bytes(Columns) + payload);
-  std::byte* header = out.data() + start;
+  return row_header_bytes(Columns) + payload;
+}
+
+/// Writes one record's value into `out`, which must be exactly
+/// row_value_bytes(columns) long (a tier's own storage, or a buffer).
+/// `columns[c]` holds column c's bytes for this record and `extents[c]` its
+/// width (dense) or length (bytes). Never throws, never allocates.
+template <std::size_t Columns>
+void write_row(std::span<std::byte> out, std::uint64_t type_tag,
+               const std::array<std::span<const std::byte>, Columns>& columns,
+               const std::array<std::uint64_t, Columns>& extents) noexcept {
+  std::byte* header = out.data();
   std::byte* body = header + row_header_bytes(Columns);
+  const std::size_t payload = out.size() - row_header_bytes(Columns);
   std::size_t at = 0;
   for (const auto& column : columns) {
     if (column.empty()) continue;
@@ -84,21 +99,43 @@ void append_row(std::vector<std::byte>& out, std::uint64_t type_tag,
   store_le(header + 16, crc, 4);
   store_le(header + 20, 0, 4);
   store_le(header + 24, payload, 8);
-  for (std::size_t c = 0; c < Columns; ++c) store_le(header + row_fixed_header_bytes + 8 * c, extents[c], 8);
+  for (std::size_t c = 0; c < Columns; ++c)
+    store_le(header + row_fixed_header_bytes + 8 * c, extents[c], 8);
 }
+
+/// Appends one record's value to `out` (see write_row). Allocates: grows
+/// `out`. Never throws except std::bad_alloc.
+template <std::size_t Columns>
+void append_row(std::vector<std::byte>& out, std::uint64_t type_tag,
+                const std::array<std::span<const std::byte>, Columns>& columns,
+                const std::array<std::uint64_t, Columns>& extents) {
+  std::size_t start = out.size();
+  out.resize(start + row_value_bytes<Columns>(columns));
+  write_row<Columns>(std::span<std::byte>(out).subspan(start), type_tag, columns, extents);
+}
+
+/// Whether parse_row verifies the payload's CRC32C. Values that crossed a
+/// process, a file or the network are always verified; a tier whose values
+/// never leave this process's heap may skip it (the header is still checked).
+enum class row_checksum : std::uint8_t { verify, trust };
 
 /// Checks that `value` is a record written by append_row with this type tag
 /// and these per-column unit sizes (sizeof(T) for a dense column of T, 1 for
 /// a bytes column), and fills `fields` with views into `value`. Any other
 /// input, of any length and content, gives a check other than ok and leaves
-/// `fields` unspecified. Never reads outside `value`, never throws, never allocates.
+/// `fields` unspecified (with row_checksum::trust, any input whose header and
+/// lengths are consistent is ok: use it only for bytes this process wrote). Never reads outside
+/// `value`, never throws, never allocates.
 template <std::size_t Columns>
 row_check parse_row(std::span<const std::byte> value, std::uint64_t type_tag,
-                    const std::array<std::uint32_t, Columns>& unit_bytes, row_fields<Columns>& fields) noexcept {
+                    const std::array<std::uint32_t, Columns>& unit_bytes,
+                    row_fields<Columns>& fields,
+                    row_checksum checksum = row_checksum::verify) noexcept {
   constexpr std::size_t header = row_header_bytes(Columns);
   if (value.size() < header) return row_check::too_short;
   const std::byte* base = value.data();
-  if (load_le(base, 4) != row_magic || load_le(base + 4, 4) != Columns || load_le(base + 20, 4) != 0)
+  if (load_le(base, 4) != row_magic || load_le(base + 4, 4) != Columns ||
+      load_le(base + 20, 4) != 0)
     return row_check::bad_magic;
   if (load_le(base + 8, 8) != type_tag) return row_check::wrong_type;
   std::uint64_t payload = load_le(base + 24, 8);
@@ -107,13 +144,15 @@ row_check parse_row(std::span<const std::byte> value, std::uint64_t type_tag,
   for (std::size_t c = 0; c < Columns; ++c) {
     std::uint64_t extent = load_le(base + row_fixed_header_bytes + 8 * c, 8);
     // extent * unit must fit in what is left, computed without overflow.
-    if (unit_bytes[c] == 0 || extent > (payload - at) / unit_bytes[c]) return row_check::bad_lengths;
+    if (unit_bytes[c] == 0 || extent > (payload - at) / unit_bytes[c])
+      return row_check::bad_lengths;
     std::uint64_t size = extent * unit_bytes[c];
     fields.extents[c] = extent;
     fields.data[c] = value.subspan(header + at, size);
     at += size;
   }
   if (at != payload) return row_check::bad_lengths;
+  if (checksum == row_checksum::trust) return row_check::ok;
   auto crc = static_cast<std::uint32_t>(load_le(base + 16, 4));
   if (crc32c_update(0, base + header, payload) != crc) return row_check::bad_checksum;
   return row_check::ok;
