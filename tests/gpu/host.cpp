@@ -303,3 +303,43 @@ TEST_CASE(
                     cy::device_options{.device_memory = std::make_shared<cy::pageable_pool>()}),
       std::invalid_argument);
 }
+
+namespace {
+/// A device pool that is always out of memory, as cudaMalloc reports it, or at its bound.
+struct out_of_memory_pool final : cy::buffer_pool {
+  bool bounded = false;
+  void* acquire(std::size_t bytes, std::size_t&) override {
+    if (bounded)
+      throw cy::pool_exhausted("device pool: " + std::to_string(bytes) + " bytes past max_bytes");
+    throw cy::cuda_error("cudaMalloc(" + std::to_string(bytes) + " bytes on device 0)",
+                         cudaErrorMemoryAllocation);
+  }
+  void release(void*, std::size_t) noexcept override {}
+  [[nodiscard]] cy::memory_space space() const noexcept override {
+    return cy::memory_space::device;
+  }
+};
+}  // namespace
+
+TEST_CASE("device out of memory: the stager's error names the column and the bytes") {
+  auto pool = std::make_shared<out_of_memory_pool>();
+  try {
+    (void)cy::detail::allocate_device_column<float>(pool, "x", 256, 1024);
+    FAIL("no error");
+  } catch (const cy::cuda_error& error) {
+    CHECK(error.code() == cudaErrorMemoryAllocation);
+    const std::string what = error.what();
+    CHECK(what.find("cudaMalloc(1048576 bytes on device 0)") != std::string::npos);
+    CHECK(what.find("for column \"x\" (256 x 1024 x 4 = 1048576 bytes)") != std::string::npos);
+    CHECK(what.find("cudaErrorMemoryAllocation") != std::string::npos);
+  }
+  pool->bounded = true;
+  try {
+    (void)cy::detail::allocate_device_column<std::int32_t>(pool, "y", 2, 3);
+    FAIL("no error");
+  } catch (const cy::pool_exhausted& error) {
+    const std::string what = error.what();
+    CHECK(what.find("past max_bytes") != std::string::npos);
+    CHECK(what.find("for column \"y\" (2 x 3 x 4 = 24 bytes)") != std::string::npos);
+  }
+}

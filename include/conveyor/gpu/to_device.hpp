@@ -28,10 +28,12 @@
 // message (on a machine without a GPU or driver: "cudaGetDeviceCount failed:
 // CUDA driver version is insufficient..."); a failed copy or cudaMalloc (device
 // out of memory) reaches the consumer as a stage_error naming to_device,
-// after the batches staged before it. Early exit: stopping the epoch (break,
-// exception, destroying the range) synchronizes the copy stream before any
-// staged batch or host buffer is released, so nothing is freed or reused
-// while a copy may still read or write it.
+// after the batches staged before it; an allocation's error names the column
+// and the bytes ("cudaMalloc(1048576 bytes on device 0) for column "x" (256 x
+// 1024 x 4 = 1048576 bytes) failed: out of memory (cudaErrorMemoryAllocation)"). Early exit:
+// stopping the epoch (break, exception, destroying the range) synchronizes the copy stream before
+// any staged batch or host buffer is released, so nothing is freed or reused while a copy may still
+// read or write it.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -46,6 +48,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -156,6 +159,27 @@ inline void check_device(int device) {
   check_cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
 }
 
+/// A device column of rows x width values of T from `pool`. When the memory
+/// cannot be had (cudaMalloc failing: the device is out of memory; or the
+/// pool's byte bound), the error names the column and the bytes asked for.
+template <class T>
+dense_column<T, memory_space::device> allocate_device_column(
+    const std::shared_ptr<buffer_pool>& pool, std::string_view column, std::size_t rows,
+    std::size_t width) {
+  const auto where = [&] {
+    return " for column \"" + std::string(column) + "\" (" + std::to_string(rows) + " x " +
+           std::to_string(width) + " x " + std::to_string(sizeof(T)) + " = " +
+           std::to_string(rows * width * sizeof(T)) + " bytes)";
+  };
+  try {
+    return dense_column<T, memory_space::device>(pool, rows, width);
+  } catch (const cuda_error& error) {
+    throw cuda_error(error.call() + where(), error.code());
+  } catch (const pool_exhausted& error) {
+    throw pool_exhausted(error.what() + where());
+  }
+}
+
 template <batch_stream Up>
 class device_stager_stream {
  public:
@@ -254,7 +278,7 @@ class device_stager_stream {
     constexpr auto columns =
         std::make_index_sequence<std::tuple_size_v<std::remove_reference_t<decltype(from)>>>{};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (allocate(std::get<I>(from), std::get<I>(to)), ...);
+      (allocate(column_names<host_batch>::span[I], std::get<I>(from), std::get<I>(to)), ...);
     }
     (columns);
     shared_event ready;
@@ -277,11 +301,12 @@ class device_stager_stream {
   }
 
   template <class T, memory_space Space>
-  void allocate(dense_column<T, Space>& in, dense_column<T, memory_space::device>& out) {
+  void allocate(std::string_view name, dense_column<T, Space>& in,
+                dense_column<T, memory_space::device>& out) {
     if constexpr (Space == memory_space::device) {
       out = std::move(in);
     } else {
-      out = dense_column<T, memory_space::device>(pool_, in.rows(), in.width());
+      out = allocate_device_column<T>(pool_, name, in.rows(), in.width());
     }
   }
   template <class T, memory_space Space>
