@@ -2,19 +2,23 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "conveyor/cache/detail/crc32c.hpp"
 #include "conveyor/cache/eviction_listener.hpp"
 #include "conveyor/cache/tier.hpp"
 #include "conveyor/core/histogram.hpp"
@@ -28,7 +32,9 @@ enum class write_policy : std::uint8_t {
   /// A put goes to the top tier; a tier that reports evictions
   /// (`eviction_reporting_tier`) hands each value it evicts to the tier below.
   /// A value also goes straight down past any tier that cannot report
-  /// evictions, or that refused it (too large).
+  /// evictions, or that refused it (too large). A value that was promoted
+  /// from a lower tier and is evicted unchanged is not written down again
+  /// (its bytes are already there): reading does not grow a disk tier.
   write_back,
 };
 
@@ -120,6 +126,7 @@ requires(sizeof...(Tiers) >= 1 &&
 
   /// Erases `key` from every tier; true when some tier held it.
   bool erase(const cache_key& key) {
+    for (auto& marks : state_->clean) marks.forget(key);
     return std::apply(
         [&](auto&... tiers) { return (static_cast<int>(tiers.erase(key)) | ...) != 0; },
         state_->tiers);
@@ -231,6 +238,48 @@ requires(sizeof...(Tiers) >= 1 &&
   [[nodiscard]] std::string_view name() const noexcept { return state_->name; }
 
  private:
+  // Why a digest and not a flag: a put of a newer value may replace a promoted
+  // one in the upper tier at any moment; comparing the evicted bytes' digest
+  // with the promoted ones' needs no ordering between the two. The digest is
+  // CRC32C and length (the strength of the checksums every value carries).
+  class clean_values {
+   public:
+    static std::uint64_t digest(std::span<const std::byte> value) noexcept {
+      return (std::uint64_t{value.size()} << 32) ^ detail::crc32c_update(0, value.data(), value.size());
+    }
+    void mark(const cache_key& key, std::uint64_t value_digest) {
+      auto& part = part_of(key);
+      std::lock_guard lock(part.mutex);
+      part.digests[key] = value_digest;
+    }
+    // True (and forgotten) when `value` is what was promoted under `key`.
+    bool take_if_same(const cache_key& key, std::span<const std::byte> value) {
+      auto& part = part_of(key);
+      std::uint64_t promoted = 0;
+      {
+        std::lock_guard lock(part.mutex);
+        auto found = part.digests.find(key);
+        if (found == part.digests.end()) return false;
+        promoted = found->second;
+        part.digests.erase(found);
+      }
+      return promoted == digest(value);
+    }
+    void forget(const cache_key& key) {
+      auto& part = part_of(key);
+      std::lock_guard lock(part.mutex);
+      part.digests.erase(key);
+    }
+
+   private:
+    struct part {
+      std::mutex mutex;
+      std::unordered_map<cache_key, std::uint64_t, cache_key_hash> digests;
+    };
+    part& part_of(const cache_key& key) noexcept { return parts_[key.hash() % parts_.size()]; }
+    std::array<part, 16> parts_;
+  };
+
   struct state {
     template <class... Args>
     explicit state(write_policy chosen, Args&&... args)
@@ -241,6 +290,10 @@ requires(sizeof...(Tiers) >= 1 &&
     std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0}, bytes_read{0},
         bytes_written{0};
     latency_histogram get_latency, put_latency;
+    // clean[I]: values promoted into tier I from below, by key, with a digest
+    // of their bytes (write-back only). An eviction from tier I whose bytes
+    // match is dropped instead of written down again.
+    std::array<clean_values, tier_count> clean;
   };
 
   template <std::size_t I>
@@ -267,6 +320,7 @@ requires(sizeof...(Tiers) >= 1 &&
         std::get<I>(state_->tiers)
             .set_eviction_listener(
                 [shared](const cache_key& key, std::span<const std::byte> value) {
+                  if (shared->clean[I].take_if_same(key, value)) return;  // already below
                   put_back_from<I + 1>(*shared, key, value);
                 });
       }
@@ -302,11 +356,29 @@ requires(sizeof...(Tiers) >= 1 &&
   void promote_above(const cache_key& key, const byte_buffer& value) {
     if constexpr (I > 0) {
       std::span<const std::byte> bytes(value.data(), value.size());
+      if (state_->policy == write_policy::write_back) mark_clean_above<I>(std::span(&key, 1), std::span(&bytes, 1));
       [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
         (std::get<Upper>(state_->tiers).put(key, bytes), ...);
       }
       (std::make_index_sequence<I>{});
     }
+  }
+
+  // Marks values about to be promoted from tier I as clean in each reporting
+  // tier above it (before the put, so that an eviction caused by the put
+  // itself already sees the mark).
+  template <std::size_t I>
+  void mark_clean_above(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+    [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
+      (
+          [&] {
+            if constexpr (reports_evictions<Upper>)
+              for (std::size_t j = 0; j < keys.size(); ++j)
+                state_->clean[Upper].mark(keys[j], clean_values::digest(values[j]));
+          }(),
+          ...);
+    }
+    (std::make_index_sequence<I>{});
   }
 
   // A tier that refuses a value must not keep serving an older one.
@@ -407,6 +479,7 @@ requires(sizeof...(Tiers) >= 1 &&
         }
       }
       if (!promoted_keys.empty()) {
+        if (state_->policy == write_policy::write_back) mark_clean_above<I>(promoted_keys, promoted_values);
         [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
           (std::get<Upper>(state_->tiers).put_many(promoted_keys, promoted_values), ...);
         }
