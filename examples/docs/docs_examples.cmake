@@ -9,7 +9,7 @@ endfunction()
 
 foreach(example readme pipeline_basics checkpoint_resume dea_pipeline cache_pipeline binary_readers cache_tiers
                 text_and_decoders extending_source extending_decoder
-                getting_started migrate_pytorch decoder_kernels)
+                getting_started migrate_pytorch decoder_kernels reader_apis)
   conveyor_docs_example(${example})
 endforeach()
 # An example this configuration cannot build is listed with the reason, for the
