@@ -70,15 +70,23 @@ struct block_shuffle_fn {
 };
 inline constexpr block_shuffle_fn block_shuffle{};
 
-/// shard(rank, world, remainder): rank `rank` of `world` takes its own
-/// contiguous share of each epoch's order. Shares are disjoint, and every rank
-/// gets the same number of records, hence of batches: `shard_remainder::drop`
-/// (default) leaves out the n % world records at the end of the epoch's order,
-/// `pad` repeats records from the epoch's start to fill the last rank.
+/// shard(rank, world, remainder, mode): rank `rank` of `world` takes its own
+/// share of each epoch. Shares are disjoint, and every rank gets the same
+/// number of records, hence of batches: `shard_remainder::drop` (default)
+/// leaves out n % world records per epoch, `pad` repeats records to fill the
+/// ranks that are one short. `shard_mode::per_epoch` (default) cuts each
+/// epoch's order into contiguous shares, so a rank sees other records every
+/// epoch; `shard_mode::sticky` gives each rank the same records every epoch
+/// (a share fixed by the seed) in a new order each epoch, so a per-rank cache
+/// holds exactly what its rank reads. `shard(rank, world, mode)` is short for
+/// the default remainder. Columns: none (a plan stage, before batch(n)); no
+/// allocation, no thread. Throws std::invalid_argument when rank >= world.
+/// See docs/distributed.md for the randomness each mode gives.
 struct shard_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, std::uint32_t rank, std::uint32_t world,
-                  shard_remainder remainder = shard_remainder::drop) const {
+                  shard_remainder remainder = shard_remainder::drop,
+                  shard_mode mode = shard_mode::per_epoch) const {
     if (world == 0 || rank >= world)
       throw std::invalid_argument("shard: rank " + std::to_string(rank) + " must be below world size " +
                                   std::to_string(world));
@@ -86,10 +94,20 @@ struct shard_fn {
       s.rank = rank;
       s.world = world;
       s.remainder = remainder;
+      s.mode = mode;
     });
   }
-  auto operator()(std::uint32_t rank, std::uint32_t world, shard_remainder remainder = shard_remainder::drop) const {
-    return bound_closure<shard_fn, std::uint32_t, std::uint32_t, shard_remainder>(rank, world, remainder);
+  template <pipeline_or_source Upstream>
+  auto operator()(Upstream&& upstream, std::uint32_t rank, std::uint32_t world, shard_mode mode) const {
+    return (*this)(std::forward<Upstream>(upstream), rank, world, shard_remainder::drop, mode);
+  }
+  auto operator()(std::uint32_t rank, std::uint32_t world, shard_remainder remainder = shard_remainder::drop,
+                  shard_mode mode = shard_mode::per_epoch) const {
+    return bound_closure<shard_fn, std::uint32_t, std::uint32_t, shard_remainder, shard_mode>(rank, world,
+                                                                                              remainder, mode);
+  }
+  auto operator()(std::uint32_t rank, std::uint32_t world, shard_mode mode) const {
+    return (*this)(rank, world, shard_remainder::drop, mode);
   }
 };
 inline constexpr shard_fn shard{};
