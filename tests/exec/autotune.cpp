@@ -272,6 +272,9 @@ TEST_CASE("prefetch_tuner: depth grows only while the queue smooths bursts") {
     prefetch_tuner t(2, 64);
     CHECK(t.decide(prefetch_probe{100, 1.0, 0.5, 0.0}, 64) == 2);
     CHECK(t.state() == cy::tuning_state::upstream_bound);
+    CHECK(!t.settled());  // upstream may speed up (a parallel stage still tuning): keep watching
+    // Now upstream comes in bursts the queue is too short for: both wait, depth doubles.
+    CHECK(t.decide(prefetch_probe{100, 1.0, 0.5, 0.3}, 64) == 4);
   }
   SUBCASE("both wait: bursts; double while it pays, undo the step that does not") {
     prefetch_tuner t(2, 64);
@@ -279,6 +282,7 @@ TEST_CASE("prefetch_tuner: depth grows only while the queue smooths bursts") {
     CHECK(t.decide(prefetch_probe{120, 1.0, 0.2, 0.2}, 64) == 8);
     CHECK(t.decide(prefetch_probe{121, 1.0, 0.19, 0.2}, 64) == 4);
     CHECK(t.state() == cy::tuning_state::upstream_bound);
+    CHECK(t.settled());
   }
   SUBCASE("the budget caps the depth") {
     prefetch_tuner t(2, 64);

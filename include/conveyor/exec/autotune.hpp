@@ -174,10 +174,14 @@ class prefetch_tuner {
 
   [[nodiscard]] std::size_t depth() const noexcept { return current_; }
   [[nodiscard]] tuning_state state() const noexcept { return state_; }
-  [[nodiscard]] bool settled() const noexcept { return state_ != tuning_state::searching; }
+  /// No further probes. Upstream-bound is not final while the producer never
+  /// waited (upstream may speed up as a parallel stage above it tunes); it is
+  /// after a deeper queue was tried and did not pay.
+  [[nodiscard]] bool settled() const noexcept { return frozen_; }
   void settle(std::size_t depth, tuning_state why) noexcept {
     current_ = std::max<std::size_t>(1, std::min(depth, max_));
     state_ = why;
+    frozen_ = why != tuning_state::upstream_bound && why != tuning_state::searching;
   }
 
   /// One probe at depth(); `memory_cap`: the deepest queue the budget allows now.
@@ -190,6 +194,7 @@ class prefetch_tuner {
       if (rate < best_rate_ * tuning_gain && starved > best_starved_ * 0.75) {
         current_ = best_depth_;
         state_ = tuning_state::upstream_bound;
+        frozen_ = true;
         return current_;
       }
     }
@@ -198,6 +203,7 @@ class prefetch_tuner {
     best_starved_ = starved;
     if (starved < starved_threshold) {
       state_ = tuning_state::consumer_bound;
+      frozen_ = true;
       return current_;
     }
     if (p.blocked_s / p.wall_s < blocked_threshold) {
@@ -208,9 +214,11 @@ class prefetch_tuner {
     std::size_t next = std::min(cap, current_ * 2);
     if (next <= current_) {
       state_ = cap < max_ ? tuning_state::memory_bound : tuning_state::at_limit;
+      frozen_ = true;
       return current_;
     }
     tried_more_ = true;
+    state_ = tuning_state::searching;
     current_ = next;
     return current_;
   }
@@ -222,6 +230,7 @@ class prefetch_tuner {
   double best_rate_ = 0;
   double best_starved_ = 0;
   bool tried_more_ = false;
+  bool frozen_ = false;
   tuning_state state_ = tuning_state::searching;
 };
 

@@ -59,6 +59,8 @@ class prefetch_stream {
     if (options_.autotune) {
       auto earlier = counters.tuning.load(std::memory_order_relaxed);
       auto depth = static_cast<std::size_t>(counters.queue_capacity.load(std::memory_order_relaxed));
+      // A later epoch starts from the depth an earlier one reached (settle()
+      // keeps watching when that was upstream-bound).
       if (earlier != tuning_state::fixed && earlier != tuning_state::searching && depth != 0)
         tuner_.settle(depth, earlier);
       else if (depth != 0)
