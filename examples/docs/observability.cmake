@@ -1,0 +1,2 @@
+# docs/observability.md: stats as JSON, tracing, the progress line.
+conveyor_docs_example(observability)
