@@ -1,0 +1,182 @@
+// Tests of conveyor/decode/multi_hot.hpp and packed_bit_string.hpp, the
+// compact forms a cache keeps: packed_bit_string then packed_bits gives
+// bits<T>()'s rows, two_gram_indices then multi_hot gives two_grams()'s rows
+// (every dtype), through decode(...) over a TSV; bad input is a data_error
+// naming column or record, dropped under skip.
+#include "conveyor/decode/multi_hot.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "conveyor/conveyor.hpp"
+#include "conveyor/decode/decode.hpp"
+#include "conveyor/decode/packed_bit_string.hpp"
+#include "conveyor/decode/packed_bits.hpp"
+#include "conveyor/decode/two_gram_indices.hpp"
+#include "conveyor/source/tsv.hpp"
+#include "support/temp_dir.hpp"
+
+namespace cy = conveyor;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string bits_text(std::uint64_t seed, std::size_t n) {
+  std::string text(n, '0');
+  for (std::size_t i = 0; i < n; ++i)
+    if ((seed * 2654435761u + i * 40503u) % 7 < 2) text[i] = '1';
+  return text;
+}
+
+fs::path write_tsv(const cy::test::temp_dir& dir, std::size_t rows, std::size_t bits) {
+  std::string text = "GivenName\tSurname\tBirthday\tbloomfilter\n";
+  const char* names[] = {"anna", "ben", "chloé", "dmitri", "eve", "zoë-ann"};
+  for (std::size_t r = 0; r < rows; ++r)
+    text += std::string(names[r % 6]) + "\t" + names[(r * 5 + 1) % 6] + "\t" +
+            std::to_string(1950 + r % 60) + "-01-0" + std::to_string(1 + r % 9) + "\t" +
+            bits_text(r, bits) + "\n";
+  return dir.file("records.tsv", text);
+}
+
+cy::delimited_options tsv_options() {
+  auto options = cy::delimited_options::tsv();
+  options.persist_index = false;
+  return options;
+}
+
+template <class T>
+void check_compact_equals_direct() {
+  cy::test::temp_dir dir("multi-hot");
+  auto path = write_tsv(dir, 300, 1024);
+  auto direct =
+      cy::tsv_file(path, tsv_options()) | cy::batch(64) |
+      cy::decode(cy::bits<T>("bloomfilter", 1024) >> cy::column<"x">,
+                 cy::two_grams<T>({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
+  auto compact = cy::tsv_file(path, tsv_options()) | cy::batch(64) |
+                 cy::decode(cy::packed_bit_string("bloomfilter", 1024) >> cy::column<"x_packed">,
+                            cy::two_gram_indices({"GivenName", "Surname", "Birthday"}) >>
+                                cy::column<"y_index">) |
+                 cy::decode(cy::packed_bits<T>(cy::column<"x_packed">, 1024) >> cy::column<"x">,
+                            cy::multi_hot<T>(cy::column<"y_index">, 1036) >> cy::column<"y">);
+  std::vector<std::vector<std::uint8_t>> expected;
+  for (auto& b : direct.epoch(0)) {
+    auto x = std::as_bytes(b.template get<"x">().values());
+    auto y = std::as_bytes(b.template get<"y">().values());
+    std::vector<std::uint8_t> bytes;
+    for (auto v : x) bytes.push_back(static_cast<std::uint8_t>(v));
+    for (auto v : y) bytes.push_back(static_cast<std::uint8_t>(v));
+    expected.push_back(std::move(bytes));
+  }
+  std::size_t batch = 0;
+  for (auto& b : compact.epoch(0)) {
+    REQUIRE(batch < expected.size());
+    CHECK(b.template get<"x">().width() == 1024);
+    CHECK(b.template get<"y">().width() == 1036);
+    auto x = std::as_bytes(b.template get<"x">().values());
+    auto y = std::as_bytes(b.template get<"y">().values());
+    std::vector<std::uint8_t> bytes;
+    for (auto v : x) bytes.push_back(static_cast<std::uint8_t>(v));
+    for (auto v : y) bytes.push_back(static_cast<std::uint8_t>(v));
+    CHECK(bytes == expected[batch]);
+    ++batch;
+  }
+  CHECK(batch == expected.size());
+  CHECK(batch == 5);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE(
+    "packed_bit_string | packed_bits and two_gram_indices | multi_hot equal bits and two_grams", T,
+    float, cy::float16, cy::bfloat16, std::uint8_t) {
+  check_compact_equals_direct<T>();
+}
+
+TEST_CASE(
+    "packed_bit_string: the bytes are numpy.packbits' (most significant bit first, zero padding)") {
+  cy::test::temp_dir dir("multi-hot");
+  auto path = dir.file("r.tsv", "bits\n10000000011\n");
+  auto pipe = cy::tsv_file(path, tsv_options()) | cy::batch(4) |
+              cy::decode(cy::packed_bit_string("bits", 11) >> cy::column<"p">);
+  std::size_t rows = 0;
+  for (auto& b : pipe.epoch(0)) {
+    const auto& p = b.get<"p">();
+    REQUIRE(p.width() == 2);
+    CHECK(p(0, 0) == 0x80);
+    CHECK(p(0, 1) == 0x60);  // bits 9 and 10: 0b011 then 5 zero padding bits
+    rows += b.rows();
+  }
+  CHECK(rows == 1);
+}
+
+TEST_CASE("packed_bit_string: a field of another length or a bad character names the record") {
+  cy::test::temp_dir dir("multi-hot");
+  auto path = dir.file("r.tsv", "bits\n10101010\n1010101\n1010x010\n11110000\n");
+  auto make = [&](cy::error_policy policy) {
+    return cy::tsv_file(path, tsv_options()) | cy::batch(8) |
+           cy::decode(cy::packed_bit_string("bits", 8) >> cy::column<"p">) | cy::on_errors(policy);
+  };
+  auto failing = make(cy::on_error::fail);
+  try {
+    for (auto& b : failing.epoch(0)) (void)b;
+    FAIL("expected a data_error");
+  } catch (const cy::stage_error& error) {
+    std::string what = error.what();
+    CHECK(what.find("7 characters, expected 8") != std::string::npos);
+    CHECK(error.where().record == 1);
+  }
+  auto skipping = make(cy::on_error::skip);
+  std::vector<std::uint64_t> kept;
+  for (auto& b : skipping.epoch(0))
+    for (std::size_t r = 0; r < b.rows(); ++r) kept.push_back(b.indices()[r]);
+  CHECK(kept == std::vector<std::uint64_t>{0, 3});
+}
+
+TEST_CASE(
+    "multi_hot: padding and repeats; an index outside the row names column and record, dropped "
+    "under skip") {
+  auto rows = std::make_shared<std::vector<std::vector<std::int32_t>>>(
+      std::vector<std::vector<std::int32_t>>{
+          {0, 4, cy::no_index, cy::no_index},
+          {3, 3, 1, cy::no_index},
+          {2, 5, cy::no_index, cy::no_index},
+          {cy::no_index, cy::no_index, cy::no_index, cy::no_index},
+          {-7, 1, cy::no_index, cy::no_index}});
+  auto make = [&](cy::error_policy policy) {
+    return cy::generate<cy::dense<"i", std::int32_t>>(
+               rows->size(), 4,
+               [rows](std::uint64_t r, std::span<std::int32_t> out) {
+                 std::copy((*rows)[r].begin(), (*rows)[r].end(), out.begin());
+               },
+               "indices") |
+           cy::batch(8) | cy::decode(cy::multi_hot<float>(cy::column<"i">, 5) >> cy::column<"y">) |
+           cy::on_errors(policy);
+  };
+  auto failing = make(cy::on_error::fail);
+  try {
+    for (auto& b : failing.epoch(0)) (void)b;
+    FAIL("expected a data_error");
+  } catch (const cy::stage_error& error) {
+    std::string what = error.what();
+    CHECK(what.find("column 'i': index 5 is outside [0, 5)") != std::string::npos);
+    CHECK(error.where().record == 2);
+  }
+  auto skipping = make(cy::on_error::skip);
+  std::vector<std::vector<float>> got;
+  std::vector<std::uint64_t> kept;
+  for (auto& b : skipping.epoch(0))
+    for (std::size_t r = 0; r < b.rows(); ++r) {
+      auto y = b.get<"y">().row(r);
+      got.emplace_back(y.begin(), y.end());
+      kept.push_back(b.indices()[r]);
+    }
+  CHECK(kept == std::vector<std::uint64_t>{0, 1, 3});
+  REQUIRE(got.size() == 3);
+  CHECK(got[0] == std::vector<float>{1, 0, 0, 0, 1});
+  CHECK(got[1] == std::vector<float>{0, 1, 0, 1, 0});
+  CHECK(got[2] == std::vector<float>{0, 0, 0, 0, 0});
+}
