@@ -17,6 +17,7 @@
 #include "support/error_text.hpp"
 
 namespace cy = conveyor;
+constexpr std::uint64_t thread_bytes = cy::detail::memory_governor::thread_bytes;
 using x_batch = cy::record_batch<cy::dense<"x", float>>;
 
 namespace {
@@ -81,7 +82,7 @@ TEST_CASE("autotuned runs deliver exactly the batches of fixed settings, for sev
       auto tuned = records(700) | plan | io_wait(std::chrono::microseconds(200)) | cy::parallel(cy::autotune) |
                    cy::prefetch(cy::autotune);
       auto budgeted = records(700) | plan | io_wait(std::chrono::microseconds(200)) |
-                      cy::parallel(cy::autotune, 16) | cy::prefetch(cy::autotune, 8) | cy::memory_budget(8 * 1024);
+                      cy::parallel(cy::autotune, 16) | cy::prefetch(cy::autotune, 8) | cy::memory_budget(4 * thread_bytes + 4096);
       for (std::uint64_t epoch : {0u, 3u}) {
         auto expected = batches_of(fixed, epoch);
         CHECK(expected.size() == 39);  // 350 records per rank, batches of 9
@@ -130,11 +131,12 @@ TEST_CASE("fixed stages report their setting as fixed") {
 }
 
 TEST_CASE("memory_budget bounds the batches alive, however many workers the autotuner wants") {
-  // Each batch: 16 rows x 64 floats = 4096 bytes of "x" plus 128 bytes of indices.
+  // Each batch: 16 rows x 16384 floats = 1 MiB of "x" plus 128 bytes of indices;
+  // each pipeline thread is charged thread_bytes (64 KiB), far less than a batch.
   auto pool = std::make_shared<peak_pool>();
-  constexpr std::uint64_t batch_bytes = 16 * 64 * 4 + 16 * 8;
-  constexpr std::uint64_t budget = 6 * batch_bytes + 100;
-  auto pipe = records(960, 64) | cy::batch(16) | io_wait(std::chrono::milliseconds(2)) |
+  constexpr std::uint64_t batch_bytes = 16 * 16384 * 4 + 16 * 8;
+  constexpr std::uint64_t budget = 6 * batch_bytes + 4 * thread_bytes;
+  auto pipe = records(960, 16384) | cy::batch(16) | io_wait(std::chrono::milliseconds(2)) |
               cy::parallel(cy::autotune, 32) | cy::with_pool(pool) | cy::memory_budget(budget);
   std::uint64_t batches = 0;
   for (auto& b : pipe.epoch(0)) {
@@ -142,25 +144,29 @@ TEST_CASE("memory_budget bounds the batches alive, however many workers the auto
     ++batches;
   }
   CHECK(batches == 60);
-  // Only the delivered column "x" comes from `pool`: one buffer per batch alive.
-  MESSAGE("peak batches alive " << pool->peak.load() << ", workers " << stage(pipe.stats(), "parallel").workers << " ("
-                                 << cy::to_string(stage(pipe.stats(), "parallel").tuning) << ")");
+  auto s = stage(pipe.stats(), "parallel");
+  MESSAGE("peak batches alive " << pool->peak.load() << ", workers " << s.workers << ", window " << s.queue_capacity
+                                << " (" << cy::to_string(s.tuning) << ")");
+  // Only the delivered column "x" comes from `pool`: one buffer per batch
+  // alive. At least one worker thread is charged, so at most
+  // (budget - thread_bytes) / batch_bytes = 6 batches fit.
   CHECK(pool->peak.load() <= 6);
   CHECK(pool->live.load() == 0);
-  auto s = stage(pipe.stats(), "parallel");
-  CHECK(s.queue_capacity <= 5);  // 6 batches: the consumer's and a window of 5
+  CHECK(s.queue_capacity + 1 <= 6);  // the window and the consumer's batch
   CHECK(s.workers <= s.queue_capacity);
+  CHECK(s.queue_capacity * batch_bytes + batch_bytes + s.workers * thread_bytes <= budget);
 }
 
 TEST_CASE("memory_budget with parallel and prefetch both autotuned stays within the budget") {
   auto pool = std::make_shared<peak_pool>();
-  constexpr std::uint64_t batch_bytes = 16 * 64 * 4 + 16 * 8;
-  constexpr std::uint64_t budget = 9 * batch_bytes;
-  auto pipe = records(960, 64) | cy::batch(16) | io_wait(std::chrono::milliseconds(1)) |
+  constexpr std::uint64_t batch_bytes = 16 * 16384 * 4 + 16 * 8;
+  constexpr std::uint64_t budget = 9 * batch_bytes + 6 * thread_bytes;
+  auto pipe = records(960, 16384) | cy::batch(16) | io_wait(std::chrono::milliseconds(1)) |
               cy::parallel(cy::autotune, 32) | cy::prefetch(cy::autotune) | cy::with_pool(pool) |
               cy::memory_budget(budget);
   for (auto& b : pipe.epoch(0)) (void)b;
   MESSAGE("peak batches alive " << pool->peak.load());
+  // Two threads at least (a worker and prefetch's): (budget - 2 x thread_bytes) / batch_bytes = 9.
   CHECK(pool->peak.load() <= 9);
   auto s = pipe.stats();
   // window + depth + the prefetch thread's batch + the consumer's
@@ -190,16 +196,19 @@ TEST_CASE("a memory budget smaller than one batch is an error naming the numbers
 }
 
 TEST_CASE("a budget too small for fixed settings names what they hold") {
-  // parallel(4) keeps a window of 8 batches, prefetch(2) 2 and its producer's 1, the consumer 1: 12 x 160 bytes.
+  // parallel(4) keeps a window of 8 batches, prefetch(2) 2 and its producer's 1, the consumer 1: 12 x 160
+  // bytes; 4 workers and prefetch's thread are charged thread_bytes each.
   auto pipe = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1000);
   CHECK_THROWS_WITH_AS(
       [&] {
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
       "memory_budget(1000 bytes) is too small: a batch measures 160 bytes and this pipeline holds at least 12 (the "
-      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 1920 bytes",
+      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 1920 bytes, and runs 5 threads "
+      "charged 65536 bytes each",
       std::invalid_argument);
-  auto enough = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1920);
+  auto enough =
+      records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1920 + 5 * thread_bytes);
   std::uint64_t rows = 0;
   for (auto& b : enough.epoch(0)) rows += b.rows();
   CHECK(rows == 80);
@@ -214,7 +223,7 @@ TEST_CASE("in-memory cache tiers count against the budget") {
   // A cache placed after the budget is charged when the epoch starts.
   auto later = records(80) | cy::batch(8) | cy::memory_budget(1 << 20) | cy::cache(tier) | cy::parallel(2);
   CHECK_THROWS_AS((void)later.epoch(0), std::invalid_argument);
-  auto fits = records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget((1 << 20) + 4096);
+  auto fits = records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget((1 << 20) + 2 * thread_bytes + 4096);
   std::uint64_t rows = 0;
   for (auto& b : fits.epoch(0)) rows += b.rows();
   CHECK(rows == 80);

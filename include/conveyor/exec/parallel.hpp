@@ -70,7 +70,8 @@ class parallel_stream {
       else if (workers != 0)
         tuner_ = parallel_tuner(workers, options_.max_workers, std::thread::hardware_concurrency());
     }
-    holder_ = memory_->enrol("parallel window", options_.autotune ? 1 : 2 * std::uint64_t{options_.workers}, 0);
+    holder_ = memory_->enrol("parallel window", options_.autotune ? 1 : 2 * std::uint64_t{options_.workers}, 0,
+                             options_.autotune ? 1 : options_.workers);
   }
   parallel_stream(parallel_stream&& other) noexcept
       : fn_(std::move(other.fn_)), options_(other.options_), counters_(other.counters_),
@@ -147,6 +148,7 @@ class parallel_stream {
   void set_workers(unsigned workers) {
     std::uint64_t window = 1;  // under a budget, one batch until a batch was measured
     if (!memory_->limited() || memory_->batch_bytes() != 0) {
+      memory_->set_threads(holder_, std::max<std::uint64_t>(threads_.size(), workers));
       window = memory_->grant(holder_, 2 * std::uint64_t{workers});
       if (window < workers) {
         workers = static_cast<unsigned>(std::max<std::uint64_t>(1, window));
@@ -160,6 +162,7 @@ class parallel_stream {
       auto id = static_cast<unsigned>(threads_.size());
       threads_.emplace_back([this, id] { work(id); });
     }
+    memory_->set_threads(holder_, threads_.size());  // parked threads keep their memory
     counters_->workers.store(workers, std::memory_order_relaxed);
     counters_->queue_capacity.store(window_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     wake_.fetch_add(1, std::memory_order_release);
@@ -194,8 +197,7 @@ class parallel_stream {
     p.starved_s = std::chrono::duration<double>(probe_starved_).count();
     p.busy_wall_s = static_cast<double>(busy_wall_ns_.load(std::memory_order_relaxed)) * 1e-9;
     p.busy_cpu_s = static_cast<double>(busy_cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
-    auto room = memory_->most(holder_);
-    // The window holds at least one batch per worker: the budget's window is its worker cap.
+    auto room = memory_->most_threads(holder_);
     auto memory_cap = static_cast<unsigned>(std::min<std::uint64_t>(room, std::numeric_limits<unsigned>::max()));
     unsigned before = workers_;
     unsigned next = tuner_.decide(p, memory_cap);

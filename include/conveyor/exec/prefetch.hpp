@@ -68,7 +68,7 @@ class prefetch_stream {
     }
     wanted_.store(options_.autotune ? tuner_.depth() : options_.depth, std::memory_order_relaxed);
     // The batch the producer holds while it waits for room counts as well.
-    holder_ = memory_->enrol("prefetch queue and its producer's batch", options_.autotune ? 1 : options_.depth, 1);
+    holder_ = memory_->enrol("prefetch queue and its producer's batch", options_.autotune ? 1 : options_.depth, 1, 1);
   }
   prefetch_stream(prefetch_stream&& other) noexcept
       : up_(std::move(other.up_)), options_(other.options_), counters_(other.counters_),

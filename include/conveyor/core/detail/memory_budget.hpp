@@ -29,6 +29,11 @@ namespace conveyor::detail {
 
 class memory_governor {
  public:
+  /// What one pipeline thread is charged beyond the batches: its stack's
+  /// touched pages, its TLS, its malloc arena's first pages. bench/exec/autotune
+  /// saw about 24 KiB of peak RSS per extra worker; 64 KiB leaves room.
+  static constexpr std::uint64_t thread_bytes = 64 * 1024;
+
   /// budget 0: no budget (grants are never cut). reserved: cache budgets.
   memory_governor(std::uint64_t budget, std::uint64_t reserved) : budget_(budget), reserved_(reserved) {
     if (budget_ != 0 && reserved_ >= budget_)
@@ -39,11 +44,29 @@ class memory_governor {
   }
 
   /// A stage that holds between `minimum` and some number of queued batches,
-  /// plus `extra` it always holds (a batch in hand). Build time only.
-  std::size_t enrol(std::string what, std::uint64_t minimum, std::uint64_t extra) {
+  /// plus `extra` it always holds (a batch in hand), and runs `threads`
+  /// threads (at least; see set_threads). Build time only.
+  std::size_t enrol(std::string what, std::uint64_t minimum, std::uint64_t extra, std::uint64_t threads) {
     std::lock_guard lock(mutex_);
-    holders_.push_back(holder{std::move(what), minimum, extra, minimum});
+    holders_.push_back(holder{std::move(what), minimum, extra, minimum, threads, threads});
     return holders_.size() - 1;
+  }
+  /// Holder `id` now runs `threads` threads (a parallel stage that grew).
+  void set_threads(std::size_t id, std::uint64_t threads) {
+    std::lock_guard lock(mutex_);
+    holders_[id].threads = std::max(threads, holders_[id].min_threads);
+  }
+  /// The most threads holder `id` could run if each also held one queued
+  /// batch (parallel's window holds one per worker at least). No limit: the
+  /// largest uint64.
+  [[nodiscard]] std::uint64_t most_threads(std::size_t id) {
+    std::lock_guard lock(mutex_);
+    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
+    if (!limited()) return std::numeric_limits<std::uint64_t>::max();
+    if (bytes == 0) return holders_[id].min_threads;
+    std::uint64_t others = fixed_charge(id, false);
+    std::uint64_t free = budget_ - reserved_;
+    return free > others ? (free - others) / (bytes + thread_bytes) : 0;
   }
 
   [[nodiscard]] bool limited() const noexcept { return budget_ != 0; }
@@ -88,8 +111,21 @@ class memory_governor {
  private:
   struct holder {
     std::string what;
-    std::uint64_t minimum, extra, current;
+    std::uint64_t minimum, extra, current, min_threads, threads;
   };
+
+  // Caller holds mutex_. Bytes held by all but holder `id`'s queue: the
+  // consumer's batch, every holder's extra, the others' queues, and the
+  // threads (holder id's own too when `own_threads`).
+  [[nodiscard]] std::uint64_t fixed_charge(std::size_t id, bool own_threads) const {
+    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
+    std::uint64_t batches = consumer_batches, threads = 0;
+    for (std::size_t i = 0; i < holders_.size(); ++i) {
+      batches += holders_[i].extra + (i == id ? 0 : holders_[i].current);
+      threads += (i == id && !own_threads) ? 0 : holders_[i].threads;
+    }
+    return batches * bytes + threads * thread_bytes;
+  }
   static constexpr std::uint64_t consumer_batches = 1;  // the batch the consumer holds
 
   // Caller holds mutex_.
@@ -97,26 +133,27 @@ class memory_governor {
     auto bytes = batch_bytes_.load(std::memory_order_relaxed);
     if (!limited()) return std::numeric_limits<std::uint64_t>::max();
     if (bytes == 0) return holders_[id].minimum;  // nothing measured yet: hold the least
-    std::uint64_t others = consumer_batches;
-    for (std::size_t i = 0; i < holders_.size(); ++i) others += holders_[i].extra + (i == id ? 0 : holders_[i].current);
-    std::uint64_t allowed = (budget_ - reserved_) / bytes;
-    return allowed > others ? allowed - others : 0;
+    std::uint64_t others = fixed_charge(id, true);
+    std::uint64_t free = budget_ - reserved_;
+    return free > others ? (free - others) / bytes : 0;
   }
 
   void check_minimum(std::uint64_t bytes) const {
-    std::uint64_t batches = consumer_batches;
+    std::uint64_t batches = consumer_batches, threads = 0;
     std::string parts = "the consumer's 1";
     for (const auto& h : holders_) {
       batches += h.minimum + h.extra;
+      threads += h.min_threads;
       parts += ", " + h.what + " " + std::to_string(h.minimum + h.extra);
     }
-    if (batches * bytes + reserved_ <= budget_) return;
+    if (batches * bytes + threads * thread_bytes + reserved_ <= budget_) return;
     std::string message = "memory_budget(" + std::to_string(budget_) + " bytes) ";
     if (bytes + reserved_ > budget_) {
       message += "is smaller than one batch: a batch measures " + std::to_string(bytes) + " bytes";
     } else {
       message += "is too small: a batch measures " + std::to_string(bytes) + " bytes and this pipeline holds at least " +
-                 std::to_string(batches) + " (" + parts + "), " + std::to_string(batches * bytes) + " bytes";
+                 std::to_string(batches) + " (" + parts + "), " + std::to_string(batches * bytes) + " bytes, and runs " +
+                 std::to_string(threads) + " threads charged " + std::to_string(thread_bytes) + " bytes each";
     }
     if (reserved_ != 0) message += ", plus " + std::to_string(reserved_) + " bytes of in-memory cache tiers";
     throw std::invalid_argument(message);
