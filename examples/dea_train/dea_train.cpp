@@ -1,9 +1,9 @@
 // dea_train: the dataset extension attack's model (DEA), trained in LibTorch
 // from a conveyor pipeline.
 //
-//   dea_train [path.tsv] [--epochs N]      (N defaults to 10)
+//   dea_train [path.tsv] [--epochs N (10)] [--batch N (32)] [--hidden N (512)]
 //
-// Model: an MLP 1024 -> 512 -> ReLU -> 1036 over the Bloom filter's bits,
+// Model: an MLP 1024 -> hidden -> ReLU -> 1036 over the Bloom filter's bits,
 // predicting the record's two-grams (multi-hot, DEA alphabet);
 // BCEWithLogitsLoss, Adam (lr 3e-3), batches of 32.
 //
@@ -33,7 +33,16 @@
 // training record, rounded). Exits 1 when the model's final validation F1 is
 // not above the baseline's.
 //
-// Uses CUDA for the model and to_torch(torch::kCUDA) when LibTorch has it.
+// --batch and --hidden change the training batch and the hidden layer, to
+// make a training step heavier (gpu_check.sh runs one of at least a
+// millisecond, to see how much of it the pipeline hides).
+//
+// Uses CUDA for the model when LibTorch has it. Built with the CUDA toolkit
+// (CONVEYOR_DEA_TRAIN_STAGER), the columns are decoded into pinned memory and
+// staged to the GPU three batches ahead by to_cuda, and to_torch(torch::kCUDA)
+// wraps them without a copy; else to_torch(torch::kCUDA) copies each batch
+// synchronously. Each epoch line also gives the mean step time (forward,
+// backward, Adam, and loss.item(), which waits for the GPU).
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -44,6 +53,10 @@
 #include <conveyor/decode/decode.hpp>
 #include <conveyor/decode/gram_alphabet.hpp>
 #include <conveyor/decode/two_gram.hpp>
+#ifdef CONVEYOR_DEA_TRAIN_STAGER
+#include <conveyor/gpu/pinned_pool.hpp>
+#include <conveyor/gpu/to_device.hpp>
+#endif
 #include <conveyor/source/tsv.hpp>
 #include <conveyor/torch.hpp>
 #include <cstdint>
@@ -52,6 +65,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -87,21 +101,31 @@ struct confusion {
 int main(int argc, char** argv) try {
   std::filesystem::path path;
   int epochs = 10;
+  std::int64_t batch_rows = 32, hidden = 512;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--epochs" && i + 1 < argc) {
-      epochs = std::stoi(argv[++i]);
-    } else if (arg.starts_with("--epochs=")) {
-      epochs = std::stoi(std::string(arg.substr(9)));
+    auto value = [&](std::string_view name, auto& out) {
+      if (arg == name && i + 1 < argc) {
+        out = std::stoi(argv[++i]);
+        return true;
+      }
+      if (arg.starts_with(std::string(name) + "=")) {
+        out = std::stoi(std::string(arg.substr(name.size() + 1)));
+        return true;
+      }
+      return false;
+    };
+    if (value("--epochs", epochs) || value("--batch", batch_rows) || value("--hidden", hidden)) {
+      continue;
     } else if (arg.starts_with("--")) {
-      std::cerr << "usage: dea_train [path.tsv] [--epochs N]\n";
+      std::cerr << "usage: dea_train [path.tsv] [--epochs N] [--batch N] [--hidden N]\n";
       return 2;
     } else {
       path = arg;
     }
   }
-  if (epochs < 1) {
-    std::cerr << "dea_train: --epochs must be at least 1\n";
+  if (epochs < 1 || batch_rows < 1 || hidden < 1) {
+    std::cerr << "dea_train: --epochs, --batch and --hidden must be at least 1\n";
     return 2;
   }
 
@@ -136,92 +160,118 @@ int main(int argc, char** argv) try {
     return cy::decode(cy::bits<float>("bloomfilter", 1024) >> cy::column<"x">,
                       cy::two_grams({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
   };
-  auto train = subset_source(file, std::move(train_rows), "train") | cy::shuffle(42) |
-               cy::batch(32) | decoders() | cy::parallel(2) | cy::prefetch(4) |
-               cy::to_torch(device);
-  auto validation = subset_source(file, std::move(val_rows), "validation") | cy::batch(256) |
-                    decoders() | cy::parallel(2) | cy::prefetch(4) | cy::to_torch(device);
+  auto train_base = subset_source(file, std::move(train_rows), "train") | cy::shuffle(42) |
+                    cy::batch(static_cast<std::size_t>(batch_rows)) | decoders() | cy::parallel(2) |
+                    cy::prefetch(4);
+  auto validation_base = subset_source(file, std::move(val_rows), "validation") | cy::batch(256) |
+                         decoders() | cy::parallel(2) | cy::prefetch(4);
 
-  torch::manual_seed(1);
-  torch::nn::Sequential model(torch::nn::Linear(1024, 512), torch::nn::ReLU(),
-                              torch::nn::Linear(512, 1036));
-  model->to(device);
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(3e-3));
-  torch::nn::BCEWithLogitsLoss criterion;
+  // The rest of the program, for either pipeline type (host tensors copied by
+  // to_torch, or device columns staged ahead by to_cuda).
+  auto train_and_report = [&](auto train, auto validation) -> int {
+    torch::manual_seed(1);
+    torch::nn::Sequential model(torch::nn::Linear(1024, hidden), torch::nn::ReLU(),
+                                torch::nn::Linear(hidden, 1036));
+    model->to(device);
+    torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(3e-3));
+    torch::nn::BCEWithLogitsLoss criterion;
 
-  const bool progress = ::isatty(STDERR_FILENO) != 0;
-  torch::Tensor gram_counts = torch::zeros({1036}, torch::kDouble);  // training frequency (epoch 0)
-  double train_records = 0;
-  double model_f1 = 0;
+    const bool progress = ::isatty(STDERR_FILENO) != 0;
+    torch::Tensor gram_counts =
+        torch::zeros({1036}, torch::kDouble);  // training frequency (epoch 0)
+    double train_records = 0;
+    double model_f1 = 0;
 
-  std::cout << std::fixed;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    model->train();
-    double loss_sum = 0, waited = 0;
-    std::size_t batches = 0, samples = 0;
-    const auto epoch_start = steady::now();
-    auto run = train.epoch(static_cast<std::uint64_t>(epoch));
-    auto wait_start = steady::now();
-    auto it = run.begin();
-    waited += std::chrono::duration<double>(steady::now() - wait_start).count();
-    while (it != run.end()) {
-      auto& batch = *it;
-      auto&& [x, y] = batch;
-      if (epoch == 0) {
-        gram_counts += y.sum(0).to(torch::kCPU, torch::kDouble);
-        train_records += static_cast<double>(y.size(0));
-      }
-      optimizer.zero_grad();
-      auto loss = criterion(model->forward(x), y);
-      loss.backward();
-      optimizer.step();
-      loss_sum += loss.item<double>() * static_cast<double>(x.size(0));
-      samples += static_cast<std::size_t>(x.size(0));
-      if (++batches % 10 == 0 && progress)
-        std::cerr << "\repoch " << epoch + 1 << ": " << batches << " batches, loss "
-                  << std::setprecision(4) << loss_sum / static_cast<double>(samples) << std::flush;
-      wait_start = steady::now();
-      ++it;
+    std::cout << std::fixed;
+    for (int epoch = 0; epoch < epochs; ++epoch) {
+      model->train();
+      double loss_sum = 0, waited = 0, stepping = 0;
+      std::size_t batches = 0, samples = 0;
+      const auto epoch_start = steady::now();
+      auto run = train.epoch(static_cast<std::uint64_t>(epoch));
+      auto wait_start = steady::now();
+      auto it = run.begin();
       waited += std::chrono::duration<double>(steady::now() - wait_start).count();
+      while (it != run.end()) {
+        auto& batch = *it;
+        auto&& [x, y] = batch;
+        if (epoch == 0) {
+          gram_counts += y.sum(0).to(torch::kCPU, torch::kDouble);
+          train_records += static_cast<double>(y.size(0));
+        }
+        const auto step_start = steady::now();
+        optimizer.zero_grad();
+        torch::Tensor loss = criterion(model->forward(x), y);
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * static_cast<double>(x.size(0));  // waits for the step
+        stepping += std::chrono::duration<double>(steady::now() - step_start).count();
+        samples += static_cast<std::size_t>(x.size(0));
+        if (++batches % 10 == 0 && progress)
+          std::cerr << "\repoch " << epoch + 1 << ": " << batches << " batches, loss "
+                    << std::setprecision(4) << loss_sum / static_cast<double>(samples)
+                    << std::flush;
+        wait_start = steady::now();
+        ++it;
+        waited += std::chrono::duration<double>(steady::now() - wait_start).count();
+      }
+      const double seconds = std::chrono::duration<double>(steady::now() - epoch_start).count();
+      if (progress) std::cerr << "\r\033[K" << std::flush;
+
+      model->eval();
+      confusion val;
+      {
+        torch::NoGradGuard no_grad;
+        for (auto&& [x, y] : validation.epoch(static_cast<std::uint64_t>(epoch)))
+          val.add((torch::sigmoid(model->forward(x)) > 0.5).to(torch::kFloat), y);
+      }
+      model_f1 = val.f1();
+      std::cout << "epoch " << std::setw(2) << epoch + 1 << "  loss " << std::setprecision(4)
+                << loss_sum / static_cast<double>(std::max<std::size_t>(samples, 1)) << "  val P "
+                << val.precision() << " R " << val.recall() << " F1 " << val.f1() << "  "
+                << std::setprecision(0) << static_cast<double>(samples) / seconds
+                << " samples/s  step " << std::setprecision(3)
+                << 1000.0 * stepping / static_cast<double>(std::max<std::size_t>(batches, 1))
+                << " ms  waiting for data " << std::setprecision(1) << 100.0 * waited / seconds
+                << "%\n";
     }
-    const double seconds = std::chrono::duration<double>(steady::now() - epoch_start).count();
-    if (progress) std::cerr << "\r\033[K" << std::flush;
 
-    model->eval();
-    confusion val;
-    {
-      torch::NoGradGuard no_grad;
-      for (auto&& [x, y] : validation.epoch(static_cast<std::uint64_t>(epoch)))
-        val.add((torch::sigmoid(model->forward(x)) > 0.5).to(torch::kFloat), y);
+    // Baseline: the k most frequent training grams for every record.
+    const double mean_grams = gram_counts.sum().item<double>() / train_records;
+    const auto k = static_cast<std::int64_t>(std::llround(mean_grams));
+    torch::Tensor baseline = torch::zeros({1036}, torch::kFloat);
+    baseline.index_fill_(0, std::get<1>(gram_counts.topk(k)), 1.0);
+    baseline = baseline.to(device);
+    confusion base;
+    for (auto&& [x, y] : validation.epoch(static_cast<std::uint64_t>(epochs)))
+      base.add(baseline.unsqueeze(0).expand_as(y), y);
+
+    std::cout << "\ntraining pipeline:\n" << train.stats();
+    std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top "
+              << k << " training grams, mean " << std::setprecision(1) << mean_grams
+              << " per record) " << std::setprecision(4) << base.f1() << "\n";
+    if (!(model_f1 > base.f1())) {
+      std::cout << "FAIL: the model's validation F1 is not above the baseline's\n";
+      return 1;
     }
-    model_f1 = val.f1();
-    std::cout << "epoch " << std::setw(2) << epoch + 1 << "  loss " << std::setprecision(4)
-              << loss_sum / static_cast<double>(std::max<std::size_t>(samples, 1)) << "  val P "
-              << val.precision() << " R " << val.recall() << " F1 " << val.f1() << "  "
-              << std::setprecision(0) << static_cast<double>(samples) / seconds
-              << " samples/s  waiting for data " << std::setprecision(1) << 100.0 * waited / seconds
-              << "%\n";
-  }
+    return 0;
+  };
 
-  // Baseline: the k most frequent training grams for every record.
-  const double mean_grams = gram_counts.sum().item<double>() / train_records;
-  const auto k = static_cast<std::int64_t>(std::llround(mean_grams));
-  torch::Tensor baseline = torch::zeros({1036}, torch::kFloat);
-  baseline.index_fill_(0, std::get<1>(gram_counts.topk(k)), 1.0);
-  baseline = baseline.to(device);
-  confusion base;
-  for (auto&& [x, y] : validation.epoch(static_cast<std::uint64_t>(epochs)))
-    base.add(baseline.unsqueeze(0).expand_as(y), y);
-
-  std::cout << "\ntraining pipeline:\n" << train.stats();
-  std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top "
-            << k << " training grams, mean " << std::setprecision(1) << mean_grams
-            << " per record) " << std::setprecision(4) << base.f1() << "\n";
-  if (!(model_f1 > base.f1())) {
-    std::cout << "FAIL: the model's validation F1 is not above the baseline's\n";
-    return 1;
+#ifdef CONVEYOR_DEA_TRAIN_STAGER
+  if (device.is_cuda()) {
+    // Pinned host columns, copied to the GPU three batches ahead on the
+    // stager's stream; to_torch wraps the device columns without a copy.
+    auto pinned = std::make_shared<cy::pinned_pool>(std::size_t{1} << 30);
+    std::cout << "staging: with_pool(pinned) | to_cuda(0, 3) | to_torch(torch::kCUDA)"
+              << (pinned->note().empty() ? "" : " (") << pinned->note()
+              << (pinned->note().empty() ? "" : ")") << "\n";
+    return train_and_report(
+        train_base | cy::with_pool(pinned) | cy::to_cuda(0, 3) | cy::to_torch(torch::kCUDA),
+        validation_base | cy::with_pool(pinned) | cy::to_cuda(0, 3) | cy::to_torch(torch::kCUDA));
   }
-  return 0;
+#endif
+  return train_and_report(train_base | cy::to_torch(device),
+                          validation_base | cy::to_torch(device));
 } catch (const std::exception& error) {
   std::cerr << "dea_train: " << error.what() << "\n";
   return 1;
