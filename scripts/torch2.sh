@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs conveyor's torch tests (ctest -R torch: the test program and
+# Builds and runs conveyor's torch tests (ctest -R torch: the test programs and
 # the torch compile-fail cases) against LibTorch 2.x from PyPI's torch wheel.
 # CI tests against Debian's LibTorch 1.13 (scripts/test.sh); this checks 2.x.
 #
@@ -30,5 +30,8 @@ dir="${TORCH2_BUILD_DIR:-build/torch2}"
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$prefix" \
       -DTORCH_CUDA_ARCH_LIST="8.0;9.0" -DCMAKE_EXE_LINKER_FLAGS="$rpath_link" \
       -DCONVEYOR_WITH_CUDA=OFF -DCONVEYOR_BUILD_EXAMPLES=OFF -DCONVEYOR_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$dir" --target torch_test -j "${JOBS:-$(nproc)}"
+# torch_cuda_test exists where CMake found the CUDA toolkit (the wheel's configure needs it).
+targets=(torch_test)
+ninja -C "$dir" -t targets all 2>/dev/null | grep -q '^torch_cuda_test:' && targets+=(torch_cuda_test)
+cmake --build "$dir" --target "${targets[@]}" -j "${JOBS:-$(nproc)}"
 ctest --test-dir "$dir" -R torch --output-on-failure --timeout 600
