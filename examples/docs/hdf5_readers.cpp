@@ -87,7 +87,7 @@ void dataset_reads(const std::vector<std::uint64_t>& batch) {
   cy::hdf5_dataset names("train.h5", "/names");        // variable-length strings
   std::vector<std::string> text = names.read_strings(batch);
   cy::hdf5_dataset table("train.h5", "/samples");      // compound
-  for (const auto& field : table.fields()) { /* name, offset, bytes, dtype, shape */ }
+  for (const auto& field : table.fields()) std::cout << field.name << '\n';  // offset, bytes, dtype, shape
   std::vector<my_struct> records(batch.size());
   table.read(batch, std::as_writable_bytes(std::span(records)));
   ok = ok && rows[1024] == static_cast<float>(batch[1]) && text[0] == "name " + std::to_string(batch[0]) &&
