@@ -188,8 +188,8 @@ int main(int argc, char** argv) {
     if (ext != ".cpp" && ext != ".cu") continue;
     if (!files.contains(fs::weakly_canonical(entry.path()))) {
       std::cout << "FAIL " << fs::relative(entry.path(), root).string()
-                << ": not built by examples/docs/docs_examples.cmake (add it there, or register it "
-                   "as skipped with the reason)\n";
+                << ": not built by examples/docs/*.cmake (register it with conveyor_docs_example, or as "
+                   "skipped with the reason)\n";
       ++failures;
     }
   }
