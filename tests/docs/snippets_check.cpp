@@ -187,9 +187,10 @@ int main(int argc, char** argv) {
     auto ext = entry.path().extension();
     if (ext != ".cpp" && ext != ".cu") continue;
     if (!files.contains(fs::weakly_canonical(entry.path()))) {
-      std::cout << "FAIL " << fs::relative(entry.path(), root).string()
-                << ": not built by examples/docs/*.cmake (register it with conveyor_docs_example, or as "
-                   "skipped with the reason)\n";
+      std::cout
+          << "FAIL " << fs::relative(entry.path(), root).string()
+          << ": not built by examples/docs/*.cmake (register it with conveyor_docs_example, or as "
+             "skipped with the reason)\n";
       ++failures;
     }
   }
