@@ -146,7 +146,7 @@ struct child_result {
   double epoch0 = 0, steady = 0;
   double rss_growth_bytes = 0;
   unsigned workers = 0;
-  std::size_t depth = 0;
+  std::size_t window = 0, depth = 0;
 };
 
 // In a child process, so that no pool or heap the grid warmed is reused and
@@ -167,7 +167,10 @@ child_result budgeted_in_child(kind k, std::uint64_t budget) {
     r.steady = (run_epoch(p, 1, w.consume_rounds, 1e9, sink) + run_epoch(p, 2, w.consume_rounds, 1e9, sink)) / 2;
     r.rss_growth_bytes = static_cast<double>(status_kib("VmHWM:") - before) * 1024.0;
     for (const auto& st : p.stats().stages) {
-      if (st.name == "parallel") r.workers = static_cast<unsigned>(st.workers);
+      if (st.name == "parallel") {
+        r.workers = static_cast<unsigned>(st.workers);
+        r.window = st.queue_capacity;
+      }
       if (st.name == "prefetch") r.depth = st.queue_capacity;
     }
     if (sink == 42.4242) r.depth += 1;  // keep the work observable
@@ -275,9 +278,9 @@ int main(int argc, char** argv) {
                 "batches/s\n",
                 static_cast<unsigned long long>(budget_batches), best_within_setting.workers,
                 best_within_setting.depth, best_within);
-    std::printf("  under memory_budget(%llu): workers %u, depth %zu; epoch 0 ratio %.3f, epochs 1-2 ratio %.3f to the best within it; "
+    std::printf("  under memory_budget(%llu): workers %u, window %zu, depth %zu; epoch 0 ratio %.3f, epochs 1-2 ratio %.3f to the best within it; "
                 "peak RSS growth %.1f MiB = %.2f of the budget\n",
-                static_cast<unsigned long long>(budget), b.workers, b.depth, b.epoch0 / best_within,
+                static_cast<unsigned long long>(budget), b.workers, b.window, b.depth, b.epoch0 / best_within,
                 b.steady / best_within,
                 b.rss_growth_bytes / (1 << 20), b.rss_growth_bytes / static_cast<double>(budget));
   }
