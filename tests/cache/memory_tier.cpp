@@ -431,3 +431,45 @@ TEST_CASE(
   CHECK(tier.stats().rejected_puts == 1);
   CHECK(tier.size_bytes() <= tier.capacity_bytes());
 }
+
+TEST_CASE(
+    "entry_index: random inserts, erases and finds agree with a map, with colliding hashes and "
+    "wraparound") {
+  namespace d = cy::detail;
+  std::mt19937_64 random(5);
+  d::entry_index index;
+  std::unordered_map<std::uint64_t, d::memory_entry*> model;  // record -> entry
+  std::vector<d::memory_entry_ptr> owned;
+  std::size_t wrong = 0;
+  for (int step = 0; step < 20000; ++step) {
+    std::uint64_t record = random() % 300;
+    // Few distinct hashes, many near the table's end: long runs that wrap.
+    std::uint64_t hash =
+        (record % 7 == 0) ? ~std::uint64_t{0} - record % 3 : (record * 0x9e3779b97f4a7c15ull) % 61;
+    auto key = key_of(record);
+    auto found = model.find(record);
+    if (random() % 3 == 0) {
+      if (found != model.end()) {
+        index.erase(found->second);
+        model.erase(found);
+      }
+    } else if (found == model.end()) {
+      owned.push_back(d::allocate_memory_entry(key, hash, 0, 0));
+      index.reserve_one();
+      index.insert(owned.back().get());
+      model.emplace(record, owned.back().get());
+    }
+    if (index.size() != model.size()) ++wrong;
+    for (std::uint64_t probe = step % 300, n = 0; n < 4; ++n, probe = (probe + 77) % 300) {
+      std::uint64_t probe_hash =
+          (probe % 7 == 0) ? ~std::uint64_t{0} - probe % 3 : (probe * 0x9e3779b97f4a7c15ull) % 61;
+      auto expected = model.find(probe);
+      auto* got = index.find(key_of(probe), probe_hash);
+      if (got != (expected == model.end() ? nullptr : expected->second)) ++wrong;
+    }
+  }
+  CHECK(wrong == 0);
+  std::size_t visited = 0;
+  index.for_each([&](d::memory_entry*) { ++visited; });
+  CHECK(visited == model.size());
+}

@@ -18,10 +18,10 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "conveyor/cache/detail/entry_index.hpp"
 #include "conveyor/cache/detail/eviction_policies.hpp"
 #include "conveyor/cache/detail/memory_entry.hpp"
 #include "conveyor/cache/eviction_listener.hpp"
@@ -85,13 +85,13 @@ template <class EvictionPolicy = eviction::s3fifo>
 class memory_tier {
  public:
   /// What each entry costs beyond its value bytes and its key: the entry header
-  /// (list links, counters, sizes), the hash-table node and bucket, and the
-  /// allocator's headers for both blocks.
+  /// (key, list links, counters, sizes), its share of the index's slots (at
+  /// most 40 bytes) and the allocator's header of its block.
   static constexpr std::uint64_t entry_overhead_bytes = 128;
   static_assert(
-      entry_overhead_bytes >= sizeof(detail::memory_entry) - sizeof(cache_key) + sizeof(void*) * 2 +
-                                  sizeof(cache_key) + 8 + std::size_t{2} * 16,
-      "entry_overhead_bytes must cover the header, the index node and allocator overhead");
+      entry_overhead_bytes + sizeof(cache_key) >=
+          sizeof(detail::memory_entry) + detail::entry_index::max_bytes_per_entry + 16,
+      "entry_overhead_bytes must cover the header, the index's slots and the allocator's header");
 
   /// The bytes an entry with a value of `value_size` bytes counts against the budget.
   [[nodiscard]] static constexpr std::uint64_t charged_bytes(std::size_t value_size) noexcept {
@@ -117,10 +117,10 @@ class memory_tier {
     bool hit = false;
     if constexpr (EvictionPolicy::hit_needs_exclusive_lock) {
       std::unique_lock lock(s.mutex);
-      hit = copy_out(s, key, out);
+      hit = copy_out(s, key, hash, out);
     } else {
       std::shared_lock lock(s.mutex);
-      hit = copy_out(s, key, out);
+      hit = copy_out(s, key, hash, out);
     }
     if (hit) {
       s.hits.fetch_add(1, std::memory_order_relaxed);
@@ -170,13 +170,14 @@ class memory_tier {
   [[nodiscard]] bool contains(const cache_key& key) const {
     const shard& s = shard_for(key.hash());
     std::shared_lock lock(s.mutex);
-    return s.index.contains(key);
+    return s.index.find(key, key.hash()) != nullptr;
   }
 
   /// Calls visit(i, value) for each key present, the value in place; returns
   /// the number of hits. Keys are grouped by shard: one lock per shard per
   /// call (shared; LRU: exclusive), held while that shard's values are
-  /// visited, so an eviction or erase waits until the copy is done. `visit`
+  /// visited, so an eviction or erase waits until the copy is done. Each
+  /// shard's slots and entries are prefetched for the whole group first. `visit`
   /// must not call into the tier. Counts as one `get` per key (latency: the
   /// call's time divided by the keys, when sampled). Allocates nothing once
   /// the calling thread's grouping buffers have grown to the batch size.
@@ -191,15 +192,29 @@ class memory_tier {
       shard& s = *state_->shards[g];
       std::uint64_t hits = 0, bytes = 0;
       auto visit_shard = [&] {
+        // Three passes, so that the cache misses of a batch overlap instead
+        // of queueing one behind the other: start loading every key's first
+        // slot, find every entry and start loading it, then visit.
+        thread_local std::vector<detail::memory_entry*> found;
+        found.resize(end - begin);
+        for (std::uint32_t at = begin; at < end; ++at)
+          s.index.prefetch(groups.hash[groups.order[at]]);
         for (std::uint32_t at = begin; at < end; ++at) {
           const std::uint32_t i = groups.order[at];
-          auto found = s.index.find(keys[i]);
-          if (found == s.index.end()) continue;
-          detail::memory_entry* entry = found->second;
+          detail::memory_entry* entry = s.index.find(keys[i], groups.hash[i]);
+          found[at - begin] = entry;
+          if (entry != nullptr) {
+            __builtin_prefetch(entry);
+            __builtin_prefetch(reinterpret_cast<const char*>(entry) + 64);
+          }
+        }
+        for (std::uint32_t at = begin; at < end; ++at) {
+          detail::memory_entry* entry = found[at - begin];
+          if (entry == nullptr) continue;
           s.policy.on_hit(entry);
           ++hits;
           bytes += entry->value_size;
-          visit(static_cast<std::size_t>(i), entry->value());
+          visit(static_cast<std::size_t>(groups.order[at]), entry->value());
         }
       };
       struct count_on_exit {  // counts what was visited even if `visit` throws
@@ -390,14 +405,14 @@ class memory_tier {
     explicit shard(const detail::eviction_budget& budget)
         : capacity_bytes(budget.shard_capacity_bytes), policy(budget) {}
     ~shard() {
-      for (auto& [key, entry] : index) detail::memory_entry_deleter{}(entry);
+      index.for_each([](detail::memory_entry* entry) { detail::memory_entry_deleter{}(entry); });
     }
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
 
     mutable std::shared_mutex mutex;
     std::uint64_t capacity_bytes;
-    std::unordered_map<cache_key, detail::memory_entry*, cache_key_hash> index;
+    detail::entry_index index;
     EvictionPolicy policy;
     std::atomic<std::uint64_t> used_bytes{0};
     std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0};
@@ -456,10 +471,9 @@ class memory_tier {
     return std::chrono::steady_clock::now();
   }
 
-  static bool copy_out(shard& s, const cache_key& key, byte_buffer& out) {
-    auto found = s.index.find(key);
-    if (found == s.index.end()) return false;
-    detail::memory_entry* entry = found->second;
+  static bool copy_out(shard& s, const cache_key& key, std::uint64_t hash, byte_buffer& out) {
+    detail::memory_entry* entry = s.index.find(key, hash);
+    if (entry == nullptr) return false;
     out.assign(entry->value_data(), entry->value_data() + entry->value_size);
     s.policy.on_hit(entry);
     return true;
@@ -472,37 +486,35 @@ class memory_tier {
   // Victims go to `evicted`, to be freed and reported after the lock.
   static void insert_locked(shard& s, detail::memory_entry_ptr entry, evicted_entries& evicted) {
     const std::uint64_t charge = entry->charged_bytes;
+    s.index.reserve_one();  // the only step that can fail: before anything changes
     std::uint8_t kept_frequency = 0;
-    if (auto found = s.index.find(entry->key); found != s.index.end()) {
-      detail::memory_entry_ptr replaced(found->second);
+    if (detail::memory_entry* found = s.index.find(entry->key, entry->hash); found != nullptr) {
+      detail::memory_entry_ptr replaced(found);
       kept_frequency = replaced->frequency.load(std::memory_order_relaxed);
       s.policy.on_erase(replaced.get());
-      s.index.erase(found);
+      s.index.erase(replaced.get());
       s.used_bytes.fetch_sub(replaced->charged_bytes, std::memory_order_relaxed);
     }
     while (s.used_bytes.load(std::memory_order_relaxed) + charge > s.capacity_bytes) {
       detail::memory_entry* victim = s.policy.evict_one();
       if (victim == nullptr) break;  // unreachable: bytes in use imply entries
-      s.index.erase(victim->key);
+      s.index.erase(victim);
       s.used_bytes.fetch_sub(victim->charged_bytes, std::memory_order_relaxed);
       evicted.emplace_back(victim);
     }
     entry->frequency.store(kept_frequency, std::memory_order_relaxed);
-    // Reserve the node first so that a failing allocation leaves the shard as it was.
-    auto [slot, inserted] = s.index.emplace(entry->key, nullptr);
-    static_cast<void>(inserted);
-    slot->second = entry.get();
+    s.index.insert(entry.get());
     s.policy.on_insert(entry.get());
     s.used_bytes.fetch_add(charge, std::memory_order_relaxed);
     static_cast<void>(entry.release());  // the index owns it now
   }
 
   static bool erase_locked(shard& s, const cache_key& key) {
-    auto found = s.index.find(key);
-    if (found == s.index.end()) return false;
-    detail::memory_entry_ptr removed(found->second);
+    detail::memory_entry* found = s.index.find(key, key.hash());
+    if (found == nullptr) return false;
+    detail::memory_entry_ptr removed(found);
     s.policy.on_erase(removed.get());
-    s.index.erase(found);
+    s.index.erase(removed.get());
     s.used_bytes.fetch_sub(removed->charged_bytes, std::memory_order_relaxed);
     return true;
   }
@@ -521,6 +533,7 @@ class memory_tier {
     std::vector<std::uint32_t> starts;
     std::vector<std::uint32_t> order;
     std::vector<std::uint32_t> shard_of;
+    std::vector<std::uint64_t> hash;  // per key, in batch order
   };
   const shard_groups& group_by_shard(std::span<const cache_key> keys) const {
     thread_local shard_groups groups;
@@ -528,8 +541,10 @@ class memory_tier {
     groups.starts.assign(shards + 1, 0);
     groups.shard_of.resize(keys.size());
     groups.order.resize(keys.size());
+    groups.hash.resize(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
-      auto g = static_cast<std::uint32_t>(shard_index(keys[i].hash()));
+      groups.hash[i] = keys[i].hash();
+      auto g = static_cast<std::uint32_t>(shard_index(groups.hash[i]));
       groups.shard_of[i] = g;
       ++groups.starts[g + 1];
     }
