@@ -39,11 +39,14 @@ using x_batch = cy::record_batch<cy::dense<"x", float>>;
 namespace {
 
 constexpr std::size_t width = 1024;
-constexpr std::size_t batch_rows = 64;  // 256 KiB of floats per batch: large beside a thread's own memory
+constexpr std::size_t batch_rows =
+    64;  // 256 KiB of floats per batch: large beside a thread's own memory
 
 enum class kind { decode_bound, io_bound, consumer_bound };
 const char* name_of(kind k) {
-  return k == kind::decode_bound ? "decode-bound" : k == kind::io_bound ? "io-bound" : "consumer-bound";
+  return k == kind::decode_bound ? "decode-bound"
+         : k == kind::io_bound   ? "io-bound"
+                                 : "consumer-bound";
 }
 
 // CPU work: `rounds` xorshift steps per value, written into the batch.
@@ -80,45 +83,53 @@ double consume(const x_batch& b, int rounds) {
 }
 
 struct workload {
-  std::uint64_t batches;     // per epoch
-  int produce_rounds;        // CPU per batch before parallel
+  std::uint64_t batches;           // per epoch
+  int produce_rounds;              // CPU per batch before parallel
   std::chrono::microseconds wait;  // per-batch wait before parallel
-  int consume_rounds;        // CPU per batch on the consumer
+  int consume_rounds;              // CPU per batch on the consumer
 };
 workload workload_of(kind k) {
   switch (k) {
-    case kind::decode_bound: return {1500, 4, std::chrono::microseconds(0), 0};
-    case kind::io_bound: return {3000, 0, std::chrono::microseconds(20000), 0};
-    case kind::consumer_bound: return {1500, 0, std::chrono::microseconds(0), 6};
+    case kind::decode_bound:
+      return {1500, 4, std::chrono::microseconds(0), 0};
+    case kind::io_bound:
+      return {3000, 0, std::chrono::microseconds(20000), 0};
+    case kind::consumer_bound:
+      return {1500, 0, std::chrono::microseconds(0), 6};
   }
   return {};
 }
 
 struct setting {
-  unsigned workers = 0;  // 0: autotune
+  unsigned workers = 0;   // 0: autotune
   std::size_t depth = 0;  // 0: autotune
   std::uint64_t budget = 0;
 };
 
 auto make_pipeline(kind k, setting s) {
   workload w = workload_of(k);
-  auto source = cy::generate<cy::dense<"x", float>>(w.batches * batch_rows, width,
-                                                    [](std::uint64_t i, std::span<float> row) { row[0] = float(i); });
+  auto source = cy::generate<cy::dense<"x", float>>(
+      w.batches * batch_rows, width,
+      [](std::uint64_t i, std::span<float> row) { row[0] = float(i); });
   auto work = cy::map("work", [w](x_batch&& b) {
     if (w.wait.count() > 0) std::this_thread::sleep_for(w.wait);
     churn(b, w.produce_rounds);
     return std::move(b);
   });
   auto base = source | cy::shuffle(5) | cy::batch(batch_rows) | work;
-  auto with_parallel = s.workers == 0 ? cy::parallel(base, cy::autotune, 64) : cy::parallel(base, s.workers);
-  auto pipe = s.depth == 0 ? cy::prefetch(with_parallel, cy::autotune, 32) : cy::prefetch(with_parallel, s.depth);
-  // (Not `pipe = memory_budget(pipe, ...)`: a pipeline whose stages hold lambdas is not assignable.)
+  auto with_parallel =
+      s.workers == 0 ? cy::parallel(base, cy::autotune, 64) : cy::parallel(base, s.workers);
+  auto pipe = s.depth == 0 ? cy::prefetch(with_parallel, cy::autotune, 32)
+                           : cy::prefetch(with_parallel, s.depth);
+  // (Not `pipe = memory_budget(pipe, ...)`: a pipeline whose stages hold lambdas is not
+  // assignable.)
   return s.budget != 0 ? cy::memory_budget(std::move(pipe), s.budget) : std::move(pipe);
 }
 
 // Batches per second over one epoch, or over its first `limit_s` seconds.
 template <class Pipe>
-double run_epoch(Pipe& pipe, std::uint64_t epoch, int consume_rounds, double limit_s, double& sink) {
+double run_epoch(Pipe& pipe, std::uint64_t epoch, int consume_rounds, double limit_s,
+                 double& sink) {
   std::uint64_t n = 0;
   auto begin = clock_type::now();
   double elapsed = 0;
@@ -138,7 +149,8 @@ std::uint64_t status_kib(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + std::string(field).size(), nullptr, 10);
+    if (line.rfind(field, 0) == 0)
+      return std::strtoull(line.c_str() + std::string(field).size(), nullptr, 10);
   return 0;
 }
 
@@ -159,21 +171,23 @@ child_result budgeted_in_child(kind k, std::uint64_t budget) {
     close(fds[0]);
     child_result r;
     try {
-    double sink = 0;
-    auto before = status_kib("VmRSS:");
-    auto p = make_pipeline(k, setting{0, 0, budget});
-    auto w = workload_of(k);
-    r.epoch0 = run_epoch(p, 0, w.consume_rounds, 1e9, sink);
-    r.steady = (run_epoch(p, 1, w.consume_rounds, 1e9, sink) + run_epoch(p, 2, w.consume_rounds, 1e9, sink)) / 2;
-    r.rss_growth_bytes = static_cast<double>(status_kib("VmHWM:") - before) * 1024.0;
-    for (const auto& st : p.stats().stages) {
-      if (st.name == "parallel") {
-        r.workers = static_cast<unsigned>(st.workers);
-        r.window = st.queue_capacity;
+      double sink = 0;
+      auto before = status_kib("VmRSS:");
+      auto p = make_pipeline(k, setting{0, 0, budget});
+      auto w = workload_of(k);
+      r.epoch0 = run_epoch(p, 0, w.consume_rounds, 1e9, sink);
+      r.steady = (run_epoch(p, 1, w.consume_rounds, 1e9, sink) +
+                  run_epoch(p, 2, w.consume_rounds, 1e9, sink)) /
+                 2;
+      r.rss_growth_bytes = static_cast<double>(status_kib("VmHWM:") - before) * 1024.0;
+      for (const auto& st : p.stats().stages) {
+        if (st.name == "parallel") {
+          r.workers = static_cast<unsigned>(st.workers);
+          r.window = st.queue_capacity;
+        }
+        if (st.name == "prefetch") r.depth = st.queue_capacity;
       }
-      if (st.name == "prefetch") r.depth = st.queue_capacity;
-    }
-    if (sink == 42.4242) r.depth += 1;  // keep the work observable
+      if (sink == 42.4242) r.depth += 1;  // keep the work observable
     } catch (const std::exception& e) {
       std::fprintf(stderr, "budgeted run failed: %s\n", e.what());
       _exit(1);
@@ -187,7 +201,8 @@ child_result budgeted_in_child(kind k, std::uint64_t budget) {
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::fprintf(stderr, "budgeted run: child status %d\n", status);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    std::fprintf(stderr, "budgeted run: child status %d\n", status);
   return r;
 }
 
@@ -195,13 +210,16 @@ child_result budgeted_in_child(kind k, std::uint64_t budget) {
 
 int main(int argc, char** argv) {
   double grid_s = argc > 1 ? std::atof(argv[1]) : 0.6;
-  const std::uint64_t batch_bytes = batch_rows * width * sizeof(float) + batch_rows * sizeof(std::uint64_t);
+  const std::uint64_t batch_bytes =
+      batch_rows * width * sizeof(float) + batch_rows * sizeof(std::uint64_t);
   const std::uint64_t budget = 96 * batch_bytes;
   const std::uint64_t budget_batches = budget / batch_bytes;
-  std::printf("batch %zu rows x %zu floats = %llu bytes; budget %llu bytes (%llu batches); %u hardware threads\n",
-              batch_rows, width, static_cast<unsigned long long>(batch_bytes),
-              static_cast<unsigned long long>(budget), static_cast<unsigned long long>(budget / batch_bytes),
-              std::thread::hardware_concurrency());
+  std::printf(
+      "batch %zu rows x %zu floats = %llu bytes; budget %llu bytes (%llu batches); %u hardware "
+      "threads\n",
+      batch_rows, width, static_cast<unsigned long long>(batch_bytes),
+      static_cast<unsigned long long>(budget),
+      static_cast<unsigned long long>(budget / batch_bytes), std::thread::hardware_concurrency());
   // Child processes first: forked before this process starts any thread.
   child_result budgeted[3];
   for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound})
@@ -212,7 +230,8 @@ int main(int argc, char** argv) {
   const std::size_t grid_depths[] = {1, 2, 4, 8};
   for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound}) {
     auto w = workload_of(k);
-    std::printf("\n%s: %llu batches per epoch\n", name_of(k), static_cast<unsigned long long>(w.batches));
+    std::printf("\n%s: %llu batches per epoch\n", name_of(k),
+                static_cast<unsigned long long>(w.batches));
     double best = 0, best_within = 0;
     setting best_setting, best_within_setting;
     std::printf("  grid (batches/s)   ");
@@ -266,23 +285,29 @@ int main(int argc, char** argv) {
     const auto& b = budgeted[static_cast<int>(k)];
     std::printf("  best grid point: workers %u, depth %zu: %.1f batches/s\n", best_setting.workers,
                 best_setting.depth, best);
-    std::printf("  autotune chose workers %u (%s), depth %zu (%s)\n", chosen_workers, why_workers, chosen_depth,
-                why_depth);
+    std::printf("  autotune chose workers %u (%s), depth %zu (%s)\n", chosen_workers, why_workers,
+                chosen_depth, why_depth);
     std::printf("  autotune epoch 0 (searching): %.1f batches/s, ratio %.3f\n", e0, e0 / best);
     std::printf("  autotune epochs 1-2:          %.1f batches/s, ratio %.3f\n", (e1 + e2) / 2,
                 (e1 + e2) / 2 / best);
-    std::printf("  interleaved, 3 whole epochs each, median: best grid point %.1f, autotune %.1f batches/s, "
-                "ratio %.3f (target >= 0.95)\n",
-                again_best[1], again_auto[1], again_auto[1] / again_best[1]);
-    std::printf("  best grid point within the budget (2w + depth + 2 <= %llu batches): workers %u, depth %zu: %.1f "
-                "batches/s\n",
-                static_cast<unsigned long long>(budget_batches), best_within_setting.workers,
-                best_within_setting.depth, best_within);
-    std::printf("  under memory_budget(%llu): workers %u, window %zu, depth %zu; epoch 0 ratio %.3f, epochs 1-2 ratio %.3f to the best within it; "
-                "peak RSS growth %.1f MiB = %.2f of the budget\n",
-                static_cast<unsigned long long>(budget), b.workers, b.window, b.depth, b.epoch0 / best_within,
-                b.steady / best_within,
-                b.rss_growth_bytes / (1 << 20), b.rss_growth_bytes / static_cast<double>(budget));
+    std::printf(
+        "  interleaved, 3 whole epochs each, median: best grid point %.1f, autotune %.1f "
+        "batches/s, "
+        "ratio %.3f (target >= 0.95)\n",
+        again_best[1], again_auto[1], again_auto[1] / again_best[1]);
+    std::printf(
+        "  best grid point within the budget (2w + depth + 2 <= %llu batches): workers %u, depth "
+        "%zu: %.1f "
+        "batches/s\n",
+        static_cast<unsigned long long>(budget_batches), best_within_setting.workers,
+        best_within_setting.depth, best_within);
+    std::printf(
+        "  under memory_budget(%llu): workers %u, window %zu, depth %zu; epoch 0 ratio %.3f, "
+        "epochs 1-2 ratio %.3f to the best within it; "
+        "peak RSS growth %.1f MiB = %.2f of the budget\n",
+        static_cast<unsigned long long>(budget), b.workers, b.window, b.depth,
+        b.epoch0 / best_within, b.steady / best_within, b.rss_growth_bytes / (1 << 20),
+        b.rss_growth_bytes / static_cast<double>(budget));
   }
   if (sink == 42.4242) std::printf(" ");
   return 0;

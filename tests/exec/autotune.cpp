@@ -41,7 +41,8 @@ std::vector<std::vector<std::uint64_t>> batches_of(Pipe& pipe, std::uint64_t epo
   std::vector<std::vector<std::uint64_t>> out;
   for (auto& b : pipe.epoch(epoch)) {
     auto& x = b.template get<"x">();
-    for (std::size_t r = 0; r < b.rows(); ++r) REQUIRE(x(r, 0) == static_cast<float>(b.indices()[r]));
+    for (std::size_t r = 0; r < b.rows(); ++r)
+      REQUIRE(x(r, 0) == static_cast<float>(b.indices()[r]));
     out.emplace_back(b.indices().begin(), b.indices().end());
   }
   return out;
@@ -57,32 +58,37 @@ struct peak_pool final : cy::buffer_pool {
     auto seen = peak.load();
     while (now > seen && !peak.compare_exchange_weak(seen, now)) {
     }
-    return ::operator new(capacity, std::align_val_t{alignment});
+    return ::operator new (capacity, std::align_val_t{alignment});
   }
   void release(void* memory, std::size_t) noexcept override {
     live.fetch_sub(1);
-    ::operator delete(memory, std::align_val_t{alignment});
+    ::operator delete (memory, std::align_val_t{alignment});
   }
   [[nodiscard]] cy::memory_space space() const noexcept override { return cy::memory_space::host; }
 };
 
 const cy::stage_stats& stage(const cy::pipeline_stats& s, std::string_view name) {
-  auto it = std::find_if(s.stages.begin(), s.stages.end(), [&](const auto& st) { return st.name == name; });
+  auto it = std::find_if(s.stages.begin(), s.stages.end(),
+                         [&](const auto& st) { return st.name == name; });
   REQUIRE(it != s.stages.end());
   return *it;
 }
 
 }  // namespace
 
-TEST_CASE("autotuned runs deliver exactly the batches of fixed settings, for several seeds, shards and epochs") {
+TEST_CASE(
+    "autotuned runs deliver exactly the batches of fixed settings, for several seeds, shards and "
+    "epochs") {
   for (std::uint64_t seed : {1u, 7u, 42u}) {
     for (std::uint64_t rank : {0u, 1u}) {
       auto plan = cy::shuffle(seed) | cy::shard(rank, 2) | cy::batch(9);
-      auto fixed = records(700) | plan | io_wait(std::chrono::microseconds(200)) | cy::parallel(3) | cy::prefetch(2);
-      auto tuned = records(700) | plan | io_wait(std::chrono::microseconds(200)) | cy::parallel(cy::autotune) |
-                   cy::prefetch(cy::autotune);
+      auto fixed = records(700) | plan | io_wait(std::chrono::microseconds(200)) | cy::parallel(3) |
+                   cy::prefetch(2);
+      auto tuned = records(700) | plan | io_wait(std::chrono::microseconds(200)) |
+                   cy::parallel(cy::autotune) | cy::prefetch(cy::autotune);
       auto budgeted = records(700) | plan | io_wait(std::chrono::microseconds(200)) |
-                      cy::parallel(cy::autotune, 16) | cy::prefetch(cy::autotune, 8) | cy::memory_budget(4 * thread_bytes + 4096);
+                      cy::parallel(cy::autotune, 16) | cy::prefetch(cy::autotune, 8) |
+                      cy::memory_budget(4 * thread_bytes + 4096);
       for (std::uint64_t epoch : {0u, 3u}) {
         auto expected = batches_of(fixed, epoch);
         CHECK(expected.size() == 39);  // 350 records per rank, batches of 9
@@ -96,7 +102,8 @@ TEST_CASE("autotuned runs deliver exactly the batches of fixed settings, for sev
 TEST_CASE("an I/O-bound stage gets more workers than one, and keeps them in later epochs") {
   // 3 ms of waiting per batch and a consumer that does nothing: one worker
   // leaves the consumer starved nearly all the time, whatever the machine's load.
-  auto pipe = records(2400) | cy::batch(8) | io_wait(std::chrono::milliseconds(3)) | cy::parallel(cy::autotune, 12);
+  auto pipe = records(2400) | cy::batch(8) | io_wait(std::chrono::milliseconds(3)) |
+              cy::parallel(cy::autotune, 12);
   std::uint64_t rows = 0;
   for (auto& b : pipe.epoch(0)) rows += b.rows();
   CHECK(rows == 2400);
@@ -112,9 +119,10 @@ TEST_CASE("an I/O-bound stage gets more workers than one, and keeps them in late
   CHECK(second.tuning == first.tuning);
   std::ostringstream table;
   table << pipe.stats();
-  CHECK(table.str().find("autotune: parallel workers " + std::to_string(first.workers)) != std::string::npos);
-  CHECK(pipe.stats().to_json().find("\"tuning\":\"" + std::string(cy::to_string(first.tuning)) + "\"") !=
+  CHECK(table.str().find("autotune: parallel workers " + std::to_string(first.workers)) !=
         std::string::npos);
+  CHECK(pipe.stats().to_json().find("\"tuning\":\"" + std::string(cy::to_string(first.tuning)) +
+                                    "\"") != std::string::npos);
 }
 
 TEST_CASE("fixed stages report their setting as fixed") {
@@ -145,8 +153,8 @@ TEST_CASE("memory_budget bounds the batches alive, however many workers the auto
   }
   CHECK(batches == 60);
   auto s = stage(pipe.stats(), "parallel");
-  MESSAGE("peak batches alive " << pool->peak.load() << ", workers " << s.workers << ", window " << s.queue_capacity
-                                << " (" << cy::to_string(s.tuning) << ")");
+  MESSAGE("peak batches alive " << pool->peak.load() << ", workers " << s.workers << ", window "
+                                << s.queue_capacity << " (" << cy::to_string(s.tuning) << ")");
   // Only the delivered column "x" comes from `pool`: one buffer per batch
   // alive. At least one worker thread is charged, so at most
   // (budget - thread_bytes) / batch_bytes = 6 batches fit.
@@ -175,7 +183,8 @@ TEST_CASE("memory_budget with parallel and prefetch both autotuned stays within 
 
 TEST_CASE("a memory budget smaller than one batch is an error naming the numbers") {
   CHECK_THROWS_WITH_AS(records(10) | cy::batch(2) | cy::memory_budget(0),
-                       "memory_budget: the budget must be at least one batch, not 0 bytes", std::invalid_argument);
+                       "memory_budget: the budget must be at least one batch, not 0 bytes",
+                       std::invalid_argument);
   // 8 rows x 3 floats + 8 indices = 160 bytes a batch.
   auto pipe = records(80) | cy::batch(8) | cy::parallel(cy::autotune) | cy::memory_budget(100);
   std::string message;
@@ -184,31 +193,37 @@ TEST_CASE("a memory budget smaller than one batch is an error naming the numbers
   } catch (const std::invalid_argument& e) {
     message = e.what();
   }
-  CHECK(message == "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes");
+  CHECK(message ==
+        "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes");
 
   // Through prefetch the error reaches the consumer the same way.
-  auto prefetched = records(80) | cy::batch(8) | cy::prefetch(cy::autotune) | cy::memory_budget(100);
+  auto prefetched =
+      records(80) | cy::batch(8) | cy::prefetch(cy::autotune) | cy::memory_budget(100);
   CHECK_THROWS_WITH_AS(
       [&] {
         for (auto& b : prefetched.epoch(0)) (void)b;
       }(),
-      "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes", std::invalid_argument);
+      "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes",
+      std::invalid_argument);
 }
 
 TEST_CASE("a budget too small for fixed settings names what they hold") {
-  // parallel(4) keeps a window of 8 batches, prefetch(2) 2 and its producer's 1, the consumer 1: 12 x 160
-  // bytes; 4 workers and prefetch's thread are charged thread_bytes each.
-  auto pipe = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1000);
+  // parallel(4) keeps a window of 8 batches, prefetch(2) 2 and its producer's 1, the consumer 1: 12
+  // x 160 bytes; 4 workers and prefetch's thread are charged thread_bytes each.
+  auto pipe =
+      records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1000);
   CHECK_THROWS_WITH_AS(
       [&] {
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
-      "memory_budget(1000 bytes) is too small: a batch measures 160 bytes and this pipeline holds at least 12 (the "
-      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 1920 bytes, and runs 5 threads "
+      "memory_budget(1000 bytes) is too small: a batch measures 160 bytes and this pipeline holds "
+      "at least 12 (the "
+      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 1920 bytes, "
+      "and runs 5 threads "
       "charged 65536 bytes each",
       std::invalid_argument);
-  auto enough =
-      records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1920 + 5 * thread_bytes);
+  auto enough = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) |
+                cy::memory_budget(1920 + 5 * thread_bytes);
   std::uint64_t rows = 0;
   for (auto& b : enough.epoch(0)) rows += b.rows();
   CHECK(rows == 80);
@@ -216,14 +231,17 @@ TEST_CASE("a budget too small for fixed settings names what they hold") {
 
 TEST_CASE("in-memory cache tiers count against the budget") {
   auto tier = std::make_shared<cy::memory_tier<>>(1 << 20);
-  CHECK_THROWS_WITH_AS(records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget(1 << 20),
-                       "memory_budget(1048576 bytes) leaves nothing for batches: the in-memory cache tiers of this "
-                       "pipeline already take 1048576 bytes",
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget(1 << 20),
+      "memory_budget(1048576 bytes) leaves nothing for batches: the in-memory cache tiers of this "
+      "pipeline already take 1048576 bytes",
+      std::invalid_argument);
   // A cache placed after the budget is charged when the epoch starts.
-  auto later = records(80) | cy::batch(8) | cy::memory_budget(1 << 20) | cy::cache(tier) | cy::parallel(2);
+  auto later =
+      records(80) | cy::batch(8) | cy::memory_budget(1 << 20) | cy::cache(tier) | cy::parallel(2);
   CHECK_THROWS_AS((void)later.epoch(0), std::invalid_argument);
-  auto fits = records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) | cy::memory_budget((1 << 20) + 2 * thread_bytes + 4096);
+  auto fits = records(80) | cy::batch(8) | cy::cache(tier) | cy::parallel(2) |
+              cy::memory_budget((1 << 20) + 2 * thread_bytes + 4096);
   std::uint64_t rows = 0;
   for (auto& b : fits.epoch(0)) rows += b.rows();
   CHECK(rows == 80);
@@ -239,14 +257,17 @@ TEST_CASE("parallel_tuner: model proposes, measurement decides") {
   }
   SUBCASE("I/O-bound: Little's law asks for many workers, the CPU share allows them") {
     parallel_tuner t(1, 64, 2);
-    // 100 batches in 1 s, consumer starved 0.9 s: it needs 1 ms a batch; a batch takes 10 ms, 2% of it CPU.
+    // 100 batches in 1 s, consumer starved 0.9 s: it needs 1 ms a batch; a batch takes 10 ms, 2% of
+    // it CPU.
     CHECK(t.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02}, 64) == 13);  // ceil(10 / 1 x 1.25)
     CHECK(t.state() == cy::tuning_state::searching);
     // Throughput rose and the consumer no longer waits: settled.
     CHECK(t.decide(parallel_probe{900, 1.0, 0.01, 13.0, 0.2}, 64) == 13);
     CHECK(t.state() == cy::tuning_state::consumer_bound);
   }
-  SUBCASE("CPU-bound on 2 cores: no more workers than the cores, and a step that does not pay is undone") {
+  SUBCASE(
+      "CPU-bound on 2 cores: no more workers than the cores, and a step that does not pay is "
+      "undone") {
     parallel_tuner t(1, 64, 2);
     CHECK(t.decide(parallel_probe{100, 1.0, 0.9, 1.0, 1.0}, 64) == 2);
     CHECK(t.decide(parallel_probe{190, 1.0, 0.8, 2.0, 2.0}, 64) == 2);
@@ -254,7 +275,8 @@ TEST_CASE("parallel_tuner: model proposes, measurement decides") {
 
     parallel_tuner loaded(1, 64, 2);  // other processes hold the cores: the CPU share looks low
     CHECK(loaded.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.4}, 64) == 5);
-    CHECK(loaded.decide(parallel_probe{102, 1.0, 0.9, 5.0, 2.0}, 64) == 1);  // +2%: not worth 4 more workers
+    CHECK(loaded.decide(parallel_probe{102, 1.0, 0.9, 5.0, 2.0}, 64) ==
+          1);  // +2%: not worth 4 more workers
     CHECK(loaded.state() == cy::tuning_state::cpu_bound);
   }
   SUBCASE("the budget and the limit cap the count, and say so") {

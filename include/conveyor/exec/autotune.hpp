@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
 #include <limits>
@@ -82,7 +83,8 @@ struct parallel_probe {
 class parallel_tuner {
  public:
   parallel_tuner(unsigned start, unsigned max_workers, unsigned cores) noexcept
-      : current_(std::max(1u, std::min(start, max_workers))), max_(std::max(1u, max_workers)),
+      : current_(std::max(1u, std::min(start, max_workers))),
+        max_(std::max(1u, max_workers)),
         cores_(std::max(1u, cores)) {}
 
   [[nodiscard]] unsigned workers() const noexcept { return current_; }
@@ -115,10 +117,12 @@ class parallel_tuner {
       return current_;
     }
     double batches = static_cast<double>(p.batches);
-    double produce = p.busy_wall_s / batches;                                // one worker, one batch
-    double consume = std::max(p.wall_s - p.starved_s, p.wall_s * 1e-3) / batches;  // the consumer's own time per batch
+    double produce = p.busy_wall_s / batches;  // one worker, one batch
+    double consume = std::max(p.wall_s - p.starved_s, p.wall_s * 1e-3) /
+                     batches;  // the consumer's own time per batch
     double needed = std::ceil(produce / consume * 1.25);
-    double cpu_share = p.busy_wall_s > 0 ? std::clamp(p.busy_cpu_s / p.busy_wall_s, 0.01, 1.0) : 1.0;
+    double cpu_share =
+        p.busy_wall_s > 0 ? std::clamp(p.busy_cpu_s / p.busy_wall_s, 0.01, 1.0) : 1.0;
     double cpu_cap = std::ceil(static_cast<double>(cores_) / cpu_share);
     double proposal = std::max(needed, static_cast<double>(current_) + 1);
     unsigned cap = std::min({max_, std::max(1u, memory_cap), to_unsigned(cpu_cap)});
@@ -140,8 +144,9 @@ class parallel_tuner {
  private:
   static unsigned to_unsigned(double v) noexcept {
     if (!(v >= 1)) return 1;
-    return v >= static_cast<double>(std::numeric_limits<unsigned>::max()) ? std::numeric_limits<unsigned>::max()
-                                                                           : static_cast<unsigned>(v);
+    return v >= static_cast<double>(std::numeric_limits<unsigned>::max())
+               ? std::numeric_limits<unsigned>::max()
+               : static_cast<unsigned>(v);
   }
   unsigned current_;
   unsigned max_;
@@ -170,7 +175,8 @@ struct prefetch_probe {
 class prefetch_tuner {
  public:
   prefetch_tuner(std::size_t start, std::size_t max_depth) noexcept
-      : current_(std::max<std::size_t>(1, std::min(start, max_depth))), max_(std::max<std::size_t>(1, max_depth)) {}
+      : current_(std::max<std::size_t>(1, std::min(start, max_depth))),
+        max_(std::max<std::size_t>(1, max_depth)) {}
 
   [[nodiscard]] std::size_t depth() const noexcept { return current_; }
   [[nodiscard]] tuning_state state() const noexcept { return state_; }
@@ -236,7 +242,9 @@ class prefetch_tuner {
 
 /// Defaults when the user gives no limit: enough workers for I/O-bound
 /// sources on a small machine, enough depth to smooth bursty producers.
-inline unsigned default_max_workers() noexcept { return std::max(64u, 4 * std::thread::hardware_concurrency()); }
+inline unsigned default_max_workers() noexcept {
+  return std::max(64u, 4 * std::thread::hardware_concurrency());
+}
 inline constexpr std::size_t default_max_depth = 64;
 
 }  // namespace detail

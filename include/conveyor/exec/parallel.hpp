@@ -57,9 +57,14 @@ class parallel_stream {
  public:
   using batch_type = typename Fn::batch_type;
 
-  parallel_stream(Fn fn, parallel_options options, stage_counters& counters, std::shared_ptr<memory_governor> memory)
-      : fn_(std::move(fn)), options_(options), counters_(&counters), memory_(std::move(memory)),
-        tuner_(1, options.autotune ? options.max_workers : options.workers, std::thread::hardware_concurrency()) {
+  parallel_stream(Fn fn, parallel_options options, stage_counters& counters,
+                  std::shared_ptr<memory_governor> memory)
+      : fn_(std::move(fn)),
+        options_(options),
+        counters_(&counters),
+        memory_(std::move(memory)),
+        tuner_(1, options.autotune ? options.max_workers : options.workers,
+               std::thread::hardware_concurrency()) {
     if (!memory_) memory_ = std::make_shared<memory_governor>(0, 0);
     if (options_.autotune) {
       // A pipeline's later epochs start from what an earlier one settled on.
@@ -70,12 +75,17 @@ class parallel_stream {
       else if (workers != 0)
         tuner_ = parallel_tuner(workers, options_.max_workers, std::thread::hardware_concurrency());
     }
-    holder_ = memory_->enrol("parallel window", options_.autotune ? 1 : 2 * std::uint64_t{options_.workers}, 0,
+    holder_ = memory_->enrol("parallel window",
+                             options_.autotune ? 1 : 2 * std::uint64_t{options_.workers}, 0,
                              options_.autotune ? 1 : options_.workers);
   }
   parallel_stream(parallel_stream&& other) noexcept
-      : fn_(std::move(other.fn_)), options_(other.options_), counters_(other.counters_),
-        memory_(std::move(other.memory_)), tuner_(other.tuner_), holder_(other.holder_) {}
+      : fn_(std::move(other.fn_)),
+        options_(other.options_),
+        counters_(other.counters_),
+        memory_(std::move(other.memory_)),
+        tuner_(other.tuner_),
+        holder_(other.holder_) {}
   ~parallel_stream() { stop(); }
 
   void start(const epoch_plan& plan, std::uint64_t first) {
@@ -91,7 +101,8 @@ class parallel_stream {
     threads_.reserve(most);
     seen_generation_ = memory_->generation();
     set_workers(options_.autotune ? tuner_.workers() : options_.workers);
-    counters_->tuning.store(options_.autotune ? tuner_.state() : tuning_state::fixed, std::memory_order_relaxed);
+    counters_->tuning.store(options_.autotune ? tuner_.state() : tuning_state::fixed,
+                            std::memory_order_relaxed);
     probe_restart(clock::now());
   }
 
@@ -156,7 +167,8 @@ class parallel_stream {
       }
     }
     workers_ = workers;
-    window_.store(static_cast<std::size_t>(std::min<std::uint64_t>(window, capacity_)), std::memory_order_release);
+    window_.store(static_cast<std::size_t>(std::min<std::uint64_t>(window, capacity_)),
+                  std::memory_order_release);
     active_.store(workers, std::memory_order_release);
     while (threads_.size() < workers) {
       auto id = static_cast<unsigned>(threads_.size());
@@ -164,7 +176,8 @@ class parallel_stream {
     }
     memory_->set_threads(holder_, threads_.size());  // parked threads keep their memory
     counters_->workers.store(workers, std::memory_order_relaxed);
-    counters_->queue_capacity.store(window_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    counters_->queue_capacity.store(window_.load(std::memory_order_relaxed),
+                                    std::memory_order_relaxed);
     wake_.fetch_add(1, std::memory_order_release);
     wake_.notify_all();
     progress_.fetch_add(1, std::memory_order_release);
@@ -188,7 +201,8 @@ class parallel_stream {
       return;
     }
     ++probe_batches_;
-    if (probe_batches_ < std::max<std::uint64_t>(probe_length::min_batches, 2 * std::uint64_t{workers_}) ||
+    if (probe_batches_ <
+            std::max<std::uint64_t>(probe_length::min_batches, 2 * std::uint64_t{workers_}) ||
         now - probe_begin_ < probe_length::min_time)
       return;
     parallel_probe p;
@@ -198,7 +212,8 @@ class parallel_stream {
     p.busy_wall_s = static_cast<double>(busy_wall_ns_.load(std::memory_order_relaxed)) * 1e-9;
     p.busy_cpu_s = static_cast<double>(busy_cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
     auto room = memory_->most_threads(holder_);
-    auto memory_cap = static_cast<unsigned>(std::min<std::uint64_t>(room, std::numeric_limits<unsigned>::max()));
+    auto memory_cap =
+        static_cast<unsigned>(std::min<std::uint64_t>(room, std::numeric_limits<unsigned>::max()));
     unsigned before = workers_;
     unsigned next = tuner_.decide(p, memory_cap);
     if (next != before) {
@@ -228,7 +243,9 @@ class parallel_stream {
       for (;;) {
         auto seen = progress_.load(std::memory_order_acquire);
         if (stopping_.load(std::memory_order_acquire)) return;
-        if (b < delivered_.load(std::memory_order_acquire) + window_.load(std::memory_order_acquire)) break;
+        if (b <
+            delivered_.load(std::memory_order_acquire) + window_.load(std::memory_order_acquire))
+          break;
         progress_.wait(seen, std::memory_order_acquire);
       }
       auto produce_begin = clock::now();
@@ -246,10 +263,11 @@ class parallel_stream {
       if (options_.autotune) {
         busy_cpu_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_time() - cpu_begin).count()),
                                std::memory_order_relaxed);
-        busy_wall_ns_.fetch_add(static_cast<std::uint64_t>(
-                                    std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - produce_begin)
-                                        .count()),
-                                std::memory_order_relaxed);
+        busy_wall_ns_.fetch_add(
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - produce_begin)
+                    .count()),
+            std::memory_order_relaxed);
       }
       s.ready.store(1, std::memory_order_release);
       s.ready.notify_one();
@@ -289,7 +307,8 @@ class parallel_stream {
 
 struct parallel_stage {
   static constexpr stage_kind kind = stage_kind::stream;
-  static constexpr stage_placement placement{.needs_batches = true, .before_streams = true, .host_only = false};
+  static constexpr stage_placement placement{
+      .needs_batches = true, .before_streams = true, .host_only = false};
   CONVEYOR_STAGE_MESSAGES("parallel(n)")
   [[nodiscard]] std::string_view name() const noexcept { return "parallel"; }
   [[nodiscard]] std::uint64_t fingerprint() const noexcept { return hash_name("parallel"); }
@@ -299,8 +318,8 @@ struct parallel_stage {
 
   template <batch_function Up>
   auto attach(Up&& up, build_env& env) const {
-    return parallel_stream<std::remove_cvref_t<Up>>(std::forward<Up>(up), options, env.counters_for("parallel"),
-                                                    env.memory);
+    return parallel_stream<std::remove_cvref_t<Up>>(std::forward<Up>(up), options,
+                                                    env.counters_for("parallel"), env.memory);
   }
 };
 
@@ -314,8 +333,11 @@ struct parallel_fn {
                         detail::parallel_stage{detail::parallel_options{workers, false, workers}});
   }
   template <pipeline_or_source Upstream>
-  auto operator()(Upstream&& upstream, autotune_t, unsigned max_workers = detail::default_max_workers()) const {
-    if (max_workers == 0) throw std::invalid_argument("parallel(autotune, max_workers): max_workers must be at least 1");
+  auto operator()(Upstream&& upstream, autotune_t,
+                  unsigned max_workers = detail::default_max_workers()) const {
+    if (max_workers == 0)
+      throw std::invalid_argument(
+          "parallel(autotune, max_workers): max_workers must be at least 1");
     return append_stage(std::forward<Upstream>(upstream),
                         detail::parallel_stage{detail::parallel_options{1, true, max_workers}});
   }

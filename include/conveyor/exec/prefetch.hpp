@@ -52,13 +52,18 @@ class prefetch_stream {
  public:
   using batch_type = typename Up::batch_type;
 
-  prefetch_stream(Up up, prefetch_options options, stage_counters& counters, std::shared_ptr<memory_governor> memory)
-      : up_(std::move(up)), options_(options), counters_(&counters), memory_(std::move(memory)),
+  prefetch_stream(Up up, prefetch_options options, stage_counters& counters,
+                  std::shared_ptr<memory_governor> memory)
+      : up_(std::move(up)),
+        options_(options),
+        counters_(&counters),
+        memory_(std::move(memory)),
         tuner_(2, options.depth) {
     if (!memory_) memory_ = std::make_shared<memory_governor>(0, 0);
     if (options_.autotune) {
       auto earlier = counters.tuning.load(std::memory_order_relaxed);
-      auto depth = static_cast<std::size_t>(counters.queue_capacity.load(std::memory_order_relaxed));
+      auto depth =
+          static_cast<std::size_t>(counters.queue_capacity.load(std::memory_order_relaxed));
       // A later epoch starts from the depth an earlier one reached (settle()
       // keeps watching when that was upstream-bound).
       if (earlier != tuning_state::fixed && earlier != tuning_state::searching && depth != 0)
@@ -68,11 +73,16 @@ class prefetch_stream {
     }
     wanted_.store(options_.autotune ? tuner_.depth() : options_.depth, std::memory_order_relaxed);
     // The batch the producer holds while it waits for room counts as well.
-    holder_ = memory_->enrol("prefetch queue and its producer's batch", options_.autotune ? 1 : options_.depth, 1, 1);
+    holder_ = memory_->enrol("prefetch queue and its producer's batch",
+                             options_.autotune ? 1 : options_.depth, 1, 1);
   }
   prefetch_stream(prefetch_stream&& other) noexcept
-      : up_(std::move(other.up_)), options_(other.options_), counters_(other.counters_),
-        memory_(std::move(other.memory_)), tuner_(other.tuner_), holder_(other.holder_),
+      : up_(std::move(other.up_)),
+        options_(other.options_),
+        counters_(other.counters_),
+        memory_(std::move(other.memory_)),
+        tuner_(other.tuner_),
+        holder_(other.holder_),
         wanted_(other.wanted_.load(std::memory_order_relaxed)) {}
   ~prefetch_stream() { stop(); }
 
@@ -81,7 +91,8 @@ class prefetch_stream {
     ring_ = std::make_unique<spsc_ring<batch_type>>(options_.depth);
     seen_generation_ = memory_->generation();
     apply_depth();
-    counters_->tuning.store(options_.autotune ? tuner_.state() : tuning_state::fixed, std::memory_order_relaxed);
+    counters_->tuning.store(options_.autotune ? tuner_.state() : tuning_state::fixed,
+                            std::memory_order_relaxed);
     probe_restart(clock::now());
     worker_ = std::thread([this] { produce(); });
   }
@@ -116,7 +127,8 @@ class prefetch_stream {
   void apply_depth() {
     std::size_t depth = 1;
     if (!memory_->limited() || memory_->batch_bytes() != 0)
-      depth = static_cast<std::size_t>(memory_->grant(holder_, wanted_.load(std::memory_order_acquire)));
+      depth = static_cast<std::size_t>(
+          memory_->grant(holder_, wanted_.load(std::memory_order_acquire)));
     ring_->set_limit(depth);
     counters_->queue_capacity.store(ring_->limit(), std::memory_order_relaxed);
   }
@@ -131,14 +143,16 @@ class prefetch_stream {
   // Consumer thread, once per delivered batch while searching.
   void tune() {
     auto now = clock::now();
-    if (++probe_batches_ < probe_length::min_batches || now - probe_begin_ < probe_length::min_time) return;
+    if (++probe_batches_ < probe_length::min_batches || now - probe_begin_ < probe_length::min_time)
+      return;
     prefetch_probe p;
     p.batches = probe_batches_;
     p.wall_s = std::chrono::duration<double>(now - probe_begin_).count();
     p.starved_s = std::chrono::duration<double>(probe_starved_).count();
     p.blocked_s = static_cast<double>(blocked_ns_.load(std::memory_order_relaxed)) * 1e-9;
     auto room = memory_->most(holder_);
-    auto depth = tuner_.decide(p, static_cast<std::size_t>(std::min<std::uint64_t>(room, SIZE_MAX)));
+    auto depth =
+        tuner_.decide(p, static_cast<std::size_t>(std::min<std::uint64_t>(room, SIZE_MAX)));
     if (depth != wanted_.load(std::memory_order_relaxed)) {
       wanted_.store(depth, std::memory_order_release);
       apply_depth();
@@ -158,7 +172,8 @@ class prefetch_stream {
           seen_generation_ = memory_->generation();
           apply_depth();
         }
-        trace_span handoff(counters_->trace, span_kind::handoff, item->info().epoch, item->info().number);
+        trace_span handoff(counters_->trace, span_kind::handoff, item->info().epoch,
+                           item->info().number);
         auto begin = clock::now();
         bool accepted = ring_->push(std::move(*item));
         auto waited = clock::now() - begin;
@@ -204,7 +219,8 @@ struct prefetch_stage {
   template <class Up>
   auto attach(Up&& up, build_env& env) const {
     auto stream = as_stream(std::forward<Up>(up));
-    return prefetch_stream<decltype(stream)>(std::move(stream), options, env.counters_for("prefetch"), env.memory);
+    return prefetch_stream<decltype(stream)>(std::move(stream), options,
+                                             env.counters_for("prefetch"), env.memory);
   }
 };
 
@@ -214,15 +230,20 @@ struct prefetch_fn {
   template <pipeline_or_source Upstream>
   auto operator()(Upstream&& upstream, std::size_t depth) const {
     if (depth == 0) throw std::invalid_argument("prefetch: depth must be at least 1");
-    return append_stage(std::forward<Upstream>(upstream), detail::prefetch_stage{detail::prefetch_options{depth, false}});
+    return append_stage(std::forward<Upstream>(upstream),
+                        detail::prefetch_stage{detail::prefetch_options{depth, false}});
   }
   template <pipeline_or_source Upstream>
-  auto operator()(Upstream&& upstream, autotune_t, std::size_t max_depth = detail::default_max_depth) const {
-    if (max_depth == 0) throw std::invalid_argument("prefetch(autotune, max_depth): max_depth must be at least 1");
+  auto operator()(Upstream&& upstream, autotune_t,
+                  std::size_t max_depth = detail::default_max_depth) const {
+    if (max_depth == 0)
+      throw std::invalid_argument("prefetch(autotune, max_depth): max_depth must be at least 1");
     return append_stage(std::forward<Upstream>(upstream),
                         detail::prefetch_stage{detail::prefetch_options{max_depth, true}});
   }
-  auto operator()(std::size_t depth) const { return bound_closure<prefetch_fn, std::size_t>(depth); }
+  auto operator()(std::size_t depth) const {
+    return bound_closure<prefetch_fn, std::size_t>(depth);
+  }
   auto operator()(autotune_t tag, std::size_t max_depth = detail::default_max_depth) const {
     return bound_closure<prefetch_fn, autotune_t, std::size_t>(tag, max_depth);
   }

@@ -35,18 +35,21 @@ class memory_governor {
   static constexpr std::uint64_t thread_bytes = 64 * 1024;
 
   /// budget 0: no budget (grants are never cut). reserved: cache budgets.
-  memory_governor(std::uint64_t budget, std::uint64_t reserved) : budget_(budget), reserved_(reserved) {
+  memory_governor(std::uint64_t budget, std::uint64_t reserved)
+      : budget_(budget), reserved_(reserved) {
     if (budget_ != 0 && reserved_ >= budget_)
-      throw std::invalid_argument("memory_budget(" + std::to_string(budget_) +
-                                  " bytes) leaves nothing for batches: the in-memory cache tiers of this pipeline "
-                                  "already take " +
-                                  std::to_string(reserved_) + " bytes");
+      throw std::invalid_argument(
+          "memory_budget(" + std::to_string(budget_) +
+          " bytes) leaves nothing for batches: the in-memory cache tiers of this pipeline "
+          "already take " +
+          std::to_string(reserved_) + " bytes");
   }
 
   /// A stage that holds between `minimum` and some number of queued batches,
   /// plus `extra` it always holds (a batch in hand), and runs `threads`
   /// threads (at least; see set_threads). Build time only.
-  std::size_t enrol(std::string what, std::uint64_t minimum, std::uint64_t extra, std::uint64_t threads) {
+  std::size_t enrol(std::string what, std::uint64_t minimum, std::uint64_t extra,
+                    std::uint64_t threads) {
     std::lock_guard lock(mutex_);
     holders_.push_back(holder{std::move(what), minimum, extra, minimum, threads, threads});
     return holders_.size() - 1;
@@ -73,9 +76,13 @@ class memory_governor {
   [[nodiscard]] std::uint64_t budget() const noexcept { return budget_; }
   [[nodiscard]] std::uint64_t reserved() const noexcept { return reserved_; }
   /// The largest batch measured so far (0 before the first).
-  [[nodiscard]] std::uint64_t batch_bytes() const noexcept { return batch_bytes_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint64_t batch_bytes() const noexcept {
+    return batch_bytes_.load(std::memory_order_acquire);
+  }
   /// Changes whenever batch_bytes() grows: a stage re-asks for its grant then.
-  [[nodiscard]] std::uint32_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint32_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
 
   /// Records one batch's size (any thread, once per batch). The first call,
   /// and any call that sees a larger batch, checks that the pipeline's
@@ -151,11 +158,14 @@ class memory_governor {
     if (bytes + reserved_ > budget_) {
       message += "is smaller than one batch: a batch measures " + std::to_string(bytes) + " bytes";
     } else {
-      message += "is too small: a batch measures " + std::to_string(bytes) + " bytes and this pipeline holds at least " +
-                 std::to_string(batches) + " (" + parts + "), " + std::to_string(batches * bytes) + " bytes, and runs " +
-                 std::to_string(threads) + " threads charged " + std::to_string(thread_bytes) + " bytes each";
+      message += "is too small: a batch measures " + std::to_string(bytes) +
+                 " bytes and this pipeline holds at least " + std::to_string(batches) + " (" +
+                 parts + "), " + std::to_string(batches * bytes) + " bytes, and runs " +
+                 std::to_string(threads) + " threads charged " + std::to_string(thread_bytes) +
+                 " bytes each";
     }
-    if (reserved_ != 0) message += ", plus " + std::to_string(reserved_) + " bytes of in-memory cache tiers";
+    if (reserved_ != 0)
+      message += ", plus " + std::to_string(reserved_) + " bytes of in-memory cache tiers";
     throw std::invalid_argument(message);
   }
 
@@ -208,8 +218,9 @@ std::uint64_t stage_resident_bytes(const Stage& stage) {
 /// The bytes the cache stages among `stages` keep in memory.
 template <class... Stages>
 std::uint64_t cache_resident_bytes(const std::tuple<Stages...>& stages) {
-  return std::apply([](const auto&... stage) { return (std::uint64_t{0} + ... + stage_resident_bytes(stage)); },
-                    stages);
+  return std::apply(
+      [](const auto&... stage) { return (std::uint64_t{0} + ... + stage_resident_bytes(stage)); },
+      stages);
 }
 
 }  // namespace conveyor::detail
