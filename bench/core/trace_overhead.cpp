@@ -30,8 +30,8 @@
 
 #include "trace_overhead_body.hpp"
 
-trace_bench::epoch_cost epoch_compiled_out(std::uint64_t records, std::size_t width, std::size_t batch_rows,
-                                           bool threads, double& sink);
+trace_bench::epoch_cost epoch_compiled_out(std::uint64_t records, std::size_t width,
+                                           std::size_t batch_rows, bool threads, double& sink);
 
 namespace {
 
@@ -48,9 +48,11 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// Seconds of this thread's CPU for `count` spans of type Span over a slot that is null (tracing off).
+// Seconds of this thread's CPU for `count` spans of type Span over a slot that is null (tracing
+// off).
 template <class Span>
-double span_loop(std::uint64_t count, const std::atomic<const conveyor::detail::trace_label*>& slot) {
+double span_loop(std::uint64_t count,
+                 const std::atomic<const conveyor::detail::trace_label*>& slot) {
   double begin = trace_bench::cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
   for (std::uint64_t i = 0; i < count; ++i) {
     Span span(slot, conveyor::detail::span_kind::call, 0, i);
@@ -80,8 +82,10 @@ int main(int argc, char** argv) {
       {"threaded, batches of 4 x 16 floats", 40'000, 16, 4, true},
   };
   double sink = 0;
-  std::printf("best of %d interleaved repetitions; ratios are compiled out / traced build (1.000: same cost)\n",
-              repetitions);
+  std::printf(
+      "best of %d interleaved repetitions; ratios are compiled out / traced build (1.000: same "
+      "cost)\n",
+      repetitions);
   for (const auto& s : shapes) {
     best out, off, on;
     std::vector<double> paired;
@@ -97,10 +101,12 @@ int main(int argc, char** argv) {
       spans = file->events_written();
     }
     std::printf("%s: %llu batches, %llu spans when on\n", s.label,
-                static_cast<unsigned long long>(s.records / s.batch_rows), static_cast<unsigned long long>(spans));
+                static_cast<unsigned long long>(s.records / s.batch_rows),
+                static_cast<unsigned long long>(spans));
     auto line = [](const char* what, double o, double f, double n) {
-      std::printf("  %-12s compiled out %8.1f ms  off %8.1f ms  on %8.1f ms   off: %.3f%s  on: %.3f\n", what, o * 1e3,
-                  f * 1e3, n * 1e3, o / f, " (target >= 0.99)", o / n);
+      std::printf(
+          "  %-12s compiled out %8.1f ms  off %8.1f ms  on %8.1f ms   off: %.3f%s  on: %.3f\n",
+          what, o * 1e3, f * 1e3, n * 1e3, o / f, " (target >= 0.99)", o / n);
     };
     if (s.threads) {
       line("process CPU", out.cost.process_cpu, off.cost.process_cpu, on.cost.process_cpu);
@@ -108,10 +114,11 @@ int main(int argc, char** argv) {
     } else {
       line("thread CPU", out.cost.thread_cpu, off.cost.thread_cpu, on.cost.thread_cpu);
     }
-    std::printf("  off: median of %d paired ratios %.3f; %.1f us of work per batch (compiled out, best)\n",
-                repetitions, median(paired),
-                (s.threads ? out.cost.process_cpu : out.cost.thread_cpu) * 1e6 /
-                    static_cast<double>(s.records / s.batch_rows));
+    std::printf(
+        "  off: median of %d paired ratios %.3f; %.1f us of work per batch (compiled out, best)\n",
+        repetitions, median(paired),
+        (s.threads ? out.cost.process_cpu : out.cost.thread_cpu) * 1e6 /
+            static_cast<double>(s.records / s.batch_rows));
   }
   {
     constexpr std::uint64_t count = 100'000'000;
@@ -119,10 +126,13 @@ int main(int argc, char** argv) {
     double with_span = 1e9, without = 1e9;
     for (int i = 0; i < 5; ++i) {
       without = std::min(without, span_loop<conveyor::detail::null_trace_span>(count, off_slot));
-      with_span = std::min(with_span, span_loop<conveyor::detail::active_trace_span>(count, off_slot));
+      with_span =
+          std::min(with_span, span_loop<conveyor::detail::active_trace_span>(count, off_slot));
     }
-    std::printf("one span, tracing off: %.2f ns (loop with the span %.2f ns, without %.2f ns per iteration)\n",
-                (with_span - without) * 1e9 / count, with_span * 1e9 / count, without * 1e9 / count);
+    std::printf(
+        "one span, tracing off: %.2f ns (loop with the span %.2f ns, without %.2f ns per "
+        "iteration)\n",
+        (with_span - without) * 1e9 / count, with_span * 1e9 / count, without * 1e9 / count);
   }
   std::filesystem::remove(path);
   std::printf("(checksum %.0f)\n", sink);

@@ -52,8 +52,9 @@ inline double cpu_seconds(clockid_t clock) {
 // What one epoch of `records` rows of `width` floats takes, in batches of
 // `batch_rows`, through source | batch | map [| parallel(2) | prefetch(2)],
 // traced into `trace` when it is not null.
-inline epoch_cost one_epoch(std::uint64_t records, std::size_t width, std::size_t batch_rows, bool threads,
-                        const std::shared_ptr<cy::trace_file>& trace, double& sink) {
+inline epoch_cost one_epoch(std::uint64_t records, std::size_t width, std::size_t batch_rows,
+                            bool threads, const std::shared_ptr<cy::trace_file>& trace,
+                            double& sink) {
   auto scale = cy::map("scale", [](auto&& b) {
     for (auto& v : b.template get<"x">().values()) v *= 0.5f;
     return std::move(b);
@@ -69,7 +70,8 @@ inline epoch_cost one_epoch(std::uint64_t records, std::size_t width, std::size_
   };
   // A lambda, not the function itself: its type is this unit's own (see the top).
   auto fill = [](std::uint64_t index, std::span<float> row) { fill_row(index, row); };
-  auto base = cy::generate<cy::dense<"x", float>>(records, width, fill) | cy::batch(batch_rows) | scale;
+  auto base =
+      cy::generate<cy::dense<"x", float>>(records, width, fill) | cy::batch(batch_rows) | scale;
   if (threads) {
     auto pipe = base | cy::parallel(2) | cy::prefetch(2);
     return trace ? run(pipe | cy::with_trace(trace)) : run(pipe);

@@ -22,23 +22,35 @@ using json_array = std::vector<json_value>;
 using json_object = std::map<std::string, json_value, std::less<>>;
 
 struct json_value {
-  std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<json_array>, std::shared_ptr<json_object>>
+  std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<json_array>,
+               std::shared_ptr<json_object>>
       value;
 
   [[nodiscard]] bool is_null() const { return std::holds_alternative<std::nullptr_t>(value); }
   [[nodiscard]] bool is_number() const { return std::holds_alternative<double>(value); }
   [[nodiscard]] bool is_string() const { return std::holds_alternative<std::string>(value); }
-  [[nodiscard]] bool is_array() const { return std::holds_alternative<std::shared_ptr<json_array>>(value); }
-  [[nodiscard]] bool is_object() const { return std::holds_alternative<std::shared_ptr<json_object>>(value); }
+  [[nodiscard]] bool is_array() const {
+    return std::holds_alternative<std::shared_ptr<json_array>>(value);
+  }
+  [[nodiscard]] bool is_object() const {
+    return std::holds_alternative<std::shared_ptr<json_object>>(value);
+  }
   [[nodiscard]] double number() const { return std::get<double>(value); }
   [[nodiscard]] const std::string& string() const { return std::get<std::string>(value); }
-  [[nodiscard]] const json_array& array() const { return *std::get<std::shared_ptr<json_array>>(value); }
-  [[nodiscard]] const json_object& object() const { return *std::get<std::shared_ptr<json_object>>(value); }
-  [[nodiscard]] bool has(std::string_view key) const { return is_object() && object().find(key) != object().end(); }
+  [[nodiscard]] const json_array& array() const {
+    return *std::get<std::shared_ptr<json_array>>(value);
+  }
+  [[nodiscard]] const json_object& object() const {
+    return *std::get<std::shared_ptr<json_object>>(value);
+  }
+  [[nodiscard]] bool has(std::string_view key) const {
+    return is_object() && object().find(key) != object().end();
+  }
   /// The member `key` of an object; throws if this is not an object or has no such member.
   [[nodiscard]] const json_value& operator[](std::string_view key) const {
     auto it = object().find(key);
-    if (it == object().end()) throw std::runtime_error("json: no member \"" + std::string(key) + "\"");
+    if (it == object().end())
+      throw std::runtime_error("json: no member \"" + std::string(key) + "\"");
     return it->second;
   }
 };
@@ -59,7 +71,8 @@ class json_reader {
     throw std::runtime_error("json: " + what + " at byte " + std::to_string(at_));
   }
   void space() {
-    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r'))
+    while (at_ < text_.size() &&
+           (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r'))
       ++at_;
   }
   char peek() {
@@ -79,13 +92,23 @@ class json_reader {
   json_value value(int depth) {
     if (depth > 64) fail("nesting too deep");
     switch (peek()) {
-      case '{': return object(depth);
-      case '[': return array(depth);
-      case '"': return {string()};
-      case 't': word("true"); return {true};
-      case 'f': word("false"); return {false};
-      case 'n': word("null"); return {nullptr};
-      default: return {number()};
+      case '{':
+        return object(depth);
+      case '[':
+        return array(depth);
+      case '"':
+        return {string()};
+      case 't':
+        word("true");
+        return {true};
+      case 'f':
+        word("false");
+        return {false};
+      case 'n':
+        word("null");
+        return {nullptr};
+      default:
+        return {number()};
     }
   }
 
@@ -151,14 +174,30 @@ class json_reader {
       if (at_ >= text_.size()) fail("unterminated escape");
       char e = text_[at_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned code = 0;
           for (int i = 0; i < 4; ++i) {
@@ -167,11 +206,13 @@ class json_reader {
             code = code * 16 + static_cast<unsigned>(d);
             ++at_;
           }
-          if (code >= 0x80) fail("\\u escape above 0x7f (not produced by conveyor, not decoded here)");
+          if (code >= 0x80)
+            fail("\\u escape above 0x7f (not produced by conveyor, not decoded here)");
           out += static_cast<char>(code);
           break;
         }
-        default: fail(std::string("bad escape \\") + e);
+        default:
+          fail(std::string("bad escape \\") + e);
       }
     }
   }
@@ -204,6 +245,8 @@ class json_reader {
 };
 
 /// Parses `text` as one JSON document; throws std::runtime_error if it is not.
-inline json_value parse_json(std::string_view text) { return json_reader(text).document(); }
+inline json_value parse_json(std::string_view text) {
+  return json_reader(text).document();
+}
 
 }  // namespace conveyor::test

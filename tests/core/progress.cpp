@@ -18,7 +18,8 @@ TEST_CASE("a progress line shows rows done of the total, the rate and the time l
   line.add(100, t0 + 1s);
   CHECK(out.str() == "epoch 1  100/1,000 rows (10.0%)  100 rows/s  ETA 0:09\n");
   CHECK(line.text(t0 + 2s) == "epoch 1  100/1,000 rows (10.0%)  50 rows/s  ETA 0:18");
-  CHECK(line.text(t0 + 2s, "loss 0.5") == "epoch 1  100/1,000 rows (10.0%)  50 rows/s  ETA 0:18  loss 0.5");
+  CHECK(line.text(t0 + 2s, "loss 0.5") ==
+        "epoch 1  100/1,000 rows (10.0%)  50 rows/s  ETA 0:18  loss 0.5");
   CHECK(line.done() == 100);
   CHECK(line.total() == 1000);
 }

@@ -110,7 +110,8 @@ struct trace_view {
   // The (epoch, batch) args of every span called `name`.
   [[nodiscard]] std::multiset<std::pair<double, double>> batches_of(const std::string& name) const {
     std::multiset<std::pair<double, double>> out;
-    for (const auto& s : named(name)) out.emplace(s["args"]["epoch"].number(), s["args"]["batch"].number());
+    for (const auto& s : named(name))
+      out.emplace(s["args"]["epoch"].number(), s["args"]["batch"].number());
     return out;
   }
 };
@@ -133,9 +134,10 @@ void check_nesting(const trace_view& trace) {
   for (const auto& s : trace.spans)
     by_track[s["tid"].number()].push_back(
         {s["ts"].number(), s["ts"].number() + s["dur"].number(),
-         s["name"].string() + (s.has("args") ? " (epoch " + std::to_string(s["args"]["epoch"].number()) + ", batch " +
-                                                   std::to_string(s["args"]["batch"].number()) + ")"
-                                             : std::string())});
+         s["name"].string() +
+             (s.has("args") ? " (epoch " + std::to_string(s["args"]["epoch"].number()) +
+                                  ", batch " + std::to_string(s["args"]["batch"].number()) + ")"
+                            : std::string())});
   for (auto& [tid, spans] : by_track) {
     std::sort(spans.begin(), spans.end(), [](const interval& a, const interval& b) {
       return a.begin < b.begin || (a.begin == b.begin && a.end > b.end);
@@ -144,11 +146,11 @@ void check_nesting(const trace_view& trace) {
     for (const auto& span : spans) {
       while (!open.empty() && open.back()->end <= span.begin) open.pop_back();
       if (!open.empty())
-        CHECK_MESSAGE(span.end <= open.back()->end, "track " << trace.thread_names.at(tid) << ": " << span.name
-                                                              << " [" << span.begin << ", " << span.end
-                                                              << "] overlaps " << open.back()->name << " ["
-                                                              << open.back()->begin << ", " << open.back()->end
-                                                              << "]");
+        CHECK_MESSAGE(span.end <= open.back()->end,
+                      "track " << trace.thread_names.at(tid) << ": " << span.name << " ["
+                               << span.begin << ", " << span.end << "] overlaps "
+                               << open.back()->name << " [" << open.back()->begin << ", "
+                               << open.back()->end << "]");
       open.push_back(&span);
     }
   }
@@ -186,7 +188,8 @@ class stderr_capture {
 }  // namespace
 
 TEST_CASE("the JSON reader the trace tests rely on rejects what is not JSON") {
-  CHECK(parse_json(R"({"a":[1,-2.5e3,"x\"y\\z\u0001",true,null],"b":{}})")["a"].array().size() == 5);
+  CHECK(parse_json(R"({"a":[1,-2.5e3,"x\"y\\z\u0001",true,null],"b":{}})")["a"].array().size() ==
+        5);
   CHECK_THROWS(parse_json(R"({"a":1,})"));
   CHECK_THROWS(parse_json(R"({"a":1} x)"));
   CHECK_THROWS(parse_json("[\"a\nb\"]"));  // raw control character in a string
@@ -197,7 +200,9 @@ TEST_CASE("the JSON reader the trace tests rely on rejects what is not JSON") {
   CHECK_THROWS(parse_json("{\"a\":nan}"));
 }
 
-TEST_CASE("stats().to_json() is valid JSON with every stage, names escaped and counts as in the snapshot") {
+TEST_CASE(
+    "stats().to_json() is valid JSON with every stage, names escaped and counts as in the "
+    "snapshot") {
   const std::string odd = "we\"ird \\ name\n\t\x01\x7f caf\xc3\xa9";
   auto pipe = numbers() | cy::batch(batch_rows) | doubled(odd) | cy::parallel(2) | cy::prefetch(2);
   CHECK(total(pipe.epoch(0)) == expected_total);
@@ -235,12 +240,14 @@ TEST_CASE("stats().to_json() of a pipeline that has not run is valid JSON with z
   CHECK(json["rows_per_second"].number() == 0);
 }
 
-TEST_CASE("a traced pipeline writes a Chrome trace: a named track per thread, a span per call, wait and handoff") {
+TEST_CASE(
+    "a traced pipeline writes a Chrome trace: a named track per thread, a span per call, wait and "
+    "handoff") {
   cy::test::temp_dir dir("trace");
   auto path = dir.file("run.json");
   {
-    auto pipe = numbers() | cy::batch(batch_rows) | doubled("double") | cy::parallel(2) | cy::prefetch(2) |
-                cy::with_trace(path.string());
+    auto pipe = numbers() | cy::batch(batch_rows) | doubled("double") | cy::parallel(2) |
+                cy::prefetch(2) | cy::with_trace(path.string());
     CHECK(total(pipe.epoch(0)) == expected_total);
   }
   trace_view trace(path);
@@ -255,13 +262,16 @@ TEST_CASE("a traced pipeline writes a Chrome trace: a named track per thread, a 
   CHECK(trace.named("prefetch: waiting for upstream").size() == batches + 1);
   CHECK(trace.named("next batch").size() == batches + 1);
   for (const auto& s : trace.named("generate")) CHECK(s["cat"].string() == "stage");
-  for (const auto& s : trace.named("prefetch: waiting for upstream")) CHECK(s["cat"].string() == "wait");
+  for (const auto& s : trace.named("prefetch: waiting for upstream"))
+    CHECK(s["cat"].string() == "wait");
   for (const auto& s : trace.named("prefetch: handoff")) CHECK(s["cat"].string() == "handoff");
 
   // Every span's track is named, and each kind of work is on the thread that does it.
   for (const auto& s : trace.spans) CHECK(trace.thread_names.count(s["tid"].number()) == 1);
-  for (const auto& s : trace.named("generate")) CHECK(trace.track_of(s).starts_with("parallel worker"));
-  for (const auto& s : trace.named("parallel: waiting for upstream")) CHECK(trace.track_of(s) == "prefetch");
+  for (const auto& s : trace.named("generate"))
+    CHECK(trace.track_of(s).starts_with("parallel worker"));
+  for (const auto& s : trace.named("parallel: waiting for upstream"))
+    CHECK(trace.track_of(s) == "prefetch");
   for (const auto& s : trace.named("prefetch: handoff")) CHECK(trace.track_of(s) == "prefetch");
   for (const auto& s : trace.named("next batch")) CHECK(trace.track_of(s) == "consumer");
   std::set<std::string> tracks;
@@ -271,7 +281,8 @@ TEST_CASE("a traced pipeline writes a Chrome trace: a named track per thread, a 
   check_nesting(trace);
 }
 
-TEST_CASE("a trace file is complete JSON after every epoch, and later epochs reuse the worker tracks") {
+TEST_CASE(
+    "a trace file is complete JSON after every epoch, and later epochs reuse the worker tracks") {
   cy::test::temp_dir dir("trace");
   auto path = dir.file("epochs.json");
   auto pipe = numbers() | cy::batch(batch_rows) | cy::parallel(2) | cy::with_trace(path.string());
@@ -291,10 +302,10 @@ TEST_CASE("one trace_file shared by two pipelines that run at once on two named 
   cy::test::temp_dir dir("trace");
   auto path = dir.file("shared.json");
   auto file = std::make_shared<cy::trace_file>(path.string());
-  auto train = numbers() | cy::batch(batch_rows) | doubled("train decode") | cy::parallel(2) | cy::prefetch(2) |
-               cy::with_trace(file);
-  auto validation =
-      numbers() | cy::batch(batch_rows) | doubled("validation decode") | cy::parallel(2) | cy::with_trace(file);
+  auto train = numbers() | cy::batch(batch_rows) | doubled("train decode") | cy::parallel(2) |
+               cy::prefetch(2) | cy::with_trace(file);
+  auto validation = numbers() | cy::batch(batch_rows) | doubled("validation decode") |
+                    cy::parallel(2) | cy::with_trace(file);
   double train_sum = 0, validation_sum = 0;
   {
     std::thread a([&] {
@@ -317,17 +328,20 @@ TEST_CASE("one trace_file shared by two pipelines that run at once on two named 
   CHECK(trace.batches_of("train decode") == every_batch({0, 1, 2}));
   CHECK(trace.batches_of("validation decode") == every_batch({0, 1, 2}));
   CHECK(trace.spans.size() == file->events_written());
-  for (const auto& s : trace.named("train decode")) CHECK(trace.track_of(s).starts_with("parallel worker"));
+  for (const auto& s : trace.named("train decode"))
+    CHECK(trace.track_of(s).starts_with("parallel worker"));
   std::set<std::string> loops;
   for (const auto& s : trace.named("next batch")) loops.insert(trace.track_of(s));
   CHECK(loops == std::set<std::string>{"trainer", "validator"});
   check_nesting(trace);
 }
 
-TEST_CASE("with_trace to a path that cannot be written throws io_error naming the path and the reason") {
+TEST_CASE(
+    "with_trace to a path that cannot be written throws io_error naming the path and the reason") {
   cy::test::temp_dir dir("trace");
   auto missing = (dir.path() / "no-such-directory" / "run.json").string();
-  auto text = error_text([&] { (void)(numbers() | cy::batch(batch_rows) | cy::with_trace(missing)); });
+  auto text =
+      error_text([&] { (void)(numbers() | cy::batch(batch_rows) | cy::with_trace(missing)); });
   CHECK(contains(text, missing));
   CHECK(contains(text, "cannot open the trace file for writing"));
   CHECK(contains(text, "No such file or directory"));
@@ -340,7 +354,9 @@ TEST_CASE("with_trace to a path that cannot be written throws io_error naming th
   CHECK_THROWS_AS((void)cy::with_trace(std::shared_ptr<cy::trace_file>()), std::invalid_argument);
 }
 
-TEST_CASE("CONVEYOR_TRACE traces every pipeline without a trace of its own; an unwritable one only warns") {
+TEST_CASE(
+    "CONVEYOR_TRACE traces every pipeline without a trace of its own; an unwritable one only "
+    "warns") {
   cy::test::temp_dir dir("trace");
   auto run = [] {
     auto pipe = numbers() | cy::batch(batch_rows) | doubled("from environment") | cy::parallel(2);

@@ -77,9 +77,17 @@ inline std::string rate_text(double per_second) {
   if (per_second < 1e3)
     std::snprintf(text, sizeof text, "%.0f", per_second);
   else if (per_second < 1e6)
-    std::snprintf(text, sizeof text, "%.*fk", per_second < 1e4 ? 2 : per_second < 1e5 ? 1 : 0, per_second / 1e3);
+    std::snprintf(text, sizeof text, "%.*fk",
+                  per_second < 1e4   ? 2
+                  : per_second < 1e5 ? 1
+                                     : 0,
+                  per_second / 1e3);
   else
-    std::snprintf(text, sizeof text, "%.*fM", per_second < 1e7 ? 2 : per_second < 1e8 ? 1 : 0, per_second / 1e6);
+    std::snprintf(text, sizeof text, "%.*fM",
+                  per_second < 1e7   ? 2
+                  : per_second < 1e8 ? 1
+                                     : 0,
+                  per_second / 1e6);
   return text;
 }
 
@@ -88,8 +96,9 @@ inline std::string duration_text(double seconds) {
   auto s = static_cast<std::uint64_t>(std::llround(std::max(seconds, 0.0)));
   char text[32];
   if (s >= 3600)
-    std::snprintf(text, sizeof text, "%llu:%02llu:%02llu", static_cast<unsigned long long>(s / 3600),
-                  static_cast<unsigned long long>(s / 60 % 60), static_cast<unsigned long long>(s % 60));
+    std::snprintf(
+        text, sizeof text, "%llu:%02llu:%02llu", static_cast<unsigned long long>(s / 3600),
+        static_cast<unsigned long long>(s / 60 % 60), static_cast<unsigned long long>(s % 60));
   else
     std::snprintf(text, sizeof text, "%llu:%02llu", static_cast<unsigned long long>(s / 60),
                   static_cast<unsigned long long>(s % 60));
@@ -104,11 +113,17 @@ class progress_line {
   using clock = std::chrono::steady_clock;
 
   /// A line for `total_rows` rows (0: unknown), printed to `out`, starting now.
-  explicit progress_line(std::uint64_t total_rows, std::ostream& out = std::cerr, progress_options options = {})
+  explicit progress_line(std::uint64_t total_rows, std::ostream& out = std::cerr,
+                         progress_options options = {})
       : progress_line(total_rows, out, std::move(options), clock::now()) {}
   /// The same, with the start time given (tests, or a loop timed elsewhere).
-  progress_line(std::uint64_t total_rows, std::ostream& out, progress_options options, clock::time_point start)
-      : total_(total_rows), out_(&out), options_(std::move(options)), start_(start), latest_(start) {}
+  progress_line(std::uint64_t total_rows, std::ostream& out, progress_options options,
+                clock::time_point start)
+      : total_(total_rows),
+        out_(&out),
+        options_(std::move(options)),
+        start_(start),
+        latest_(start) {}
   progress_line(const progress_line&) = delete;
   progress_line& operator=(const progress_line&) = delete;
   /// Ends the line as finish() would, if anything was printed and finish() was not called.
@@ -163,8 +178,9 @@ class progress_line {
     line += " rows";
     if (total_ != 0) {
       char percent[24];
-      std::snprintf(percent, sizeof percent, " (%.1f%%)",
-                    std::min(100.0, 100.0 * static_cast<double>(done_) / static_cast<double>(total_)));
+      std::snprintf(
+          percent, sizeof percent, " (%.1f%%)",
+          std::min(100.0, 100.0 * static_cast<double>(done_) / static_cast<double>(total_)));
       line += percent;
     }
     line += "  ";

@@ -61,7 +61,9 @@ struct with_trace_fn {
     return bound_closure<with_trace_fn, std::shared_ptr<trace_file>>(std::move(file));
   }
   /// Opens the file now, so a path that cannot be written fails here.
-  auto operator()(const std::string& path) const { return (*this)(std::make_shared<trace_file>(path)); }
+  auto operator()(const std::string& path) const {
+    return (*this)(std::make_shared<trace_file>(path));
+  }
 };
 /// with_trace(path) / with_trace(file): see the top of this header.
 inline constexpr with_trace_fn with_trace{};
@@ -69,6 +71,8 @@ inline constexpr with_trace_fn with_trace{};
 /// Names the calling thread's track in trace files it has not written to yet
 /// ("trainer", "validation"). Unnamed threads that run an epoch loop are
 /// called "consumer"; the library's own threads name themselves.
-inline void trace_thread_name(std::string name) { detail::name_trace_thread(std::move(name)); }
+inline void trace_thread_name(std::string name) {
+  detail::name_trace_thread(std::move(name));
+}
 
 }  // namespace conveyor

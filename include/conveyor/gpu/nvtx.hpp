@@ -35,7 +35,8 @@ inline nvtxDomainHandle_t nvtx_domain() noexcept {
 /// `message` must outlive the scope (a string literal).
 class nvtx_range {
  public:
-  explicit nvtx_range([[maybe_unused]] const char* message, [[maybe_unused]] std::uint64_t batch) noexcept {
+  explicit nvtx_range([[maybe_unused]] const char* message,
+                      [[maybe_unused]] std::uint64_t batch) noexcept {
 #if CONVEYOR_HAS_NVTX
     nvtxEventAttributes_t attributes{};
     attributes.version = NVTX_VERSION;

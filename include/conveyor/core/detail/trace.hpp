@@ -94,7 +94,8 @@ class thread_buffer {
   thread_buffer(const thread_buffer&) = delete;
   thread_buffer& operator=(const thread_buffer&) = delete;
   ~thread_buffer() {
-    for (block* b = head_; b != nullptr;) delete std::exchange(b, b->next.load(std::memory_order_relaxed));
+    for (block* b = head_; b != nullptr;)
+      delete std::exchange(b, b->next.load(std::memory_order_relaxed));
   }
 
   /// Writer only. Allocates a block every `block::capacity` events; false
@@ -130,8 +131,12 @@ class thread_buffer {
   }
 
   [[nodiscard]] std::uint32_t tid() const noexcept { return tid_; }
-  [[nodiscard]] const std::string& role() const noexcept { return role_; }  ///< as the thread named itself
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }  ///< role, numbered if shared
+  [[nodiscard]] const std::string& role() const noexcept {
+    return role_;
+  }  ///< as the thread named itself
+  [[nodiscard]] const std::string& name() const noexcept {
+    return name_;
+  }  ///< role, numbered if shared
 
   // Owned by the file's registry (under its mutex), except `retired`.
   std::thread::id owner;
@@ -163,9 +168,9 @@ struct thread_trace_state {
     std::uint64_t file_id = 0;
     std::shared_ptr<thread_buffer> buffer;
   };
-  std::string name;             ///< set by the user (trace_thread_name)
-  const char* role = nullptr;   ///< set by the library's threads, without allocating
-  unsigned role_index = 0;      ///< 0: none
+  std::string name;            ///< set by the user (trace_thread_name)
+  const char* role = nullptr;  ///< set by the library's threads, without allocating
+  unsigned role_index = 0;     ///< 0: none
   std::array<entry, 4> entries;
   std::size_t next_slot = 0;
 
@@ -289,7 +294,8 @@ class trace_file {
     std::lock_guard lock(registry_mutex_);
     for (const auto& l : labels_)
       if (l->name == name) return l.get();
-    labels_.push_back(std::make_unique<detail::trace_label>(detail::trace_label{this, std::string(name)}));
+    labels_.push_back(
+        std::make_unique<detail::trace_label>(detail::trace_label{this, std::string(name)}));
     return labels_.back().get();
   }
 
@@ -304,10 +310,12 @@ class trace_file {
       }
     }
     try {
-      auto buffer = attach(event.begin_ns, state.name.empty() && state.role != nullptr
-                               ? std::string(state.role) +
-                                     (state.role_index != 0 ? " " + std::to_string(state.role_index) : "")
-                               : state.name);
+      auto buffer =
+          attach(event.begin_ns,
+                 state.name.empty() && state.role != nullptr
+                     ? std::string(state.role) +
+                           (state.role_index != 0 ? " " + std::to_string(state.role_index) : "")
+                     : state.name);
       auto& slot = state.entries[state.next_slot++ % state.entries.size()];
       slot = {id_, buffer};
       if (!buffer->push(event)) dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -322,12 +330,14 @@ class trace_file {
   // owner.) A thread attaches when its first span ends, so a retired track is
   // taken over only if its last span ended before this one began: spans on a
   // track must not overlap.
-  std::shared_ptr<detail::thread_buffer> attach(std::int64_t first_begin_ns, const std::string& thread_name) {
+  std::shared_ptr<detail::thread_buffer> attach(std::int64_t first_begin_ns,
+                                                const std::string& thread_name) {
     std::lock_guard lock(registry_mutex_);
     auto me = std::this_thread::get_id();
     const std::string role = thread_name.empty() ? "thread" : thread_name;
     for (auto& b : buffers_)
-      if (b->owner == me && b->role() == role && !b->retired.load(std::memory_order_acquire)) return b;
+      if (b->owner == me && b->role() == role && !b->retired.load(std::memory_order_acquire))
+        return b;
     std::size_t same_role = 0;
     for (auto& b : buffers_) {
       if (b->role() != role) continue;
@@ -340,8 +350,8 @@ class trace_file {
     }
     std::string name = role;
     if (same_role > 0 || thread_name.empty()) name += " " + std::to_string(same_role + 1);
-    auto b = std::make_shared<detail::thread_buffer>(static_cast<std::uint32_t>(buffers_.size() + 1), role,
-                                                     name);
+    auto b = std::make_shared<detail::thread_buffer>(
+        static_cast<std::uint32_t>(buffers_.size() + 1), role, name);
     b->owner = me;
     buffers_.push_back(b);
     return b;
@@ -373,7 +383,8 @@ class trace_file {
     return true;
   }
 
-  void append_metadata(std::string& text, std::uint32_t tid, std::string_view what, std::string_view name) const {
+  void append_metadata(std::string& text, std::uint32_t tid, std::string_view what,
+                       std::string_view name) const {
     text += ",\n{\"ph\":\"M\",\"name\":\"";
     text += what;
     text += "\",\"pid\":";
@@ -387,8 +398,8 @@ class trace_file {
 
   void append_event(std::string& text, std::uint32_t tid, const detail::trace_event& event) {
     using detail::span_kind;
-    static constexpr std::string_view suffix[] = {"", ": waiting for upstream", ": waiting for room downstream",
-                                                  ": handoff", ""};
+    static constexpr std::string_view suffix[] = {"", ": waiting for upstream",
+                                                  ": waiting for room downstream", ": handoff", ""};
     static constexpr std::string_view category[] = {"stage", "wait", "wait", "handoff", "consumer"};
     auto kind = static_cast<std::size_t>(event.kind);
     text += ",\n{\"name\":";
@@ -439,8 +450,8 @@ namespace detail {
 /// Off: one relaxed load and a branch.
 class active_trace_span {
  public:
-  active_trace_span(const std::atomic<const trace_label*>& slot, span_kind kind, std::uint64_t epoch = 0,
-                    std::uint64_t batch = no_batch) noexcept
+  active_trace_span(const std::atomic<const trace_label*>& slot, span_kind kind,
+                    std::uint64_t epoch = 0, std::uint64_t batch = no_batch) noexcept
       : active_trace_span(slot.load(std::memory_order_relaxed), kind, epoch, batch) {}
   active_trace_span(const trace_label* label, span_kind kind, std::uint64_t epoch = 0,
                     std::uint64_t batch = no_batch) noexcept
@@ -488,7 +499,9 @@ using trace_span = active_trace_span;
 #endif
 
 /// Names the calling thread in trace files it has not written to yet.
-inline void name_trace_thread(std::string name) { this_thread_trace().name = std::move(name); }
+inline void name_trace_thread(std::string name) {
+  this_thread_trace().name = std::move(name);
+}
 /// The same for the library's own threads ("parallel worker", 2): called as
 /// each starts, traced or not, so it must not allocate. `role` must be a literal.
 inline void name_trace_thread(const char* role, unsigned index = 0) noexcept {
