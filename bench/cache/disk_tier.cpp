@@ -1,7 +1,9 @@
 // Benchmark: disk tier hits against raw pread of the same bytes at the same
 // offsets (files in the page cache), plus the shared-memory tier's hits for
-// reference. Every figure is a ratio to a baseline measured in this run; rounds
-// alternate baseline and candidate and the median ratio is printed.
+// reference; then the cost of a put, written behind and on the caller's
+// thread, against copying the value into a new buffer. Every figure is a ratio
+// to a baseline measured in this run; rounds alternate baseline and candidate
+// and the median ratio is printed.
 //
 //   disk_tier_bench [rounds=5] [gets_per_round=60000]
 #include "conveyor/cache/disk_tier.hpp"
@@ -203,6 +205,52 @@ void run_shm(std::size_t value_bytes, int rounds, std::size_t gets) {
 
 }  // namespace
 
+// Puts of `puts` values of `value_bytes` into a fresh tier per round. The
+// baseline is what "a put costs a copy of the value" means: a new buffer
+// filled by memcpy. Write-behind puts are timed alone (the writer thread runs
+// meanwhile on the other core) and with the flush that drains the queue.
+void run_puts(std::size_t value_bytes, int rounds, std::size_t puts) {
+  byte_buffer value(value_bytes, std::byte{5});
+  std::vector<byte_buffer> copies(puts);
+  std::vector<double> behind_ratio, drained_ratio, caller_ratio;
+  double best_copy = 1e9;
+  for (int round = 0; round < rounds; ++round) {
+    for (auto& copy : copies) byte_buffer().swap(copy);
+    double copy_time = seconds_for([&] {
+      for (std::size_t i = 0; i < puts; ++i) copies[i] = byte_buffer(value.begin(), value.end());
+    });
+    best_copy = std::min(best_copy, copy_time);
+    for (std::uint64_t write_behind : {std::uint64_t{64} << 20, std::uint64_t{0}}) {
+      std::string pattern = (fs::temp_directory_path() / "conveyor-bench-XXXXXX").string();
+      fs::path dir = ::mkdtemp(pattern.data());
+      {
+        conveyor::disk_tier tier(dir, {.capacity_bytes = std::uint64_t{1} << 30,
+                                       .segment_bytes = 32 << 20,
+                                       .write_behind_bytes = write_behind});
+        double put_time = seconds_for([&] {
+          for (std::size_t i = 0; i < puts; ++i)
+            if (!tier.put(cache_key{3, 4, i}, value)) std::abort();
+        });
+        double flush_time = seconds_for([&] { tier.flush(); });
+        if (write_behind != 0) {
+          behind_ratio.push_back(put_time / copy_time);
+          drained_ratio.push_back((put_time + flush_time) / copy_time);
+        } else {
+          caller_ratio.push_back(put_time / copy_time);
+        }
+      }
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+  std::printf("put of %zu B values, %zu per round, %d rounds (time as a multiple of copying the value)\n",
+              value_bytes, puts, rounds);
+  std::printf("  copy into a new buffer (baseline) %10.0f values/s\n", static_cast<double>(puts) / best_copy);
+  std::printf("  put, written behind                         %6.2fx the copy\n", median(behind_ratio));
+  std::printf("  put, written behind, plus flush()           %6.2fx the copy\n", median(drained_ratio));
+  std::printf("  put, written on the caller's thread         %6.2fx the copy\n", median(caller_ratio));
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
@@ -213,5 +261,6 @@ int main(int argc, char** argv) {
   run_size(16384, rounds, gets / 2);
   run_shm(4096, rounds, gets);
   run_shm(16384, rounds, gets / 2);
+  run_puts(8192, rounds, 4096);
   return 0;
 }

@@ -177,9 +177,11 @@ inline bool read_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t 
     return true;
   }
 }
-/// pwritev of all `total` bytes from two parts, resuming after short writes.
-inline bool write_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total) noexcept {
-  int count = 2;
+/// pwritev of all `total` bytes from `count` parts (at most IOV_MAX),
+/// resuming after short writes; the parts are consumed. errno is the
+/// failed call's.
+inline bool write_vector(int fd, iovec* parts, std::uint64_t offset, std::size_t total,
+                         int count = 2) noexcept {
   while (total > 0) {
     auto wrote = ::pwritev(fd, parts, count, static_cast<off_t>(offset));
     if (wrote < 0 && errno == EINTR) continue;

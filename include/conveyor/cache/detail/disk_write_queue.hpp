@@ -47,9 +47,13 @@ enum class pending_lookup : std::uint8_t { absent, value, erased };
 
 class write_queue {
  public:
-  /// `write` appends one record and returns whether it was stored; it runs on
-  /// the writer thread only and must not throw.
-  using write_function = std::function<void(const pending_record&)>;
+  /// `write` appends records in order (a run of at most `run_records`
+  /// records or about `run_bytes` value bytes); it runs on the writer thread
+  /// only and must not throw.
+  using record_run = std::span<const std::shared_ptr<const pending_record>>;
+  using write_function = std::function<void(record_run)>;
+  static constexpr std::size_t run_records = 256;
+  static constexpr std::uint64_t run_bytes = std::uint64_t{1} << 20;
 
   write_queue(std::uint64_t budget_bytes, write_function write)
       : budget_bytes_(budget_bytes), write_(std::move(write)) {}
@@ -125,19 +129,26 @@ class write_queue {
       jobs_.clear();
       in_flight_ = batch.size();
       lock.unlock();
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        write_(*batch[i]);
-        // Release each record's bytes as soon as it is on disk, so producers
+      for (std::size_t begin = 0; begin < batch.size();) {
+        std::size_t end = begin;
+        std::uint64_t bytes = 0;
+        while (end < batch.size() && end - begin < run_records && bytes < run_bytes)
+          bytes += batch[end++]->value.size();
+        write_(record_run(batch.data() + begin, end - begin));
+        // Release each run's bytes as soon as it is on disk, so producers
         // waiting for room resume while the rest of the batch is written.
         lock.lock();
-        auto found = newest_.find(batch[i]->key);
-        if (found != newest_.end() && found->second == batch[i]) newest_.erase(found);
-        queued_bytes_ -= batch[i]->value.size();
-        --in_flight_;
-        ++written_count_;
+        for (std::size_t i = begin; i < end; ++i) {
+          auto found = newest_.find(batch[i]->key);
+          if (found != newest_.end() && found->second == batch[i]) newest_.erase(found);
+        }
+        queued_bytes_ -= bytes;
+        in_flight_ -= end - begin;
+        written_count_ += end - begin;
         lock.unlock();
         room_.notify_all();
-        batch[i].reset();
+        for (std::size_t i = begin; i < end; ++i) batch[i].reset();
+        begin = end;
       }
       lock.lock();
       idle_.notify_all();
