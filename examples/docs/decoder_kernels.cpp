@@ -1,6 +1,8 @@
 // docs/decoders.md: the decoders' kernels called directly (bits, packed bits,
 // two-gram labels, integer sets), and the DEA features decoded from packed
 // .npy files in a pipeline. Self-contained: it writes the .npy files it reads.
+#include <unistd.h>
+
 #include <array>
 #include <conveyor/conveyor.hpp>
 #include <conveyor/decode/bits.hpp>
@@ -100,7 +102,8 @@ void write_packed_arrays(std::uint64_t n) {
 }  // namespace
 
 int main() {
-  const auto dir = std::filesystem::temp_directory_path() / "conveyor-docs-decoder-kernels";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("conveyor-docs-decoder-kernels-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto previous = std::filesystem::current_path();
   std::filesystem::current_path(dir);

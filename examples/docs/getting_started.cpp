@@ -1,6 +1,8 @@
 // docs/getting-started.md: from nothing to a shuffled, sharded, cached,
 // prefetched pipeline feeding a training loop. Self-contained: it writes its
 // own small TSV (a bit-string feature column and a label), so it runs anywhere.
+#include <unistd.h>
+
 #include <conveyor/cache/cache_stage.hpp>
 #include <conveyor/cache/memory_tier.hpp>
 #include <conveyor/conveyor.hpp>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace cy = conveyor;
@@ -18,7 +21,8 @@ namespace cy = conveyor;
 // 1. Some data: 2,000 records of 32 random bits; the label says whether more
 //    than half of the first 8 bits are set.
 std::filesystem::path write_dataset() {
-  auto path = std::filesystem::temp_directory_path() / "conveyor-getting-started.tsv";
+  auto path = std::filesystem::temp_directory_path() /
+              ("conveyor-getting-started-" + std::to_string(::getpid()) + ".tsv");
   std::ofstream out(path);
   out << "bits\tlabel\n";
   std::mt19937 random(1);

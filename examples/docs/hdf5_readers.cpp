@@ -3,6 +3,7 @@
 // file. Self-contained: it writes train.h5 with HDF5's C API in a temporary
 // directory it works in (link conveyor::hdf5).
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <conveyor/conveyor.hpp>
 #include <conveyor/source/hdf5.hpp>         // link conveyor::hdf5
@@ -106,7 +107,8 @@ void source_pipeline() {
 }  // namespace
 
 int main() {
-  const auto dir = std::filesystem::temp_directory_path() / "conveyor-docs-hdf5-readers";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("conveyor-docs-hdf5-readers-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto previous = std::filesystem::current_path();
   std::filesystem::current_path(dir);

@@ -1,6 +1,8 @@
 // docs/migrating-from-pytorch-dataloader.md: PyTorch DataLoader settings as a
 // conveyor pipeline. Self-contained: it writes two small .npy files (features
 // and labels), then reads them as one rank of two would.
+#include <unistd.h>
+
 #include <conveyor/conveyor.hpp>
 #include <conveyor/source/npy.hpp>
 #include <conveyor/source/npy_source.hpp>
@@ -8,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace cy = conveyor;
@@ -15,7 +18,8 @@ namespace cy = conveyor;
 namespace {
 // x.npy: float32 (1000, 16); y.npy: float32 (1000, 1).
 std::filesystem::path write_arrays() {
-  auto dir = std::filesystem::temp_directory_path() / "conveyor-migrate-pytorch";
+  auto dir = std::filesystem::temp_directory_path() /
+             ("conveyor-migrate-pytorch-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::vector<float> x(1000 * 16), y(1000);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 16);

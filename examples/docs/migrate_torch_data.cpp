@@ -3,6 +3,7 @@
 // is 1,000 records of 16 features and a label, in memory for torch::data and
 // in two .npy files for conveyor.
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <conveyor/conveyor.hpp>
 #include <conveyor/source/npy.hpp>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
+#include <string>
 
 namespace cy = conveyor;
 
@@ -32,7 +34,8 @@ void train_step(const torch::Tensor& data, const torch::Tensor& target) {
 }  // namespace
 
 int main() {
-  const auto dir = std::filesystem::temp_directory_path() / "conveyor-migrate-torch-data";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("conveyor-migrate-torch-data-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   torch::Tensor x = torch::rand({1000, 16}), y = torch::randint(0, 2, {1000, 1}).to(torch::kFloat);
   const std::uint64_t x_shape[] = {1000, 16}, y_shape[] = {1000, 1};

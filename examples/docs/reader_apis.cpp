@@ -2,6 +2,8 @@
 // sources (delimited_file, binary_records_file, npy_file, npy_writer) called
 // directly, and an npy_source pipeline. Self-contained: it writes every file
 // it reads, in a temporary directory it works in.
+#include <unistd.h>
+
 #include <conveyor/conveyor.hpp>
 #include <conveyor/source/binary_records.hpp>
 #include <conveyor/source/delimited.hpp>
@@ -114,7 +116,8 @@ void write_files() {
 }  // namespace
 
 int main() {
-  const auto dir = std::filesystem::temp_directory_path() / "conveyor-docs-reader-apis";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("conveyor-docs-reader-apis-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto previous = std::filesystem::current_path();
   std::filesystem::current_path(dir);
