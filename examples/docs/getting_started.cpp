@@ -79,5 +79,6 @@ int main() {
   // 4. Where the time went, and what the cache did.
   std::cout << pipe.stats() << cy::cache_stats(pipe) << '\n';
   std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + ".cyidx");  // the record index tsv_file saved beside it
   return loss < 0.6f ? 0 : 1;  // it learned something
 }
