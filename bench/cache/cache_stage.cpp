@@ -7,36 +7,54 @@
 // Part 2, DEA (when ../shared/data/fakename_1k_bf_encoded.tsv exists): its rows
 //   replicated to `dea_rows` in a TSV under /tmp | shuffle | batch(256)
 //   | decode(bits<float> >> x, two_grams >> y) | [cache(tier)] | parallel(2),
-//   and the same with uint8 columns (a quarter of the bytes per record)
+//   and the same with uint8 columns (a quarter of the bytes per record), and
+//   the packed placement: decode(packed_bit_string >> x_packed,
+//   two_gram_indices >> y_index) | [cache(tier)] | decode(packed_bits<float>,
+//   multi_hot<float>) | parallel(2): the cache keeps 128 + 256 bytes per
+//   record and the expansion runs after it, against the same float32
+//   pipeline without a cache as baseline
+// Part 3, a slow upstream (built with HDF5): a chunked (64 rows), deflate
+// level 4 HDF5 dataset of packed 1024-bit rows | shuffle | batch(256) |
+// decode(packed_bits<float>) | [cache(tier)] | parallel(2)
 // Tiers: memory_tier (S3-FIFO) sized to hold everything, disk_tier in a fresh
 // /tmp directory (page cache warm: this measures the cache, not the disk).
 // The consumer reads one value per cache line of every batch; the cached and
 // uncached second epochs are checked to deliver the same sampled values, in the
 // same order (else exit 1; tests/cache/cache_stage.cpp checks every byte).
 //
-// Usage: cache_stage_bench [synthetic_records=32768] [dea_rows=100000] [rounds=3]
+// Usage: cache_stage_bench [synthetic_records=32768] [dea_rows=100000] [rounds=3] [hdf5_rows=32768]
+#include "conveyor/cache/cache_stage.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
-#include <ctime>
 #include <string>
 #include <type_traits>
 #include <vector>
 
-#include "conveyor/cache/cache_stage.hpp"
 #include "conveyor/cache/disk_tier.hpp"
 #include "conveyor/cache/memory_tier.hpp"
 #include "conveyor/conveyor.hpp"
 #include "conveyor/decode/bits.hpp"
 #include "conveyor/decode/decode.hpp"
+#include "conveyor/decode/multi_hot.hpp"
+#include "conveyor/decode/packed_bit_string.hpp"
+#include "conveyor/decode/packed_bits.hpp"
+#include "conveyor/decode/two_gram_indices.hpp"
 #include "conveyor/source/tsv.hpp"
+#if CONVEYOR_BENCH_HDF5
+#include <hdf5.h>
+
+#include "conveyor/source/hdf5_source.hpp"
+#endif
 
 namespace cy = conveyor;
 namespace fs = std::filesystem;
@@ -53,7 +71,7 @@ double process_cpu_seconds() {
 struct epoch_result {
   double seconds = 0;
   double cpu_seconds = 0;  // of the whole process (every thread): steadier on a shared machine
-  double checksum = 0;  // sum over rows of index-weighted values: equal runs, equal sums
+  double checksum = 0;     // sum over rows of index-weighted values: equal runs, equal sums
 };
 
 // Runs one epoch, reading one value per 64-byte line of every dense column (the
@@ -73,7 +91,8 @@ epoch_result timed_epoch(Pipe& pipe, std::uint64_t epoch) {
                 for (std::size_t r = 0; r < column.rows(); ++r) {
                   double row_sum = 0;
                   auto row = column.row(r);
-                  for (std::size_t c = 0; c < row.size(); c += stride) row_sum += static_cast<double>(row[c]);
+                  for (std::size_t c = 0; c < row.size(); c += stride)
+                    row_sum += static_cast<double>(row[c]);
                   result.checksum += row_sum * static_cast<double>(batch.indices()[r] % 1000 + 1);
                 }
               }(columns),
@@ -127,16 +146,19 @@ bool compare(const char* title, int rounds, Make make) {
   std::printf("%s\n", title);
   double base_first = median(first[0]), base_second = median(second[0]);
   double base_first_cpu = median(first_cpu[0]), base_second_cpu = median(second_cpu[0]);
-  std::printf("  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu  (baseline)\n", kinds[0],
-              base_first, base_first_cpu, base_second, base_second_cpu);
+  std::printf(
+      "  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu  (baseline)\n",
+      kinds[0], base_first, base_first_cpu, base_second, base_second_cpu);
   for (int k = 1; k < 3; ++k) {
     double f = median(first[k]), s = median(second[k]);
     double fc = median(first_cpu[k]), sc = median(second_cpu[k]);
-    std::printf("  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu\n", kinds[k], f, fc, s,
-                sc);
-    std::printf("  %-6s epoch 1 (filling) costs %.2fx wall, %.2fx cpu of uncached; epoch 2 speedup: %.2fx wall, "
-                "%.2fx cpu\n",
-                kinds[k], f / base_first, fc / base_first_cpu, base_second / s, base_second_cpu / sc);
+    std::printf("  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu\n",
+                kinds[k], f, fc, s, sc);
+    std::printf(
+        "  %-6s epoch 1 (filling) costs %.2fx wall, %.2fx cpu of uncached; epoch 2 speedup: %.2fx "
+        "wall, "
+        "%.2fx cpu\n",
+        kinds[k], f / base_first, fc / base_first_cpu, base_second / s, base_second_cpu / sc);
   }
   if (!same) std::printf("  ERROR: a cached epoch delivered different values\n");
   return same;
@@ -146,7 +168,8 @@ bool compare(const char* title, int rounds, Make make) {
 
 constexpr std::size_t bit_count = 1024;
 
-auto synthetic_pipe(std::uint64_t records, std::shared_ptr<const std::vector<std::string>> strings) {
+auto synthetic_pipe(std::uint64_t records,
+                    std::shared_ptr<const std::vector<std::string>> strings) {
   auto source = cy::generate<cy::dense<"chars", char>>(
       records, bit_count,
       [strings](std::uint64_t i, std::span<char> row) {
@@ -155,18 +178,19 @@ auto synthetic_pipe(std::uint64_t records, std::shared_ptr<const std::vector<std
       },
       "bit-strings");
   return std::move(source) | cy::shuffle(42) | cy::batch(256) |
-         cy::map("decode-bits", [](cy::record_batch<cy::dense<"chars", char>>&& in, const cy::stage_context& ctx) {
-           cy::record_batch<cy::dense<"x", float>> out(ctx.pool, in.info(), in.indices());
-           auto& x = out.get<"x">();
-           x = cy::dense_column<float>(ctx.pool, in.rows(), bit_count);
-           const auto& chars = in.get<"chars">();
-           for (std::size_t r = 0; r < in.rows(); ++r) {
-             auto text = chars.row(r);
-             cy::decode_bit_string(std::string_view(text.data(), text.size()), x.row(r),
-                                   cy::error_location{"bit-strings", in.indices()[r], 0});
-           }
-           return out;
-         });
+         cy::map("decode-bits",
+                 [](cy::record_batch<cy::dense<"chars", char>>&& in, const cy::stage_context& ctx) {
+                   cy::record_batch<cy::dense<"x", float>> out(ctx.pool, in.info(), in.indices());
+                   auto& x = out.get<"x">();
+                   x = cy::dense_column<float>(ctx.pool, in.rows(), bit_count);
+                   const auto& chars = in.get<"chars">();
+                   for (std::size_t r = 0; r < in.rows(); ++r) {
+                     auto text = chars.row(r);
+                     cy::decode_bit_string(std::string_view(text.data(), text.size()), x.row(r),
+                                           cy::error_location{"bit-strings", in.indices()[r], 0});
+                   }
+                   return out;
+                 });
 }
 
 template <class Pipe>
@@ -201,12 +225,64 @@ auto dea_pipe(const fs::path& path) {
                     cy::two_grams<T>({"GivenName", "Surname", "Birthday"}) >> cy::column<"y">);
 }
 
+// The packed placement: what is cached is the packed filter and the gram
+// indices; the float32 rows are made after the cache.
+auto dea_packed_front(const fs::path& path) {
+  auto options = cy::delimited_options::tsv();
+  options.persist_index = false;
+  return cy::tsv_file(path, options) | cy::shuffle(42) | cy::batch(256) |
+         cy::decode(
+             cy::packed_bit_string("bloomfilter", 1024) >> cy::column<"x_packed">,
+             cy::two_gram_indices({"GivenName", "Surname", "Birthday"}) >> cy::column<"y_index">);
+}
+auto dea_expand() {
+  return cy::decode(cy::packed_bits<float>(cy::column<"x_packed">, 1024) >> cy::column<"x">,
+                    cy::multi_hot<float>(cy::column<"y_index">, 1036) >> cy::column<"y">);
+}
+
+#if CONVEYOR_BENCH_HDF5
+// ---- part 3: a gzip-compressed HDF5 dataset ------------------------------------
+
+constexpr hsize_t hdf5_chunk_rows = 64;
+
+void write_gzip_dataset(const fs::path& path, std::uint64_t rows) {
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t dims[2] = {rows, bit_count / 8};
+  const hsize_t chunk[2] = {hdf5_chunk_rows, bit_count / 8};
+  hid_t space = H5Screate_simple(2, dims, nullptr);
+  hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(create, 2, chunk);
+  H5Pset_deflate(create, 4);
+  hid_t dataset = H5Dcreate2(file, "/bits", H5T_STD_U8LE, space, H5P_DEFAULT, create, H5P_DEFAULT);
+  std::vector<std::uint8_t> values(rows * (bit_count / 8));
+  std::mt19937_64 random(11);
+  for (auto& value : values) {  // about one bit in eight set, as in the synthetic part
+    std::uint8_t byte = 0;
+    for (int bit = 0; bit < 8; ++bit)
+      byte = static_cast<std::uint8_t>(byte << 1 | ((random() & 7) == 0 ? 1 : 0));
+    value = byte;
+  }
+  H5Dwrite(dataset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(dataset);
+  H5Pclose(create);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+auto hdf5_pipe(const fs::path& path) {
+  return cy::hdf5_source<cy::dense<"bits", std::uint8_t>>(path, "/bits", bit_count / 8) |
+         cy::shuffle(42) | cy::batch(256) |
+         cy::decode(cy::packed_bits<float>(cy::column<"bits">, bit_count) >> cy::column<"x">);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t records = argc > 1 ? std::stoull(argv[1]) : 32768;
   std::uint64_t dea_rows = argc > 2 ? std::stoull(argv[2]) : 100000;
   int rounds = argc > 3 ? std::stoi(argv[3]) : 3;
+  std::uint64_t hdf5_rows = argc > 4 ? std::stoull(argv[4]) : 32768;
   bool ok = true;
 
   auto strings = std::make_shared<std::vector<std::string>>();
@@ -218,21 +294,50 @@ int main(int argc, char** argv) {
   }
   const std::uint64_t synthetic_bytes = records * (bit_count * 4 + 200) * 2;
   char title[256];
-  std::snprintf(title, sizeof title,
-                "synthetic: %llu records of 1024 bits -> float32, batch(256), parallel(2), median of %d",
-                static_cast<unsigned long long>(records), rounds);
+  std::snprintf(
+      title, sizeof title,
+      "synthetic: %llu records of 1024 bits -> float32, batch(256), parallel(2), median of %d",
+      static_cast<unsigned long long>(records), rounds);
   ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
     if (kind == 1)
-      return two_epochs(synthetic_pipe(records, strings) | cy::cache(cy::memory_tier<>(synthetic_bytes)) |
-                        cy::parallel(2));
-    return two_epochs(synthetic_pipe(records, strings) |
-                      cy::cache(std::make_shared<cy::disk_tier>(
-                          dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes})) |
-                      cy::parallel(2));
+      return two_epochs(synthetic_pipe(records, strings) |
+                        cy::cache(cy::memory_tier<>(synthetic_bytes)) | cy::parallel(2));
+    return two_epochs(
+        synthetic_pipe(records, strings) |
+        cy::cache(std::make_shared<cy::disk_tier>(
+            dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes})) |
+        cy::parallel(2));
   });
 
-  fs::path original = fs::path(CONVEYOR_SOURCE_DIR) / ".." / "shared" / "data" / "fakename_1k_bf_encoded.tsv";
+#if CONVEYOR_BENCH_HDF5
+  {
+    temp_dir hdf5_dir;
+    auto hdf5_path = hdf5_dir.path / "bits.h5";
+    write_gzip_dataset(hdf5_path, hdf5_rows);
+    const std::uint64_t hdf5_bytes = hdf5_rows * (bit_count * 4 + 200) * 2;
+    std::snprintf(
+        title, sizeof title,
+        "HDF5: %llu rows x 128 B packed, chunks of 64 rows, deflate 4 | shuffle | batch(256) | "
+        "decode(packed_bits<float>) | [cache] | parallel(2), median of %d",
+        static_cast<unsigned long long>(hdf5_rows), rounds);
+    ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
+      if (kind == 0) return two_epochs(hdf5_pipe(hdf5_path) | cy::parallel(2));
+      if (kind == 1)
+        return two_epochs(hdf5_pipe(hdf5_path) | cy::cache(cy::memory_tier<>(hdf5_bytes)) |
+                          cy::parallel(2));
+      return two_epochs(hdf5_pipe(hdf5_path) |
+                        cy::cache(std::make_shared<cy::disk_tier>(
+                            dir / "cache", cy::disk_tier_options{.capacity_bytes = hdf5_bytes})) |
+                        cy::parallel(2));
+    });
+  }
+#else
+  std::printf("HDF5: not built with HDF5, skipped\n");
+#endif
+
+  fs::path original =
+      fs::path(CONVEYOR_SOURCE_DIR) / ".." / "shared" / "data" / "fakename_1k_bf_encoded.tsv";
   if (!fs::exists(original)) {
     std::printf("DEA: %s not found, skipped\n", original.c_str());
     return ok ? 0 : 1;
@@ -241,19 +346,22 @@ int main(int argc, char** argv) {
   auto path = write_dea_file(original, dea_rows, data_dir.path);
   const std::uint64_t dea_bytes = dea_rows * ((1024 + 1036) * 4 + 200) * 2;
   std::snprintf(title, sizeof title,
-                "DEA: fakename_1k_bf_encoded.tsv x %llu rows | shuffle | batch(256) | decode(bits, two_grams) | "
+                "DEA: fakename_1k_bf_encoded.tsv x %llu rows | shuffle | batch(256) | decode(bits, "
+                "two_grams) | "
                 "[cache] | parallel(2), median of %d",
                 static_cast<unsigned long long>(dea_rows), std::max(1, rounds - 1));
   ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
-    if (kind == 1) return two_epochs(dea_pipe(path) | cy::cache(cy::memory_tier<>(dea_bytes)) | cy::parallel(2));
+    if (kind == 1)
+      return two_epochs(dea_pipe(path) | cy::cache(cy::memory_tier<>(dea_bytes)) | cy::parallel(2));
     return two_epochs(dea_pipe(path) |
                       cy::cache(std::make_shared<cy::disk_tier>(
                           dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes})) |
                       cy::parallel(2));
   });
   // The same with uint8 columns: a quarter of the bytes to cache and move.
-  std::snprintf(title, sizeof title, "DEA as above with bits<uint8_t> and two_grams<uint8_t> (2 KiB per record)");
+  std::snprintf(title, sizeof title,
+                "DEA as above with bits<uint8_t> and two_grams<uint8_t> (2 KiB per record)");
   ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
     if (kind == 1)
@@ -263,6 +371,22 @@ int main(int argc, char** argv) {
                       cy::cache(std::make_shared<cy::disk_tier>(
                           dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4})) |
                       cy::parallel(2));
+  });
+  // The packed placement: the cache keeps 384 bytes per record, expanded after it.
+  std::snprintf(title, sizeof title,
+                "DEA packed placement: decode(packed_bit_string, two_gram_indices) | [cache] | "
+                "decode(packed_bits, "
+                "multi_hot) | parallel(2); baseline: the float32 pipeline without cache");
+  ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+    if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
+    if (kind == 1)
+      return two_epochs(dea_packed_front(path) | cy::cache(cy::memory_tier<>(dea_rows * 1024)) |
+                        dea_expand() | cy::parallel(2));
+    return two_epochs(
+        dea_packed_front(path) |
+        cy::cache(std::make_shared<cy::disk_tier>(
+            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_rows * 1024})) |
+        dea_expand() | cy::parallel(2));
   });
   return ok ? 0 : 1;
 }

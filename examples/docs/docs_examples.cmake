@@ -7,7 +7,7 @@ function(conveyor_docs_example name)
   endif()
 endfunction()
 
-foreach(example readme pipeline_basics checkpoint_resume dea_pipeline cache_pipeline binary_readers cache_tiers
+foreach(example readme pipeline_basics checkpoint_resume dea_pipeline cache_pipeline cache_packed binary_readers cache_tiers
                 text_and_decoders extending_source extending_decoder
                 getting_started migrate_pytorch decoder_kernels reader_apis)
   conveyor_docs_example(${example})
