@@ -102,11 +102,11 @@ TEST_CASE(
 TEST_CASE("an I/O-bound stage gets more workers than one, and keeps them in later epochs") {
   // 3 ms of waiting per batch and a consumer that does nothing: one worker
   // leaves the consumer starved nearly all the time, whatever the machine's load.
-  auto pipe = records(2400) | cy::batch(8) | io_wait(std::chrono::milliseconds(3)) |
+  auto pipe = records(4800) | cy::batch(8) | io_wait(std::chrono::milliseconds(3)) |
               cy::parallel(cy::autotune, 12);
   std::uint64_t rows = 0;
   for (auto& b : pipe.epoch(0)) rows += b.rows();
-  CHECK(rows == 2400);
+  CHECK(rows == 4800);
   auto first = stage(pipe.stats(), "parallel");
   MESSAGE("I/O-bound: " << first.workers << " workers (" << cy::to_string(first.tuning) << ")");
   CHECK(first.workers > 1);
