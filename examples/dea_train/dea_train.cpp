@@ -26,8 +26,9 @@
 // Each epoch prints the mean training loss, validation precision / recall /
 // F1 of the predicted grams (sigmoid > 0.5, micro-averaged over all grams and
 // records), training samples/s and the share of the epoch's wall time spent
-// waiting for the next batch. While an epoch runs, a progress line is written
-// to stderr (\r, every 10 batches) when stderr is a terminal. At the end:
+// waiting for the next batch. While an epoch runs, a progress line (rows,
+// rows/s, ETA, running loss: conveyor::progress_line) is written to stderr
+// when stderr is a terminal. At the end:
 // the pipeline's stats and the F1 of a baseline that predicts, for every
 // record, the k most frequent training grams (k = the mean number of grams per
 // training record, rounded). Exits 1 when the model's final validation F1 is
@@ -44,7 +45,6 @@
 // synchronously. Each epoch line also gives the mean step time (forward,
 // backward, Adam, and loss.item(), which waits for the GPU).
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -176,7 +176,7 @@ int main(int argc, char** argv) try {
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(3e-3));
     torch::nn::BCEWithLogitsLoss criterion;
 
-    const bool progress = ::isatty(STDERR_FILENO) != 0;
+    const bool progress = cy::stderr_is_terminal();
     torch::Tensor gram_counts =
         torch::zeros({1036}, torch::kDouble);  // training frequency (epoch 0)
     double train_records = 0;
@@ -189,6 +189,8 @@ int main(int argc, char** argv) try {
       std::size_t batches = 0, samples = 0;
       const auto epoch_start = steady::now();
       auto run = train.epoch(static_cast<std::uint64_t>(epoch));
+      cy::progress_line line(run.plan().records_per_rank(), std::cerr,
+                             {.label = "epoch " + std::to_string(epoch + 1), .enabled = progress});
       auto wait_start = steady::now();
       auto it = run.begin();
       waited += std::chrono::duration<double>(steady::now() - wait_start).count();
@@ -207,16 +209,17 @@ int main(int argc, char** argv) try {
         loss_sum += loss.item<double>() * static_cast<double>(x.size(0));  // waits for the step
         stepping += std::chrono::duration<double>(steady::now() - step_start).count();
         samples += static_cast<std::size_t>(x.size(0));
-        if (++batches % 10 == 0 && progress)
-          std::cerr << "\repoch " << epoch + 1 << ": " << batches << " batches, loss "
-                    << std::setprecision(4) << loss_sum / static_cast<double>(samples)
-                    << std::flush;
+        ++batches;
+        char loss_note[32];
+        std::snprintf(loss_note, sizeof loss_note, "loss %.4f",
+                      loss_sum / static_cast<double>(samples));
+        line.add(static_cast<std::uint64_t>(x.size(0)), loss_note);
         wait_start = steady::now();
         ++it;
         waited += std::chrono::duration<double>(steady::now() - wait_start).count();
       }
       const double seconds = std::chrono::duration<double>(steady::now() - epoch_start).count();
-      if (progress) std::cerr << "\r\033[K" << std::flush;
+      line.finish();
 
       model->eval();
       confusion val;
