@@ -3,12 +3,14 @@
 // structure checked as a trace viewer reads it.
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <stdlib.h>  // setenv, unsetenv (POSIX)
+#include <stdlib.h>        // setenv, unsetenv (POSIX)
+#include <sys/resource.h>  // setrlimit (POSIX)
 #include <unistd.h>
 
 #include <algorithm>
 #include <conveyor/conveyor.hpp>
 #include <conveyor/core/trace.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -386,4 +388,37 @@ TEST_CASE(
   CHECK(run() == expected_total);  // not traced: the variable is gone
   trace_view trace(good);
   CHECK(trace.batches_of("from environment") == every_batch({0}));
+}
+
+TEST_CASE(
+    "a trace write that fails mid-run (file size limit) warns once, stops the file, and changes no "
+    "batch") {
+  cy::test::temp_dir dir("trace");
+  auto path = dir.file("limited.json");
+  auto pipe = numbers() | cy::batch(batch_rows) | doubled("limited") | cy::parallel(2) |
+              cy::with_trace(path.string());  // opened (header written) before the limit
+  // Writes past 4 KiB now fail with EFBIG instead of raising SIGXFSZ.
+  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit previous{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &previous) == 0);
+  rlimit limited = previous;
+  limited.rlim_cur = 4096;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  double sums[3] = {};
+  std::string warning;
+  {
+    stderr_capture capture(dir.file("stderr.txt"));
+    for (std::uint64_t e = 0; e < 3; ++e) sums[e] = total(pipe.epoch(e));
+    warning = capture.text();
+  }
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &previous) == 0);
+  std::signal(SIGXFSZ, previous_handler);
+  for (double sum : sums) CHECK(sum == expected_total);
+  CHECK(contains(warning, path.string()));
+  CHECK(contains(warning, "cannot write the trace file"));
+  CHECK(contains(warning, "File too large"));
+  CHECK(warning.find("conveyor: trace file") ==
+        warning.rfind("conveyor: trace file"));  // once, not per epoch
+  // The later epochs' spans were dropped, not kept in memory.
+  CHECK(std::filesystem::file_size(path) <= 4096);
 }

@@ -244,12 +244,19 @@ class trace_file {
   /// stderr, and turns the file off; the pipeline's results are unaffected.
   void flush() noexcept {
     std::lock_guard lock(write_mutex_);
-    if (out_ == nullptr || !error_.empty()) return;
+    if (out_ == nullptr) return;
     std::vector<std::shared_ptr<detail::thread_buffer>> buffers;
     try {
       {
         std::lock_guard registry(registry_mutex_);
         buffers = buffers_;
+      }
+      if (!error_.empty()) {  // the file is off: empty the buffers so they do not grow
+        for (auto& buffer : buffers)
+          buffer->drain([&](const detail::trace_event&) {
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+          });
+        return;
       }
       std::string text;
       bool ok = true;
@@ -279,7 +286,7 @@ class trace_file {
   [[nodiscard]] std::uint64_t events_written() const noexcept {
     return written_.load(std::memory_order_relaxed);
   }
-  /// Spans lost because a buffer could not grow (out of memory).
+  /// Spans lost: a buffer could not grow (out of memory), or the file had failed.
   [[nodiscard]] std::uint64_t events_dropped() const noexcept {
     return dropped_.load(std::memory_order_relaxed);
   }
