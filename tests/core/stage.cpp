@@ -89,6 +89,33 @@ TEST_CASE("a copy of a pipeline keeps its own settings, stats rows and position"
   CHECK(pipe.state().next_batch == 2);
 }
 
+TEST_CASE("a pipeline whose stages hold lambdas can be assigned") {
+  // Lambdas cannot be assigned, so member-wise assignment is not available;
+  // assignment rebuilds the pipeline in place instead (it once recursed).
+  auto make = [](std::uint64_t n) {
+    return numbers(n) | cy::batch(2) | cy::map("plus one", [](auto&& b) {
+             for (auto& v : b.template get<"x">().values()) v += 1;
+             return std::move(b);
+           });
+  };
+  auto a = make(4);
+  auto b = make(6);
+  (void)indices_of(a);
+  a = b;  // copy
+  CHECK(indices_of(a).size() == 6);
+  CHECK(indices_of(b).size() == 6);
+  a = make(8);  // move
+  CHECK(indices_of(a).size() == 8);
+  a = a | cy::on_errors(cy::on_error::skip);  // a setting, as memory_budget and on_errors are written
+  CHECK(a.policy().action == cy::error_policy::kind::skip);
+  float first = -1;
+  for (auto& batch : a.epoch(0)) {
+    first = batch.template get<"x">().values()[0];
+    break;
+  }
+  CHECK(first == 1.0f);
+}
+
 TEST_CASE("under skip, a record a map stage rejects is dropped, and counted") {
   auto pipe = numbers(10) | cy::batch(5) | cy::on_errors(cy::on_error::skip) |
               cy::map("odd out", [](auto&& b, const cy::stage_context& ctx) {

@@ -146,11 +146,16 @@ class pipeline {
       : source_(other.source_), plan_(other.plan_), stages_(other.stages_), settings_(other.settings_),
         runtime_(other.runtime_->fresh_copy()) {}
   pipeline(pipeline&&) noexcept = default;
+  /// Assignment works for every pipeline, also one whose stages hold
+  /// lambdas (which cannot be assigned): such a pipeline is rebuilt in place.
   pipeline& operator=(const pipeline& other) {
-    if (this != &other) *this = pipeline(other);
+    if (this != &other) assign(pipeline(other));
     return *this;
   }
-  pipeline& operator=(pipeline&&) noexcept = default;
+  pipeline& operator=(pipeline&& other) noexcept(std::is_nothrow_move_constructible_v<pipeline>) {
+    if (this != &other) assign(std::move(other));
+    return *this;
+  }
   ~pipeline() = default;
 
   [[nodiscard]] const Source& source() const noexcept { return source_; }
@@ -207,6 +212,24 @@ class pipeline {
   friend struct detail::pipeline_access;
   template <record_source, bool, class...>
   friend class pipeline;
+
+  void assign(pipeline&& other) {
+    if constexpr (std::is_move_assignable_v<Source> && std::is_move_assignable_v<std::tuple<Stages...>>) {
+      source_ = std::move(other.source_);
+      plan_ = other.plan_;
+      stages_ = std::move(other.stages_);
+      settings_ = std::move(other.settings_);
+      runtime_ = std::move(other.runtime_);
+    } else {
+      // A stage holds something that cannot be assigned (a lambda): end this
+      // pipeline's lifetime and move-construct the other in its place.
+      static_assert(std::is_nothrow_move_constructible_v<pipeline>,
+                    "conveyor: this pipeline cannot be assigned: a stage can be neither assigned nor moved without "
+                    "throwing; construct a new pipeline instead.");
+      std::destroy_at(this);
+      std::construct_at(this, std::move(other));
+    }
+  }
 
   pipeline(Source source, plan_spec plan, std::tuple<Stages...> stages, detail::pipeline_settings settings,
            std::shared_ptr<detail::pipeline_runtime> runtime)
