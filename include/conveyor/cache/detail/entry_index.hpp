@@ -16,7 +16,6 @@
 // (std::bad_alloc, the table unchanged); everything else is noexcept.
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
