@@ -71,6 +71,7 @@ struct trace_view {
   json_value document;
   std::vector<json_value> spans;
   std::map<double, std::string> thread_names;
+  std::map<double, double> sort_index;
 
   explicit trace_view(const std::filesystem::path& path) : document(parse_json(slurp(path))) {
     REQUIRE(document.is_object());
@@ -81,6 +82,11 @@ struct trace_view {
       REQUIRE(e["pid"].is_number());
       REQUIRE(e["tid"].is_number());
       if (e["ph"].string() == "M") {
+        if (e["name"].string() == "thread_sort_index") {
+          REQUIRE(e["args"]["sort_index"].is_number());
+          sort_index[e["tid"].number()] = e["args"]["sort_index"].number();
+          continue;
+        }
         REQUIRE(e["args"]["name"].is_string());
         if (e["name"].string() == "thread_name") {
           CHECK(thread_names.count(e["tid"].number()) == 0);  // one name per track
@@ -280,6 +286,12 @@ TEST_CASE(
   for (const auto& s : trace.spans) tracks.insert(trace.track_of(s));
   CHECK(tracks.count("consumer") == 1);
   CHECK(tracks.count("prefetch") == 1);
+  // Viewers put the consumer's track on top, then prefetch, then the workers.
+  std::map<std::string, double> order;
+  for (const auto& [tid, name] : trace.thread_names) order[name] = trace.sort_index.at(tid);
+  CHECK(order.at("consumer") < order.at("prefetch"));
+  for (const auto& [name, index] : order)
+    if (name.starts_with("parallel worker")) CHECK(order.at("prefetch") < index);
   check_nesting(trace);
 }
 

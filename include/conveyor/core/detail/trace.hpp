@@ -268,6 +268,7 @@ class trace_file {
       for (auto& buffer : buffers) {
         if (!buffer->named) {
           append_metadata(text, buffer->tid(), "thread_name", buffer->name());
+          append_sort_index(text, buffer->tid(), buffer->role());
           buffer->named = true;
         }
         buffer->drain([&](const detail::trace_event& event) {
@@ -400,6 +401,22 @@ class trace_file {
     detail::append_json_number(text, std::uint64_t{tid});
     text += ",\"args\":{\"name\":";
     detail::append_json_string(text, name);
+    text += "}}";
+  }
+
+  // Viewers order tracks by this: the loops that consume batches on top, then
+  // prefetch threads, then parallel workers, then threads nobody named.
+  void append_sort_index(std::string& text, std::uint32_t tid, std::string_view role) const {
+    std::uint64_t index = role == "prefetch"                    ? 1
+                          : role.starts_with("parallel worker") ? 2
+                          : role == "thread"                    ? 3
+                                                                : 0;
+    text += ",\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":";
+    detail::append_json_number(text, pid_);
+    text += ",\"tid\":";
+    detail::append_json_number(text, std::uint64_t{tid});
+    text += ",\"args\":{\"sort_index\":";
+    detail::append_json_number(text, index);
     text += "}}";
   }
 
