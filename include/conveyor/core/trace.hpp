@@ -16,7 +16,7 @@
 // a worker or prefetch thread blocked by a full window or queue), per
 // prefetch handoff and per call for the next batch, with the epoch and batch
 // number as args. ts and dur are microseconds since the file was opened.
-// Allocates: while on, each thread's buffer grows by one 40 KiB block per 1024
+// Allocates: while on, each thread's buffer grows by one 48 KiB block per 1024
 // spans until the next flush frees it. Off (no with_trace, no
 // CONVEYOR_TRACE): one relaxed atomic load and a branch per span, nothing
 // else; defining CONVEYOR_NO_TRACE in every translation unit compiles the
