@@ -1,5 +1,7 @@
 // docs/observability.md: stats as JSON, a trace of where time goes, and a
 // progress line for long epochs.
+#include <unistd.h>  // getpid: a file name of this run's own
+
 #include <chrono>
 #include <conveyor/conveyor.hpp>
 #include <cstdio>
@@ -25,7 +27,8 @@ void train_step(const cy::dense_column<float>& x) {
 }  // namespace
 
 int main() {
-  const auto trace_path = std::filesystem::temp_directory_path() / "conveyor-docs-trace.json";
+  const auto trace_path = std::filesystem::temp_directory_path() /
+                          ("conveyor-docs-trace-" + std::to_string(::getpid()) + ".json");
 
   // Tracing one pipeline: every stage call, wait and handoff, one track per thread.
   auto pipe = cy::generate<cy::dense<"x", float>>(20'000, 64, fill_row) | cy::shuffle(42) |
