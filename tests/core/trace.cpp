@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -433,4 +434,18 @@ TEST_CASE(
         warning.rfind("conveyor: trace file"));  // once, not per epoch
   // The later epochs' spans were dropped, not kept in memory.
   CHECK(std::filesystem::file_size(path) <= 4096);
+}
+
+TEST_CASE("stats().to_json() writes a number that has no JSON spelling as null") {
+  cy::pipeline_stats stats;
+  stats.stages.emplace_back();
+  stats.stages[0].name = "odd";
+  stats.stages[0].queue_mean = std::numeric_limits<double>::quiet_NaN();
+  stats.stages.emplace_back();
+  stats.stages[1].name = "odder";
+  stats.stages[1].queue_mean = std::numeric_limits<double>::infinity();
+  auto json = parse_json(stats.to_json());
+  CHECK(json["stages"].array()[0]["queue_mean"].is_null());
+  CHECK(json["stages"].array()[1]["queue_mean"].is_null());
+  CHECK(json["stages"].array()[1]["name"].string() == "odder");
 }
