@@ -64,9 +64,13 @@ struct memory_tier_options {
 /// An in-process cache tier satisfying `cache_tier`.
 ///
 /// Keys are spread over shards by hash; each shard has its own
-/// `std::shared_mutex`, index and eviction state. Hits take the shard's shared
-/// lock (LRU: exclusive), copy the value out and bump a relaxed atomic counter;
-/// puts, erases and evictions take it exclusively.
+/// `std::shared_mutex`, index (open addressing, detail/entry_index.hpp) and
+/// eviction state. Hits take the shard's shared lock (LRU: exclusive), copy
+/// the value out and bump a relaxed atomic counter; puts, erases and
+/// evictions take it exclusively. The batch paths (`visit_many`,
+/// `put_many_with`, and `get_many`/`put_many` through them) take each
+/// shard's lock once per call, and let the caller read or write values in
+/// place.
 ///
 /// Accounting is byte-exact: an entry charges `charged_bytes(value size)`, and
 /// no shard ever holds more than its budget, so `size_bytes() <=
@@ -74,8 +78,9 @@ struct memory_tier_options {
 /// evicted keys, about 50 bytes each, outside the budget; it is bounded by
 /// main's byte budget divided by the evicted entries' charges.)
 ///
-/// Allocation: a put allocates one block (entry header + value) and possibly a
-/// hash-table node; a hit allocates only if `out` must grow. Thread-safety:
+/// Allocation: a put allocates one block (entry header + value), and a
+/// shard's index doubles its slot table when it is 4/5 full; a hit allocates
+/// only if `out` must grow; the batch paths keep per-thread buffers. Thread-safety:
 /// every member is safe to call concurrently except construction, move,
 /// destruction and `set_eviction_listener`; a moved-from tier may only be
 /// destroyed or assigned to. Errors: never throws except
