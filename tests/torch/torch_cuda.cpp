@@ -1,8 +1,8 @@
 // to_torch(torch::kCUDA) after to_cuda: device columns become CUDA tensors
 // without a copy (g++, LibTorch and the CUDA runtime's headers). Here (no GPU,
-// CPU-only LibTorch) the types, the refusals when the pipeline is built, and
-// the buffer's return when LibTorch refuses to wrap device memory run; the
-// cases that need a GPU and a CUDA LibTorch print SKIPPED and return.
+// CPU-only LibTorch) the types, the refusals without a GPU, and the buffer's
+// return when LibTorch refuses to wrap device memory run; the cases that need a
+// GPU and a CUDA LibTorch print SKIPPED and return.
 #include <cuda_runtime_api.h>
 #include <doctest/doctest.h>
 
@@ -43,16 +43,9 @@ struct xy_source {
 using device_xy = cy::record_batch<cy::dense<"x", float, cy::memory_space::device>,
                                    cy::dense<"y", std::int64_t, cy::memory_space::device>>;
 
-/// A source that declares a device column (as a device decoder would): only
-/// its type is used, to build pipelines that are refused before they run.
-struct device_column_source {
-  using batch_type = cy::record_batch<cy::dense<"x", float, cy::memory_space::device>>;
-  std::uint64_t size() const noexcept { return 4; }
-  std::string_view name() const noexcept { return "device"; }
-  batch_type read(std::span<const std::uint64_t> indices, const cy::stage_context& ctx) const {
-    return batch_type(ctx.pool, ctx.info, indices);
-  }
-};
+/// A batch with a device column, as a device stager delivers it: the wrap
+/// test below builds one by hand over a fake device pool.
+using device_x_batch = cy::record_batch<cy::dense<"x", float, cy::memory_space::device>>;
 
 /// Host memory that says it is device memory: what a device column's pool
 /// looks like to LibTorch's from_blob, without a GPU.
@@ -114,8 +107,9 @@ TEST_CASE("to_cuda | to_torch(torch::kCUDA): tensor batches of the device column
   static_assert(!cy::detail::has_device_columns<xy_source::batch_type>);
 }
 
-TEST_CASE("to_torch() for CPU tensors after device columns is refused when the pipeline is built") {
-  auto build = [] { return device_column_source{} | cy::batch(2) | cy::to_torch(); };
+TEST_CASE("to_torch() for CPU tensors after to_cuda is refused when the pipeline is built") {
+  if (gpu_skipped("to_cuda | to_torch() refusal")) return;
+  auto build = [] { return xy_source{} | cy::batch(8) | cy::to_cuda(0, 2) | cy::to_torch(); };
   CHECK_THROWS_WITH_AS(build(), doctest::Contains("use to_torch(torch::kCUDA)"),
                        std::invalid_argument);
 }
@@ -145,11 +139,10 @@ TEST_CASE("a device column LibTorch cannot wrap goes back to its pool, and the e
   }
   auto pool = std::make_shared<fake_device_pool>();
   std::vector<std::uint64_t> indices{0, 1};
-  device_column_source::batch_type batch(std::make_shared<cy::pageable_pool>(), cy::batch_info{},
-                                         indices);
+  device_x_batch batch(std::make_shared<cy::pageable_pool>(), cy::batch_info{}, indices);
   batch.get<"x">() = cy::dense_column<float, cy::memory_space::device>(pool, 2, 4);
   REQUIRE(pool->host.acquired == 1);
-  using tensors = cy::tensor_batch<device_column_source::batch_type>;
+  using tensors = cy::tensor_batch<device_x_batch>;
   CHECK_THROWS(tensors::from(std::move(batch), torch::Device(torch::kCUDA, 0)));
   CHECK(pool->host.released == 1);
   CHECK(pool->host.live.empty());

@@ -202,6 +202,7 @@ template <fixed_string Name, class Expansion>
 struct expansion_stage {
   static constexpr stage_kind kind = stage_kind::stream;
   static constexpr stage_placement placement{.needs_batches = true, .host_only = false};
+  static constexpr bool delivers_ready_event = true;  // a new ready event after the kernel
   CONVEYOR_STAGE_MESSAGES("a gpu::expand stage")
   Expansion expansion;
 

@@ -341,6 +341,9 @@ class device_stager_stream {
 struct to_device_stage {
   static constexpr stage_kind kind = stage_kind::stream;
   static constexpr stage_placement placement{.needs_batches = true, .host_only = false};
+  /// Its batches come with a ready event and the stager's options (what
+  /// cuda_sink and to_torch(torch::kCUDA) read).
+  static constexpr bool delivers_ready_event = true;
   CONVEYOR_STAGE_MESSAGES("to_device(...)")
   device_options options;
   std::shared_ptr<buffer_pool> pool;

@@ -76,6 +76,27 @@ concept torch_device_upstream = requires(const Up& up) {
   up.options().consumer_stream;
 };
 
+/// Does Stage's stream deliver a ready event and the stager's options
+/// (to_device / to_cuda, gpu::expand_*)? False for void (no stage).
+template <class Stage>
+consteval bool stage_delivers_ready_event() {
+  if constexpr (requires { Stage::delivers_ready_event; })
+    return Stage::delivers_ready_event;
+  else
+    return false;
+}
+
+// READ THIS IF YOUR COMPILE BREAKS HERE: the pipeline delivers columns in
+// device memory (Batch above), but not from the device stager right before
+// to_torch.
+template <bool Ok, class Batch>
+struct check_torch_device_upstream {
+  static_assert(Ok,
+                "conveyor: to_torch(torch::kCUDA) takes device columns from to_device(...) or "
+                "to_cuda(...) (or a gpu:: decoding stage after them); put it right after that "
+                "stage.");
+};
+
 /// Orders LibTorch's current stream on `device` after a batch's ready event
 /// (cudaStreamWaitEvent through c10's device-guard interface, so no CUDA
 /// header is needed here). The device buffers go back to the stager's device
@@ -158,10 +179,8 @@ struct torch_stage {
     auto stream = as_stream(std::forward<Up>(up));
     using stream_type = decltype(stream);
     if constexpr (has_device_columns<typename stream_type::batch_type>) {
-      static_assert(torch_device_upstream<stream_type>,
-                    "conveyor: to_torch(torch::kCUDA) takes device columns from to_device(...) or "
-                    "to_cuda(...) (or a gpu:: decoding stage after them); put it right after "
-                    "that stage.");
+      (void)sizeof(check_torch_device_upstream<torch_device_upstream<stream_type>,
+                                               typename stream_type::batch_type>);
       // The tensors are on the stager's GPU.
       const int on = stream.options().device;
       if (device.has_index() && device.index() != on)
@@ -186,10 +205,16 @@ struct to_torch_fn {
     auto p = as_pipeline(std::forward<Upstream>(upstream));
     using P = decltype(p);
     if constexpr (!std::same_as<P, invalid_pipeline> && P::batched && !P::sealed) {
-      if constexpr (!detail::check_torch_columns<typename P::batch_type>()) {
+      using batch_type = typename P::batch_type;
+      using last_stage = typename detail::last_stage_of<P>::type;
+      if constexpr (!detail::check_torch_columns<batch_type>()) {
+        return invalid_pipeline{};
+      } else if constexpr (detail::has_device_columns<batch_type> &&
+                           !detail::stage_delivers_ready_event<last_stage>()) {
+        (void)sizeof(detail::check_torch_device_upstream<false, batch_type>);
         return invalid_pipeline{};
       } else {
-        if (detail::has_device_columns<typename P::batch_type> && !device.is_cuda())
+        if (detail::has_device_columns<batch_type> && !device.is_cuda())
           throw std::invalid_argument(
               "to_torch(" + device.str() +
               "): upstream delivers columns in device memory (after to_cuda or to_device); use "
