@@ -9,7 +9,8 @@
 #   run(command="bash scripts/gpu_check.sh", carry=[".gpu_carry"], timeout_s=590)
 #
 # It configures build/gpu against the machine's PyTorch (its LibTorch and
-# CMake prefix) and the carried headers, builds the GPU tests, the two
+# CMake prefix) and the carried headers (CMAKE_POLICY_VERSION_MINIMUM=3.5, in
+# case its pip CMake is 4.x and a carried package file is older), builds the GPU tests, the two
 # benchmarks and both examples for the machine's architecture only, then runs,
 # each under a timeout inside a budget of GPU_CHECK_BUDGET_S seconds (540):
 #   ctest -L gpu (gpu_device_test, torch_cuda_test, raw_cuda_train) and torch_test
@@ -121,7 +122,7 @@ step configure build.log 300 \
     -DCMAKE_CUDA_FLAGS="-isystem $deps/usr/include" \
     -DCMAKE_CUDA_COMPILER="$nvcc" -DCONVEYOR_WITH_CUDA=ON \
     -DCONVEYOR_CUDA_ARCHITECTURES="$arch" -DTORCH_CUDA_ARCH_LIST="${arch:0:1}.${arch:1}" \
-    -DCONVEYOR_WITH_HDF5=OFF -DCONVEYOR_WITH_REDIS=OFF \
+    -DCONVEYOR_WITH_HDF5=OFF -DCONVEYOR_WITH_REDIS=OFF -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
     -DCMAKE_EXE_LINKER_FLAGS="$rpath_link" || { say "gpu_check: configure failed (build.log)"; exit 1; }
 if [[ "${GPU_CHECK_CONFIGURE_ONLY:-0}" == 1 ]]; then
   say "gpu_check: configured $build (GPU_CHECK_CONFIGURE_ONLY=1: nothing built or run)"
