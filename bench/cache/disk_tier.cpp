@@ -258,14 +258,21 @@ void run_puts(std::size_t value_bytes, int rounds, std::size_t puts) {
       fs::remove_all(dir, ec);
     }
   }
-  std::printf("put of %zu B values, %zu per round, %d rounds (time as a multiple of copying the value)\n",
-              value_bytes, puts, rounds);
-  std::printf("  copy into a new buffer (baseline) %10.0f values/s\n", static_cast<double>(puts) / best_copy);
-  std::printf("  put, written behind                         %6.2fx the copy (wall), %6.2fx (caller's CPU)\n",
-              median(behind_ratio), median(behind_cpu_ratio));
-  std::printf("  put, written behind, plus flush()           %6.2fx the copy (wall)\n", median(drained_ratio));
-  std::printf("  put, written on the caller's thread         %6.2fx the copy (wall), %6.2fx (caller's CPU)\n",
-              median(caller_ratio), median(caller_cpu_ratio));
+  std::printf(
+      "put of %zu B values, %zu per round, %d rounds (time as a multiple of copying the value)\n",
+      value_bytes, puts, rounds);
+  std::printf("  copy into a new buffer (baseline) %10.0f values/s\n",
+              static_cast<double>(puts) / best_copy);
+  std::printf(
+      "  put, written behind                         %6.2fx the copy (wall), %6.2fx (caller's "
+      "CPU)\n",
+      median(behind_ratio), median(behind_cpu_ratio));
+  std::printf("  put, written behind, plus flush()           %6.2fx the copy (wall)\n",
+              median(drained_ratio));
+  std::printf(
+      "  put, written on the caller's thread         %6.2fx the copy (wall), %6.2fx (caller's "
+      "CPU)\n",
+      median(caller_ratio), median(caller_cpu_ratio));
 }
 
 int main(int argc, char** argv) {

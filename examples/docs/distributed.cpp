@@ -2,6 +2,8 @@
 // per rank vs one cache shared by the ranks. The ranks of a job are processes;
 // here both ranks of a world of 2 run in this one process, one after the other,
 // so that the example can show (and check) what each rank's cache serves.
+#include <unistd.h>
+
 #include <conveyor/cache/cache_stage.hpp>
 #include <conveyor/cache/memory_tier.hpp>
 #include <conveyor/cache/shm_tier.hpp>
@@ -9,7 +11,6 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <unistd.h>
 
 namespace cy = conveyor;
 
@@ -19,14 +20,17 @@ constexpr std::uint64_t record_count = 4096;
 
 // Stands for an expensive decoder: the part worth caching.
 auto records() {
-  return cy::generate<cy::dense<"x", float>>(record_count, 16, [](std::uint64_t i, std::span<float> row) {
-    for (std::size_t c = 0; c < row.size(); ++c) row[c] = static_cast<float>(i * 16 + c);
-  });
+  return cy::generate<cy::dense<"x", float>>(record_count, 16,
+                                             [](std::uint64_t i, std::span<float> row) {
+                                               for (std::size_t c = 0; c < row.size(); ++c)
+                                                 row[c] = static_cast<float>(i * 16 + c);
+                                             });
 }
 
 // One rank's pipeline: the same on every rank but for `rank`.
 template <class Tier>
-auto rank_pipeline(std::uint32_t rank, std::uint32_t world, cy::shard_mode mode, std::shared_ptr<Tier> cache) {
+auto rank_pipeline(std::uint32_t rank, std::uint32_t world, cy::shard_mode mode,
+                   std::shared_ptr<Tier> cache) {
   return records() | cy::shuffle(/*seed=*/42) | cy::shard(rank, world, mode) | cy::batch(64) |
          cy::cache(std::move(cache));
 }
@@ -66,10 +70,12 @@ int main() {
   // shared-memory tier by name. Epoch 2 is served whichever rank decoded it.
   const std::string name = "conveyor-docs-ranks-" + std::to_string(::getpid());
   {
-    auto rank0 = rank_pipeline(0, world, cy::shard_mode::per_epoch,
-                               std::make_shared<cy::shm_tier>(name, cy::shm_tier_options{.capacity_bytes = 64ull << 20}));
-    auto rank1 = rank_pipeline(1, world, cy::shard_mode::per_epoch,
-                               std::make_shared<cy::shm_tier>(name, cy::shm_tier_options{.capacity_bytes = 64ull << 20}));
+    auto rank0 = rank_pipeline(
+        0, world, cy::shard_mode::per_epoch,
+        std::make_shared<cy::shm_tier>(name, cy::shm_tier_options{.capacity_bytes = 64ull << 20}));
+    auto rank1 = rank_pipeline(
+        1, world, cy::shard_mode::per_epoch,
+        std::make_shared<cy::shm_tier>(name, cy::shm_tier_options{.capacity_bytes = 64ull << 20}));
     for (auto& batch : rank0.epoch(0)) (void)batch;
     for (auto& batch : rank1.epoch(0)) (void)batch;
     for (auto* pipe : {&rank0, &rank1}) {

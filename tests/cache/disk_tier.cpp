@@ -90,9 +90,9 @@ struct disk_contract_fixture {
   disk_tier& tier() { return tier_; }
   [[nodiscard]] std::size_t refused_value_bytes() const { return tier_.max_value_bytes() + 1; }
   temp_dir dir{"disk"};
-  disk_tier tier_{dir.file("cache"), {.capacity_bytes = 64 << 20,
-                                      .segment_bytes = 4 << 20,
-                                      .write_behind_bytes = WriteBehind}};
+  disk_tier tier_{
+      dir.file("cache"),
+      {.capacity_bytes = 64 << 20, .segment_bytes = 4 << 20, .write_behind_bytes = WriteBehind}};
 };
 using write_behind_fixture = disk_contract_fixture<disk_tier_options{}.write_behind_bytes>;
 using synchronous_fixture = disk_contract_fixture<0>;
@@ -271,7 +271,7 @@ TEST_CASE("disk_tier: a second user of the directory gets an unavailable tier or
   CHECK(second.stats().failures >= 2);
   CHECK_THROWS_AS(disk_tier(dir.path(), {.throw_if_unavailable = true}), conveyor::io_error);
 
-  first.flush();  // nothing of the writer thread in flight while forking
+  first.flush();           // nothing of the writer thread in flight while forking
   pid_t child = ::fork();  // another process: the same answer
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -339,10 +339,13 @@ int write_past_limit(const fs::path& file) {
 
 }  // namespace
 
-TEST_CASE("disk_tier: past the file-size limit (ulimit -f) puts fail softly, SIGXFSZ left at its default") {
+TEST_CASE(
+    "disk_tier: past the file-size limit (ulimit -f) puts fail softly, SIGXFSZ left at its "
+    "default") {
   temp_dir dir("disk");
   SUBCASE("control: a plain write past the limit is killed by SIGXFSZ") {
-    int status = in_child_with_file_size_limit(4096, [&] { return write_past_limit(dir.file("plain")); });
+    int status =
+        in_child_with_file_size_limit(4096, [&] { return write_past_limit(dir.file("plain")); });
     REQUIRE(WIFSIGNALED(status));
     CHECK(WTERMSIG(status) == SIGXFSZ);
   }
@@ -371,7 +374,9 @@ TEST_CASE("disk_tier: past the file-size limit (ulimit -f) puts fail softly, SIG
   }
 }
 
-TEST_CASE("disk_tier: past the file-size limit each lost record is one counted failure; the trainer lives") {
+TEST_CASE(
+    "disk_tier: past the file-size limit each lost record is one counted failure; the trainer "
+    "lives") {
   for (std::uint64_t write_behind : {std::uint64_t{0}, std::uint64_t{1} << 20}) {
     CAPTURE(write_behind);
     temp_dir cache("disk");
@@ -383,7 +388,8 @@ TEST_CASE("disk_tier: past the file-size limit each lost record is one counted f
                                     .segment_bytes = 256 << 10,
                                     .write_behind_bytes = write_behind});
       std::uint64_t refused = 0;
-      for (std::uint64_t r = 0; r < 200; ++r) refused += tier.put(key_of(r), value_for(key_of(r))) ? 0 : 1;
+      for (std::uint64_t r = 0; r < 200; ++r)
+        refused += tier.put(key_of(r), value_for(key_of(r))) ? 0 : 1;
       // Caller's thread: put reports each failed write; behind: put returned true.
       if (write_behind == 0 ? refused == 0 : refused != 0) return 2;
       tier.flush();
@@ -483,11 +489,13 @@ TEST_CASE("disk_tier: threads reading and writing at once (stress)") {
   CHECK(tier.size_bytes() <= tier.capacity_bytes());
 }
 
-TEST_CASE("disk_tier write-behind: put returns before the write; get, contains and erase see the queue") {
+TEST_CASE(
+    "disk_tier write-behind: put returns before the write; get, contains and erase see the queue") {
   temp_dir dir("disk");
   {
-    disk_tier tier(dir.path(), {.capacity_bytes = 8 << 20, .segment_bytes = 1 << 20,
-                                .write_behind_bytes = 256 << 10});
+    disk_tier tier(
+        dir.path(),
+        {.capacity_bytes = 8 << 20, .segment_bytes = 1 << 20, .write_behind_bytes = 256 << 10});
     byte_buffer out;
     for (std::uint64_t r = 0; r < 600; ++r) {
       REQUIRE(tier.put(key_of(r), value_for(key_of(r))));
@@ -546,8 +554,9 @@ TEST_CASE("disk write queue: bounded, in order, flushed; lookups answer from it"
   });
   queue_pointer = &queue;
   auto record = [](std::uint64_t r, record_kind kind = record_kind::value) {
-    return std::make_shared<const pending_record>(
-        pending_record{kind, key_of(r), kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{}});
+    return std::make_shared<const pending_record>(pending_record{
+        kind, key_of(r),
+        kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{}});
   };
   std::atomic<int> pushed{0};
   std::thread producer([&] {
@@ -577,5 +586,6 @@ TEST_CASE("disk write queue: bounded, in order, flushed; lookups answer from it"
   CHECK(queue.queued_bytes() == 0);
   CHECK(written == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 3});
   CHECK(most_queued <= 3000);
-  CHECK(queue.find(key_of(3), &out) == pending_lookup::absent);  // written: the tier's index answers
+  CHECK(queue.find(key_of(3), &out) ==
+        pending_lookup::absent);  // written: the tier's index answers
 }

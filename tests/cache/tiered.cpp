@@ -398,7 +398,8 @@ TEST_CASE("tiered write-back: reading values back from disk does not write them 
     for (std::uint64_t r = 0; r < 40; r += 5) {
       for (std::uint64_t j = 0; j < 5; ++j) keys[j] = key_of((r + j * 7) % 40);
       REQUIRE(stack.get_many(keys, values, found) == 5);
-      for (std::uint64_t j = 0; j < 5; ++j) CHECK(values[j] == value_for(keys[j].record, value_size));
+      for (std::uint64_t j = 0; j < 5; ++j)
+        CHECK(values[j] == value_for(keys[j].record, value_size));
     }
   }
   disk.flush();
@@ -410,7 +411,8 @@ TEST_CASE("tiered write-back: reading values back from disk does not write them 
   CHECK(stack.tier<0>().stats().evictions > 8 * 40 / 2);  // the top did evict promoted values
 }
 
-TEST_CASE("tiered write-back: a promoted value replaced by a newer put is written down when evicted") {
+TEST_CASE(
+    "tiered write-back: a promoted value replaced by a newer put is written down when evicted") {
   cy::test::temp_dir dir("tiered");
   cy::disk_tier disk(dir.file("cache"), {.capacity_bytes = 16 << 20, .segment_bytes = 1 << 20});
   cy::tiered stack(cy::write_policy::write_back, tier_of<top_tier>(4), disk);
@@ -419,7 +421,7 @@ TEST_CASE("tiered write-back: a promoted value replaced by a newer put is writte
   REQUIRE(stack.get(key_of(0), out));  // promoted: clean
   auto newer = value_for(1000, value_size);
   REQUIRE(stack.put(key_of(0), bytes(newer)));  // replaces it in the top: no longer what disk holds
-  put_records(stack, 100, 110);                  // evicts record 0 from the top
+  put_records(stack, 100, 110);                 // evicts record 0 from the top
   REQUIRE_FALSE(stack.tier<0>().contains(key_of(0)));
   REQUIRE(disk.get(key_of(0), out));
   CHECK(out == newer);
@@ -443,7 +445,9 @@ class failing_midway_tier {
   std::atomic<std::uint64_t> failures{0};
 
   bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_.get(key, out); }
-  bool put(const cy::cache_key& key, std::span<const std::byte> value) { return inner_.put(key, value); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
+    return inner_.put(key, value);
+  }
   bool erase(const cy::cache_key& key) { return inner_.erase(key); }
   bool contains(const cy::cache_key& key) const { return inner_.contains(key); }
   std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
@@ -462,7 +466,8 @@ class failing_midway_tier {
     }
     return hits;
   }
-  std::size_t put_many(std::span<const cy::cache_key> keys, std::span<const std::span<const std::byte>> values,
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values,
                        std::span<std::uint8_t> stored) {
     std::size_t total = 0;
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -471,7 +476,8 @@ class failing_midway_tier {
     }
     return total;
   }
-  std::size_t put_many(std::span<const cy::cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
     std::vector<std::uint8_t> stored(keys.size());
     return put_many(keys, values, stored);
   }
@@ -486,7 +492,8 @@ class failing_midway_tier {
 static_assert(cy::put_reporting_tier<failing_midway_tier>);
 }  // namespace
 
-TEST_CASE("tiered: a tier failing in the middle of a batch costs hits, never returns wrong values") {
+TEST_CASE(
+    "tiered: a tier failing in the middle of a batch costs hits, never returns wrong values") {
   for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
     CAPTURE(static_cast<int>(policy));
     failing_midway_tier middle(64);
@@ -514,8 +521,9 @@ TEST_CASE("tiered: a tier failing in the middle of a batch costs hits, never ret
       else
         CHECK(values[i].empty());
     }
-    if (policy == cy::write_policy::write_through) CHECK(hits == keys.size());  // the bottom tier has all
-    CHECK(hits >= 4);  // at least what the top kept
+    if (policy == cy::write_policy::write_through)
+      CHECK(hits == keys.size());  // the bottom tier has all
+    CHECK(hits >= 4);              // at least what the top kept
     // A tier that throws mid-batch: the exception reaches the caller (the cache
     // stage counts it and recomputes); the stack keeps working afterwards.
     middle.throw_instead = true;

@@ -245,7 +245,8 @@ requires(sizeof...(Tiers) >= 1 &&
   class clean_values {
    public:
     static std::uint64_t digest(std::span<const std::byte> value) noexcept {
-      return (std::uint64_t{value.size()} << 32) ^ detail::crc32c_update(0, value.data(), value.size());
+      return (std::uint64_t{value.size()} << 32) ^
+             detail::crc32c_update(0, value.data(), value.size());
     }
     void mark(const cache_key& key, std::uint64_t value_digest) {
       auto& part = part_of(key);
@@ -356,7 +357,8 @@ requires(sizeof...(Tiers) >= 1 &&
   void promote_above(const cache_key& key, const byte_buffer& value) {
     if constexpr (I > 0) {
       std::span<const std::byte> bytes(value.data(), value.size());
-      if (state_->policy == write_policy::write_back) mark_clean_above<I>(std::span(&key, 1), std::span(&bytes, 1));
+      if (state_->policy == write_policy::write_back)
+        mark_clean_above<I>(std::span(&key, 1), std::span(&bytes, 1));
       [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
         (std::get<Upper>(state_->tiers).put(key, bytes), ...);
       }
@@ -368,7 +370,8 @@ requires(sizeof...(Tiers) >= 1 &&
   // tier above it (before the put, so that an eviction caused by the put
   // itself already sees the mark).
   template <std::size_t I>
-  void mark_clean_above(std::span<const cache_key> keys, std::span<const std::span<const std::byte>> values) {
+  void mark_clean_above(std::span<const cache_key> keys,
+                        std::span<const std::span<const std::byte>> values) {
     [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
       (
           [&] {
@@ -479,7 +482,8 @@ requires(sizeof...(Tiers) >= 1 &&
         }
       }
       if (!promoted_keys.empty()) {
-        if (state_->policy == write_policy::write_back) mark_clean_above<I>(promoted_keys, promoted_values);
+        if (state_->policy == write_policy::write_back)
+          mark_clean_above<I>(promoted_keys, promoted_values);
         [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
           (std::get<Upper>(state_->tiers).put_many(promoted_keys, promoted_values), ...);
         }
