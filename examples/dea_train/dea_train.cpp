@@ -69,6 +69,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unistd.h>  // getpid
 #include <vector>
 
 #include "dea_data.hpp"
