@@ -9,7 +9,7 @@ endfunction()
 
 foreach(example readme pipeline_basics checkpoint_resume dea_pipeline cache_pipeline cache_packed binary_readers cache_tiers
                 text_and_decoders extending_source extending_decoder
-                getting_started migrate_pytorch decoder_kernels reader_apis)
+                getting_started migrate_pytorch decoder_kernels reader_apis cache_memory)
   conveyor_docs_example(${example})
 endforeach()
 # An example this configuration cannot build is listed with the reason, for the
@@ -25,6 +25,16 @@ if(CONVEYOR_WITH_HDF5 AND (TARGET hdf5::hdf5 OR HDF5_FOUND))
 else()
   conveyor_docs_example_skipped(hdf5_reader "HDF5 not found or CONVEYOR_WITH_HDF5=OFF")
   conveyor_docs_example_skipped(hdf5_readers "HDF5 not found or CONVEYOR_WITH_HDF5=OFF")
+endif()
+# Starts its own redis-server (tests/cache/redis_process.hpp); skipped without one.
+if(CONVEYOR_WITH_REDIS)
+  conveyor_docs_example(cache_redis conveyor::redis)
+  target_include_directories(docs_cache_redis PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  if(CONVEYOR_BUILD_TESTS)
+    set_tests_properties(docs_example_cache_redis PROPERTIES SKIP_REGULAR_EXPRESSION "skipped: redis-server")
+  endif()
+else()
+  conveyor_docs_example_skipped(cache_redis "CONVEYOR_WITH_REDIS=OFF")
 endif()
 if(CONVEYOR_WITH_TORCH AND TARGET torch)
   conveyor_docs_example(torch_basics conveyor::torch)
