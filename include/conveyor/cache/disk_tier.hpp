@@ -4,8 +4,10 @@
 // Layout of the directory (created 0700 when missing):
 //   lock                        flock'ed by the one process that uses the directory
 //   segment-<20 digits>.cvs     append-only segment files, oldest = smallest id
-// The record format is in cache/detail/disk_segment_format.hpp. See
-// docs/cache-disk-shm.md for the decisions and the error behaviour.
+// The record format is in cache/detail/disk_segment_format.hpp, the files and
+// index at work in detail/disk_segment_store.hpp, the write-behind queue in
+// detail/disk_write_queue.hpp. See docs/cache-disk-shm.md for the decisions
+// and the error behaviour.
 #pragma once
 
 #include <fcntl.h>
@@ -34,6 +36,7 @@
 
 #include "conveyor/cache/detail/disk_directory.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
+#include "conveyor/cache/detail/disk_segment_store.hpp"
 #include "conveyor/cache/detail/disk_write_queue.hpp"
 #include "conveyor/cache/detail/file_size_limit.hpp"
 #include "conveyor/cache/detail/tier_counters.hpp"
@@ -101,13 +104,14 @@ class disk_tier {
   /// (about 100 bytes per key). Throws io_error naming the path only when
   /// `options.throw_if_unavailable` is set.
   explicit disk_tier(std::filesystem::path directory, disk_tier_options options = {})
-      : directory_(std::move(directory)), options_(options) {
-    options_.segment_bytes = std::min(options_.segment_bytes, options_.capacity_bytes);
+      : directory_(std::move(directory)),
+        options_(clamped(options)),
+        store_(directory_, options_.capacity_bytes, options_.segment_bytes, counters_) {
     std::string reason;
     if (!open_directory(reason)) {
       unavailable_reason_ = reason;
       counters_.bump(counters_.failures);
-      close_all();
+      close_lock();
       if (options_.throw_if_unavailable) throw io_error(reason, directory_.string());
       return;
     }
@@ -115,7 +119,7 @@ class disk_tier {
     if (options_.write_behind_bytes > 0)
       queue_ = std::make_unique<detail::disk_format::write_queue>(
           options_.write_behind_bytes,
-          [this](detail::disk_format::write_queue::record_run run) { append_run(run); });
+          [this](detail::disk_format::write_queue::record_run run) { store_.append_run(run); });
   }
 
   disk_tier(const disk_tier&) = delete;
@@ -123,7 +127,7 @@ class disk_tier {
   /// Writes what is queued (blocking), then closes the files.
   ~disk_tier() {
     if (queue_) queue_->stop();
-    close_all();
+    close_lock();
   }
 
   /// Copies the value of `key` into `out` (resized) and returns true on a
@@ -141,26 +145,14 @@ class disk_tier {
           break;
       }
     }
-    std::shared_lock lock(mutex_);
-    auto found = index_.find(key);
-    if (found == index_.end()) {
-      lock.unlock();
-      return count_miss(start);
-    }
-    auto where = found->second;
-    out.resize(static_cast<std::size_t>(where.value_length));
-    detail::disk_format::record_header_bytes header_bytes;
-    iovec parts[2] = {{header_bytes.data(), header_bytes.size()}, {out.data(), out.size()}};
-    bool read_ok = detail::disk_format::read_vector(where.fd, parts, where.offset,
-                                                    header_bytes.size() + out.size());
-    lock.unlock();
-    auto header = read_ok ? detail::disk_format::decode_record_header(header_bytes) : std::nullopt;
-    if (!header || header->key != key || header->value_length != where.value_length ||
-        !detail::disk_format::record_checksum_matches(header_bytes, header->record_checksum, out)) {
-      counters_.bump(counters_.failures);
-      drop_damaged(key, where);
-      out.clear();
-      return count_miss(start);
+    switch (store_.read(key, out)) {
+      case detail::disk_format::segment_store::read_result::miss:
+        return count_miss(start);
+      case detail::disk_format::segment_store::read_result::damaged:
+        counters_.bump(counters_.failures);
+        return count_miss(start);
+      case detail::disk_format::segment_store::read_result::hit:
+        break;
     }
     return counters_.record_get(true, out.size(), start);
   }
@@ -202,8 +194,7 @@ class disk_tier {
       if (pending != detail::disk_format::pending_lookup::absent)
         return pending == detail::disk_format::pending_lookup::value;
     }
-    std::shared_lock lock(mutex_);
-    return index_.contains(key);
+    return store_.contains(key);
   }
 
   /// `get` for each key, in order; found[i] is 1 on a hit. Returns the hit count.
@@ -248,9 +239,7 @@ class disk_tier {
   }
 
   /// Bytes of all segment files (records, dead records, tombstones, headers).
-  [[nodiscard]] std::uint64_t size_bytes() const noexcept {
-    return total_bytes_.load(std::memory_order_relaxed);
-  }
+  [[nodiscard]] std::uint64_t size_bytes() const noexcept { return store_.size_bytes(); }
   [[nodiscard]] std::uint64_t capacity_bytes() const noexcept { return options_.capacity_bytes; }
   [[nodiscard]] std::string_view name() const noexcept { return "disk"; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
@@ -260,16 +249,9 @@ class disk_tier {
     return unavailable_reason_;
   }
   /// The largest value `put` accepts.
-  [[nodiscard]] std::uint64_t max_value_bytes() const noexcept {
-    auto overhead =
-        detail::disk_format::segment_header_size + detail::disk_format::record_header_size;
-    return options_.segment_bytes > overhead ? options_.segment_bytes - overhead : 0;
-  }
+  [[nodiscard]] std::uint64_t max_value_bytes() const noexcept { return store_.max_value_bytes(); }
   /// Number of segment files.
-  [[nodiscard]] std::size_t segment_count() const {
-    std::shared_lock lock(mutex_);
-    return segments_.size();
-  }
+  [[nodiscard]] std::size_t segment_count() const { return store_.segment_count(); }
 
   /// Waits until every record queued before the call is written (or its
   /// write failed, counted). Without write-behind: returns at once.
@@ -282,9 +264,7 @@ class disk_tier {
   /// `flush()`, then fdatasync of the segment being written; false (counted) on failure.
   bool sync() {
     flush();
-    std::unique_lock lock(mutex_);
-    if (!writable_ || segments_.empty()) return true;
-    if (::fdatasync(segments_.rbegin()->second.fd) == 0) return true;
+    if (store_.sync_active()) return true;
     counters_.bump(counters_.failures);
     return false;
   }
@@ -295,17 +275,10 @@ class disk_tier {
   }
 
  private:
-  struct location {
-    std::uint64_t segment_id;
-    int fd;
-    std::uint64_t offset;  // of the record header
-    std::uint64_t value_length;
-  };
-  struct segment {
-    int fd = -1;
-    std::uint64_t size = 0;
-    std::vector<cache_key> keys;  // keys whose records live here, for eviction
-  };
+  static disk_tier_options clamped(disk_tier_options options) {
+    options.segment_bytes = std::min(options.segment_bytes, options.capacity_bytes);
+    return options;
+  }
 
   bool count_miss(std::chrono::steady_clock::time_point start) {
     return counters_.record_get(false, 0, start);
@@ -316,80 +289,7 @@ class disk_tier {
     std::vector<std::uint64_t> ids;
     if (lock_fd_ < 0 || !detail::disk_format::list_segment_ids(directory_, ids, reason))
       return false;
-    for (auto id : ids) load_segment(id);
-    next_segment_id_ = ids.empty() ? 1 : ids.back() + 1;
-    std::unique_lock lock(mutex_);
-    evict_until_fits(0);
-    return true;
-  }
-
-  // Scans one segment into the index; unreadable segments are kept (empty) so
-  // that eviction deletes them in turn.
-  void load_segment(std::uint64_t id) {
-    auto path = directory_ / detail::disk_format::segment_file_name(id);
-    segment seg;
-    seg.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat info {};
-    if (seg.fd < 0 || ::fstat(seg.fd, &info) != 0) {
-      counters_.bump(counters_.failures);
-      if (seg.fd >= 0) ::close(seg.fd);
-      return;
-    }
-    seg.size = static_cast<std::uint64_t>(info.st_size);
-    auto summary = detail::disk_format::scan_segment(
-        seg.fd, seg.size, max_value_bytes(),
-        [&](const detail::disk_format::record_header& header, std::uint64_t at) {
-          if (header.kind == detail::disk_format::record_kind::tombstone) {
-            index_.erase(header.key);
-            return;
-          }
-          index_[header.key] = location{id, seg.fd, at, header.value_length};
-          seg.keys.push_back(header.key);
-        });
-    // One failure per damaged record, and one for a scan cut short (a damaged
-    // header or a torn tail: how many records followed is unknowable).
-    counters_.bump(counters_.failures, summary.damaged_records + (summary.stopped_early ? 1 : 0));
-    total_bytes_.fetch_add(seg.size, std::memory_order_relaxed);
-    segments_.emplace(id, std::move(seg));
-  }
-
-  // Drops whole oldest segments while `incoming` more bytes would not fit.
-  // Caller holds the exclusive lock.
-  void evict_until_fits(std::uint64_t incoming) {
-    while (!segments_.empty() &&
-           total_bytes_.load(std::memory_order_relaxed) + incoming > options_.capacity_bytes) {
-      auto oldest = segments_.begin();
-      for (const auto& key : oldest->second.keys) {
-        auto found = index_.find(key);
-        if (found != index_.end() && found->second.segment_id == oldest->first) {
-          index_.erase(found);
-          counters_.bump(counters_.evictions);
-        }
-      }
-      ::close(oldest->second.fd);
-      ::unlink((directory_ / detail::disk_format::segment_file_name(oldest->first)).c_str());
-      total_bytes_.fetch_sub(oldest->second.size, std::memory_order_relaxed);
-      if (std::next(oldest) == segments_.end()) writable_ = false;
-      segments_.erase(oldest);
-    }
-  }
-
-  // Starts a new segment for appends. Caller holds the exclusive lock.
-  bool start_segment() {
-    auto id = next_segment_id_++;
-    auto path = directory_ / detail::disk_format::segment_file_name(id);
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return false;
-    auto header = detail::disk_format::encode_segment_header(id);
-    if (!detail::disk_format::within_file_size_limit(header.size()) ||
-        ::pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
-      ::close(fd);
-      ::unlink(path.c_str());
-      return false;
-    }
-    segments_.emplace(id, segment{fd, header.size(), {}});
-    total_bytes_.fetch_add(header.size(), std::memory_order_relaxed);
-    writable_ = true;
+    store_.load(ids);
     return true;
   }
 
@@ -404,154 +304,15 @@ class disk_tier {
   // and, if the write raised it, taken (see file_size_limit.hpp).
   bool append_here(detail::disk_format::record_kind kind, const cache_key& key,
                    std::span<const std::byte> value) {
-    detail::disk_format::file_size_signal_guard guard;
-    return append(kind, key, value, &guard);
-  }
-
-  // The writer thread's append: runs of records that go to the same segment
-  // are written with one pwritev under one exclusive lock (on the VM measured
-  // an 8 KiB pwrite took 12-14 us, a 512 KiB one 4.5-7 us per 8 KiB); a record
-  // that needs a new segment, eviction or more room than the file-size limit
-  // leaves goes through `append` alone.
-  void append_run(detail::disk_format::write_queue::record_run run) noexcept {
-    try {
-      std::unique_lock lock(mutex_);
-      auto& staged = run_scratch_;
-      staged.clear();
-      staged.reserve(max_run_parts / 2);  // `parts` points into it: it must not reallocate
-      std::vector<iovec>& parts = run_parts_;
-      parts.clear();
-      std::uint64_t staged_bytes = 0;
-      auto write_staged = [&] {
-        if (staged.empty()) return;
-        auto& [id, active] = *segments_.rbegin();
-        bool ok = detail::disk_format::write_vector(active.fd, parts.data(), active.size,
-                                                    staged_bytes, static_cast<int>(parts.size()));
-        if (!ok) {
-          bool too_large = errno == EFBIG;
-          if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0 || too_large)
-            writable_ = false;
-          for (const auto& one : staged) {
-            counters_.bump(counters_.failures);
-            index_.erase(one.record->key);
-          }
-        } else {
-          for (const auto& one : staged) {
-            auto offset = active.size;
-            auto size = detail::disk_format::record_header_size + one.record->value.size();
-            active.size += size;
-            total_bytes_.fetch_add(size, std::memory_order_relaxed);
-            if (one.record->kind == detail::disk_format::record_kind::tombstone) {
-              index_.erase(one.record->key);
-            } else {
-              active.keys.push_back(one.record->key);
-              index_[one.record->key] = location{id, active.fd, offset, one.record->value.size()};
-            }
-          }
-        }
-        staged.clear();
-        parts.clear();
-        staged_bytes = 0;
-      };
-      for (const auto& record : run) {
-        auto record_size = detail::disk_format::record_header_size + record->value.size();
-        bool fits = writable_ && !segments_.empty() && parts.size() + 2 <= max_run_parts &&
-                    segments_.rbegin()->second.size + staged_bytes + record_size <=
-                        options_.segment_bytes &&
-                    total_bytes_.load(std::memory_order_relaxed) + staged_bytes + record_size <=
-                        options_.capacity_bytes &&
-                    detail::disk_format::within_file_size_limit(segments_.rbegin()->second.size +
-                                                                staged_bytes + record_size);
-        if (!fits) {
-          write_staged();
-          append_locked(record->kind, record->key, record->value, nullptr);
-          continue;
-        }
-        staged.push_back({record.get(), detail::disk_format::encode_record_header(
-                                            record->kind, record->key, record->value)});
-        auto& header = staged.back().header;
-        parts.push_back({header.data(), header.size()});
-        parts.push_back({const_cast<std::byte*>(record->value.data()), record->value.size()});
-        staged_bytes += record_size;
-      }
-      write_staged();
-    } catch (...) {  // bad_alloc growing the index or the scratch: counted, the records are lost
-      counters_.bump(counters_.failures);
-    }
-  }
-
-  bool append(detail::disk_format::record_kind kind, const cache_key& key,
-              std::span<const std::byte> value,
-              detail::disk_format::file_size_signal_guard* guard = nullptr) {
     if (!available_) {
       counters_.bump(counters_.failures);
       return false;
     }
-    if (value.size() > max_value_bytes()) return false;
-    std::unique_lock lock(mutex_);
-    return append_locked(kind, key, value, guard);
+    detail::disk_format::file_size_signal_guard guard;
+    return store_.append(kind, key, value, &guard);
   }
 
-  // Appends one record; the caller holds the exclusive lock. Runs on the
-  // writer thread, or on the caller's with `guard`.
-  bool append_locked(detail::disk_format::record_kind kind, const cache_key& key,
-                     std::span<const std::byte> value,
-                     detail::disk_format::file_size_signal_guard* guard) {
-    auto header = detail::disk_format::encode_record_header(kind, key, value);
-    auto record_size = header.size() + value.size();
-    // A record that cannot be written leaves the key absent: an older record
-    // must not be served in place of a newer value that was lost (the key may
-    // come back after a reopen, with that older, correct-for-its-time value).
-    auto fail = [&] {
-      counters_.bump(counters_.failures);
-      index_.erase(key);
-      return false;
-    };
-    bool need_segment =
-        !writable_ || segments_.rbegin()->second.size + record_size > options_.segment_bytes;
-    if (need_segment) writable_ = false;
-    evict_until_fits(record_size + (need_segment ? detail::disk_format::segment_header_size : 0));
-    if (need_segment && !start_segment()) return fail();
-    auto& [id, active] = *segments_.rbegin();
-    iovec parts[2] = {{header.data(), header.size()},
-                      {const_cast<std::byte*>(value.data()), value.size()}};
-    if (!detail::disk_format::within_file_size_limit(active.size + record_size)) {
-      // As EFBIG, without raising SIGXFSZ. The segment is sealed: the next
-      // record starts a new file, which the limit may still allow.
-      writable_ = false;
-      return fail();
-    }
-    if (!detail::disk_format::write_vector(active.fd, parts, active.size, record_size)) {
-      bool too_large = errno == EFBIG;
-      if (too_large && guard != nullptr) guard->write_failed_with_efbig();
-      if (::ftruncate(active.fd, static_cast<off_t>(active.size)) != 0 || too_large)
-        writable_ = false;
-      return fail();
-    }
-    auto offset = active.size;
-    active.size += record_size;  // before the index, which may throw bad_alloc
-    total_bytes_.fetch_add(record_size, std::memory_order_relaxed);
-    if (kind == detail::disk_format::record_kind::tombstone) {
-      index_.erase(key);
-    } else {
-      active.keys.push_back(key);
-      index_[key] = location{id, active.fd, offset, value.size()};
-    }
-    return true;
-  }
-
-  // Forgets a key whose record failed verification, unless a put replaced it meanwhile.
-  void drop_damaged(const cache_key& key, const location& where) {
-    std::unique_lock lock(mutex_);
-    auto found = index_.find(key);
-    if (found != index_.end() && found->second.segment_id == where.segment_id &&
-        found->second.offset == where.offset)
-      index_.erase(found);
-  }
-
-  void close_all() noexcept {
-    for (auto& [id, seg] : segments_) ::close(seg.fd);
-    segments_.clear();
+  void close_lock() noexcept {
     if (lock_fd_ >= 0) ::close(lock_fd_);
     lock_fd_ = -1;
   }
@@ -561,23 +322,8 @@ class disk_tier {
   bool available_ = false;
   std::string unavailable_reason_;
   int lock_fd_ = -1;
-
-  mutable std::shared_mutex mutex_;            // guards everything below except the atomics
-  std::map<std::uint64_t, segment> segments_;  // by id: begin() is the oldest
-  std::unordered_map<cache_key, location, cache_key_hash> index_;
-  std::uint64_t next_segment_id_ = 1;
-  bool writable_ = false;  // the newest segment was started by this object and takes appends
-
-  std::atomic<std::uint64_t> total_bytes_{0};
   detail::tier_counters counters_;
-  // The writer thread's scratch for append_run (guarded by mutex_).
-  struct staged_record {
-    const detail::disk_format::pending_record* record;
-    detail::disk_format::record_header_bytes header;
-  };
-  static constexpr std::size_t max_run_parts = 1024;  // IOV_MAX on Linux
-  std::vector<staged_record> run_scratch_;
-  std::vector<iovec> run_parts_;
+  detail::disk_format::segment_store store_;
   std::unique_ptr<detail::disk_format::write_queue> queue_;  // null: writes on the caller's thread
 };
 
