@@ -10,7 +10,9 @@
 
 #include <csignal>
 #include <cstring>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "cache_stage_support.hpp"
 #include "conveyor/cache/detail/row_codec.hpp"
@@ -426,4 +428,143 @@ TEST_CASE(
   }
   CHECK(message.find("bad record") != std::string::npos);
   CHECK(message.find("generate") != std::string::npos);
+}
+
+namespace {
+
+// A disk tier seen through, counting flush() calls and what each found: the
+// thread it ran on and the bytes still queued once the disk tier had flushed.
+class flush_watching_tier {
+ public:
+  explicit flush_watching_tier(std::shared_ptr<cy::disk_tier> inner) : inner_(std::move(inner)) {}
+
+  bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_->get(key, out); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
+    return inner_->put(key, value);
+  }
+  bool erase(const cy::cache_key& key) { return inner_->erase(key); }
+  bool contains(const cy::cache_key& key) { return inner_->contains(key); }
+  std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    return inner_->get_many(keys, values, found);
+  }
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
+    return inner_->put_many(keys, values);
+  }
+  [[nodiscard]] std::uint64_t size_bytes() const { return inner_->size_bytes(); }
+  [[nodiscard]] std::uint64_t capacity_bytes() const { return inner_->capacity_bytes(); }
+  [[nodiscard]] cy::tier_stats stats() const { return inner_->stats(); }
+  [[nodiscard]] std::string_view name() const { return "flush_watching"; }
+
+  void flush() {
+    inner_->flush();
+    std::lock_guard lock(mutex_);
+    ++flushes_;
+    queued_after_flush_ = inner_->queued_bytes();
+    flush_thread_ = std::this_thread::get_id();
+  }
+  int flushes() {
+    std::lock_guard lock(mutex_);
+    return flushes_;
+  }
+  std::uint64_t queued_after_flush() {
+    std::lock_guard lock(mutex_);
+    return queued_after_flush_;
+  }
+  std::thread::id flush_thread() {
+    std::lock_guard lock(mutex_);
+    return flush_thread_;
+  }
+
+ private:
+  std::shared_ptr<cy::disk_tier> inner_;
+  std::mutex mutex_;
+  int flushes_ = 0;
+  std::uint64_t queued_after_flush_ = ~std::uint64_t{0};
+  std::thread::id flush_thread_;
+};
+
+// Write-behind large enough that no put ever waits for the writer.
+cy::disk_tier_options roomy_write_behind() {
+  return cy::disk_tier_options{.write_behind_bytes = std::uint64_t{1} << 30};
+}
+
+}  // namespace
+
+static_assert(cy::flushable_tier<cy::disk_tier>);
+static_assert(cy::flushable_tier<flush_watching_tier>);
+static_assert(!cy::flushable_tier<cy::memory_tier<>>);
+static_assert(cy::flushable_tier<cy::tiered<cy::memory_tier<>, cy::disk_tier&>>);
+static_assert(!cy::flushable_tier<cy::tiered<cy::memory_tier<>, cy::memory_tier<>>>);
+static_assert(cy::detail::ends_epochs<cy::detail::cache_stage<cy::disk_tier>>);
+static_assert(!cy::detail::ends_epochs<cy::detail::cache_stage<cy::memory_tier<>>>);
+
+TEST_CASE(
+    "cache_stage: a complete epoch flushes the write-behind disk tier when the loop ends, on the "
+    "consumer's thread") {
+  cy::test::temp_dir dir("cache-stage");
+  auto disk = std::make_shared<cy::disk_tier>(dir.path() / "cache", roomy_write_behind());
+  auto tier = std::make_shared<flush_watching_tier>(disk);
+  auto expected = reference_epochs(0, 2);
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(tier) | cy::parallel(2);
+  for (std::uint64_t e = 0; e < 2; ++e) {
+    std::vector<batch_snapshot> seen;
+    auto run = pipe.epoch(e);
+    for (auto& b : run) {
+      seen.push_back(snapshot_of(b));
+      CHECK(tier->flushes() == static_cast<int>(e));  // not while batches remain
+    }
+    CHECK(seen == expected[e]);
+    CHECK(tier->flushes() == static_cast<int>(e) + 1);  // before the run is destroyed
+    CHECK(tier->flush_thread() == std::this_thread::get_id());
+    CHECK(tier->queued_after_flush() == 0);
+    CHECK(disk->queued_bytes() == 0);
+    CHECK(disk->size_bytes() > 0);
+  }
+  CHECK(calls->load() == record_count);
+}
+
+TEST_CASE("cache_stage: tiered<memory, disk> forwards the end-of-epoch flush to its disk tier") {
+  cy::test::temp_dir dir("cache-stage");
+  auto watching = flush_watching_tier(
+      std::make_shared<cy::disk_tier>(dir.path() / "cache", roomy_write_behind()));
+  for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
+    int before = watching.flushes();
+    auto stack = std::make_shared<cy::tiered<cy::memory_tier<>, flush_watching_tier&>>(
+        policy, cy::memory_tier<>(small_memory_options()), watching);
+    auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+    auto pipe = base_pipe(calls) | cy::cache(stack) | cy::parallel(2);
+    for (auto& b : pipe.epoch(0)) (void)b;
+    CHECK(watching.flushes() == before + 1);
+    CHECK(watching.queued_after_flush() == 0);
+  }
+}
+
+TEST_CASE(
+    "cache_stage: an epoch left by break does not flush; the disk tier's destructor writes its "
+    "values") {
+  cy::test::temp_dir dir("cache-stage");
+  std::uint64_t first_batch_rows = 0;
+  {
+    auto disk = std::make_shared<cy::disk_tier>(dir.path() / "cache", roomy_write_behind());
+    auto tier = std::make_shared<flush_watching_tier>(disk);
+    auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+    auto pipe = base_pipe(calls) | cy::cache(tier);  // sequential: only batch 0 is produced
+    for (auto& b : pipe.epoch(0)) {
+      first_batch_rows = b.rows();
+      break;
+    }
+    CHECK(tier->flushes() == 0);
+    CHECK(calls->load() == first_batch_rows);
+    CHECK(cy::cache_stats(pipe).stored == first_batch_rows);
+  }  // the pipeline, then the disk tier go: its destructor writes the queue
+  REQUIRE(first_batch_rows == 16);
+  auto reopened = std::make_shared<cy::disk_tier>(dir.path() / "cache");
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = base_pipe(calls) | cy::cache(reopened);
+  for (auto& b : pipe.epoch(0)) (void)b;
+  CHECK(cy::cache_stats(pipe).hits == first_batch_rows);
+  CHECK(calls->load() == record_count - first_batch_rows);
 }

@@ -337,6 +337,16 @@ struct cache_stage {
         env.chain_fingerprint};
   }
 
+  /// The epoch-end hook (stage.hpp): a write-behind tier is flushed once an
+  /// epoch's batches are exhausted, so the epoch's values are on disk before
+  /// the next starts. An epoch left early leaves its writes queued (the tier's
+  /// destructor or the next complete epoch writes them).
+  void end_epoch(std::uint64_t /*epoch*/) const
+    requires flushable_tier<Tier>
+  {
+    tier->flush();
+  }
+
   [[nodiscard]] cache_stage_stats stats() const {
     auto s = counters->snapshot();
     s.tier = tier->stats();

@@ -121,6 +121,13 @@ concept put_reporting_tier = cache_tier<T> &&
   { tier.put_many(keys, values, stored) } -> std::same_as<std::size_t>;
 };
 
+/// A tier that writes behind: `flush()` waits until every write queued
+/// before the call is done (stored, or its failure counted). The cache stage
+/// calls it at the end of each complete epoch; `tiered` forwards it to its
+/// tiers that have it. A tier without it writes inside `put`.
+template <class T>
+concept flushable_tier = cache_tier<T> && requires(T& tier) { tier.flush(); };
+
 /// The batched forms for a tier with no faster way than one key at a time:
 /// `get` per key (found[i] set, values[i] filled on a hit and cleared on a
 /// miss; returns the hits) and `put` per pair (returns how many were stored;

@@ -132,6 +132,22 @@ requires(sizeof...(Tiers) >= 1 &&
         state_->tiers);
   }
 
+  /// Flushes every tier that writes behind (`flushable_tier`), top first:
+  /// the writes queued before the call are done when it returns. Present when
+  /// some tier has `flush()`.
+  void flush()
+    requires(flushable_tier<std::remove_reference_t<Tiers>> || ...)
+  {
+    std::apply(
+        [](auto&... tiers) {
+          auto one = [](auto& tier) {
+            if constexpr (flushable_tier<std::remove_reference_t<decltype(tier)>>) tier.flush();
+          };
+          (one(tiers), ...);
+        },
+        state_->tiers);
+  }
+
   /// True when some tier holds `key`.
   [[nodiscard]] bool contains(const cache_key& key) {
     return std::apply([&](auto&... tiers) { return (tiers.contains(key) || ...); }, state_->tiers);

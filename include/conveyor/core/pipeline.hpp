@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -302,9 +303,20 @@ class pipeline {
     for (auto* c : runtime_->counters)
       c->trace.store(trace ? trace->label(c->name) : nullptr, std::memory_order_relaxed);
     auto run = epoch_run<stream_type>(std::move(stream), plan_of(e), first, runtime_);
+    if constexpr ((detail::ends_epochs<Stages> || ...)) {
+      // The pipeline outlives its epoch runs (see the top), so its stages do.
+      run.end_epoch_ = [stages = &stages_](std::uint64_t epoch) {
+        std::apply([&](const auto&... stage) { (end_stage_epoch(stage, epoch), ...); }, *stages);
+      };
+    }
     run.next_label_ = trace ? trace->label("next batch") : nullptr;
     run.trace_ = std::move(trace);
     return run;
+  }
+
+  template <class Stage>
+  static void end_stage_epoch(const Stage& stage, std::uint64_t epoch) {
+    if constexpr (detail::ends_epochs<Stage>) stage.end_epoch(epoch);
   }
 
   Source source_;
@@ -316,6 +328,9 @@ class pipeline {
 
 /// The batches of one epoch, as an input range. Move-only. Destroying it (or
 /// leaving the loop early) stops the epoch's threads before returning.
+/// When the consumer reaches the end of the epoch, the run stops the threads
+/// and then calls each stage's `end_epoch(epoch)` (stage.hpp) on the
+/// consumer's thread; an epoch left early never calls it.
 template <class Stream>
 class epoch_run {
  public:
@@ -394,6 +409,18 @@ class epoch_run {
       ++next_;
       rows_ += current_->rows();
       shared_->position = position();
+    } else {
+      end_of_epoch();
+    }
+  }
+  // The batches are exhausted: stop the threads, then the stages' epoch-end
+  // hooks (a hook that throws propagates to the consumer's loop).
+  void end_of_epoch() {
+    finish();
+    if (end_epoch_) {
+      auto hook = std::move(end_epoch_);
+      end_epoch_ = nullptr;
+      hook(plan_.epoch());
     }
   }
 
@@ -409,6 +436,7 @@ class epoch_run {
   bool finished_ = false;
   std::shared_ptr<trace_file> trace_;  // what this run's spans go to (kept open while it runs)
   const detail::trace_label* next_label_ = nullptr;
+  std::function<void(std::uint64_t)> end_epoch_;  // the stages' end_epoch hooks; empty: none
 
   template <record_source, bool, class...>
   friend class pipeline;

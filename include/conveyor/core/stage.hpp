@@ -28,6 +28,13 @@
 //                    device memory
 //   must_be_last     a sink: nothing may follow it
 //
+// Optionally, a stage of any kind may have `void end_epoch(std::uint64_t
+// epoch) const`: the pipeline calls it once an epoch's batches are exhausted
+// (the consumer's next() found the end), on the consumer's thread, after every
+// thread the epoch started has stopped, for each stage that has it, upstream
+// first. An epoch left early (break, an exception, finish()) does not call it.
+// A cache flushes its write-behind tier there (docs/execution.md).
+//
 // A stage opts into messages that name it with CONVEYOR_STAGE_MESSAGES("its
 // name(...)") inside its class; without it the messages say "this stage" and
 // the compiler's instantiation note names the type. New kinds of stages (a
@@ -147,6 +154,10 @@ struct generic_stage_messages {
   };
 
 namespace detail {
+
+/// Does Stage have the optional epoch-end hook (see the top of this header)?
+template <class Stage>
+concept ends_epochs = requires(const Stage& stage, std::uint64_t epoch) { stage.end_epoch(epoch); };
 
 template <class Stage>
 concept names_its_messages = requires {
