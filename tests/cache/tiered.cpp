@@ -268,6 +268,78 @@ TEST_CASE("tiered get_many asks each tier once for the keys still missing and pr
   CHECK(stack.stats().misses == 2);
 }
 
+static_assert(cy::visiting_tier<cy::tiered<top_tier, bottom_tier>>);
+static_assert(cy::visiting_tier<cy::tiered<top_tier, cy::disk_tier&>>);
+static_assert(!cy::visiting_tier<cy::tiered<cy::disk_tier&, top_tier>>);
+static_assert(!cy::in_process_tier<cy::tiered<top_tier, cy::disk_tier&>>);
+
+TEST_CASE("tiered visit_many shows the top's hits in place, fetches the rest below once, promotes") {
+  for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
+    cy::tiered stack(policy, tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+    std::vector<cy::cache_key> keys;
+    for (std::uint64_t r = 0; r < 6; ++r) keys.push_back(key_of(r));
+    std::vector<cy::byte_buffer> stored;
+    for (std::uint64_t r = 0; r < 4; ++r) stored.push_back(value_for(r, value_size));
+    std::vector<std::span<const std::byte>> views(stored.begin(), stored.end());
+    // 0, 1 only below; 2, 3 in both (write-back: put below directly).
+    for (std::uint64_t r = 0; r < 4; ++r) CHECK(stack.tier<1>().put(keys[r], views[r]));
+    for (std::uint64_t r = 2; r < 4; ++r) CHECK(stack.tier<0>().put(keys[r], views[r]));
+    auto top_before = stack.tier<0>().stats();
+    auto lower_before = stack.tier<1>().stats();
+
+    std::vector<int> visits(keys.size(), 0);
+    std::vector<cy::byte_buffer> seen(keys.size());
+    std::size_t hits = stack.visit_many(std::span<const cy::cache_key>(keys),
+                                        [&](std::size_t i, std::span<const std::byte> value) {
+                                          ++visits[i];
+                                          seen[i].assign(value.begin(), value.end());
+                                        });
+    CHECK(hits == 4);
+    CHECK(visits == std::vector<int>{1, 1, 1, 1, 0, 0});
+    for (std::uint64_t r = 0; r < 4; ++r) CHECK(seen[r] == value_for(r, value_size));
+    auto top = stack.tier<0>().stats();
+    CHECK(top.hits - top_before.hits == 2);      // 2, 3 from the top
+    CHECK(top.misses - top_before.misses == 4);  // asked once for all six
+    auto lower = stack.tier<1>().stats();
+    CHECK((lower.hits + lower.misses) - (lower_before.hits + lower_before.misses) == 4);  // 0, 1, 4, 5
+    CHECK(lower.hits - lower_before.hits == 2);  // 0, 1
+    CHECK(stack.tier<0>().contains(keys[0]));    // promoted
+    CHECK(stack.tier<0>().contains(keys[1]));
+    CHECK(stack.stats().hits == 4);
+    CHECK(stack.stats().misses == 2);
+    CHECK(stack.stats().bytes_read == 4 * value_size);
+    // An empty batch visits nothing.
+    CHECK(stack.visit_many(std::span<const cy::cache_key>(),
+                           [](std::size_t, std::span<const std::byte>) { FAIL("visited"); }) == 0);
+  }
+}
+
+TEST_CASE("tiered write-back: values promoted through visit_many are not written down again") {
+  cy::test::temp_dir dir("tiered");
+  cy::disk_tier disk(dir.path() / "cache", cy::disk_tier_options{.write_behind_bytes = 0});
+  std::vector<cy::cache_key> keys;
+  std::vector<cy::byte_buffer> stored;
+  for (std::uint64_t r = 0; r < 12; ++r) {
+    keys.push_back(key_of(r));
+    stored.push_back(value_for(r, value_size));
+    CHECK(disk.put(keys.back(), stored.back()));
+  }
+  cy::tiered stack(cy::write_policy::write_back, tier_of<top_tier>(4), disk);
+  auto written_before = disk.stats().puts;
+  std::size_t visited = 0;
+  // Read everything twice through a top that holds only 4: promotions evict
+  // promoted values, which must not go back to the disk.
+  for (int pass = 0; pass < 2; ++pass)
+    CHECK(stack.visit_many(std::span<const cy::cache_key>(keys),
+                           [&](std::size_t i, std::span<const std::byte> value) {
+                             ++visited;
+                             CHECK(std::equal(value.begin(), value.end(), stored[i].begin(),
+                                              stored[i].end()));
+                           }) == 12);
+  CHECK(visited == 24);
+  CHECK(disk.stats().puts == written_before);
+}
+
 TEST_CASE("tiered put_many follows the write policy") {
   std::vector<cy::cache_key> keys;
   std::vector<cy::byte_buffer> stored;

@@ -173,6 +173,49 @@ requires(sizeof...(Tiers) >= 1 &&
     return hits;
   }
 
+  /// `get_many` with the hits shown in place (`visiting_tier`), present when
+  /// the top tier is a `visiting_tier`: the top tier's hits are visited in
+  /// place, under its locks; the keys it misses go down as in `get_many`
+  /// (each lower tier asked once, hits promoted above) and are visited from
+  /// buffers reused per thread. Calls visit(i, value) once per key found, in
+  /// any order, and returns the hits; counts as `get_many`. `visit` must not
+  /// call into the stack; an exception from it propagates.
+  template <class Visit>
+  std::size_t visit_many(std::span<const cache_key> keys, Visit&& visit)
+    requires visiting_tier<std::remove_reference_t<std::tuple_element_t<0, std::tuple<Tiers...>>>>
+  {
+    auto started = std::chrono::steady_clock::now();
+    const std::size_t count = keys.size();
+    thread_local std::vector<std::uint8_t> found;
+    thread_local std::vector<byte_buffer> values;
+    found.assign(count, 0);
+    std::uint64_t bytes = 0;
+    std::size_t hits = std::get<0>(state_->tiers).visit_many(
+        keys, [&](std::size_t i, std::span<const std::byte> value) {
+          found[i] = 1;
+          bytes += value.size();
+          visit(i, value);
+        });
+    if constexpr (tier_count > 1) {
+      if (hits < count) {
+        if (values.size() < count) values.resize(count);
+        std::span<byte_buffer> below_values(values.data(), count);
+        // found[] marks the top's hits, so lower tiers are asked only for the rest.
+        std::vector<std::uint8_t> top_hit(found.begin(), found.end());
+        std::size_t below = get_many_below<1>(keys, below_values, std::span<std::uint8_t>(found));
+        hits += below;
+        for (std::size_t i = 0; i < count && below != 0; ++i) {
+          if (found[i] == 0 || top_hit[i] != 0) continue;
+          bytes += values[i].size();
+          visit(i, std::span<const std::byte>(values[i]));
+        }
+      }
+    }
+    count_lookups(hits, count - hits, bytes);
+    state_->get_latency.record(std::chrono::steady_clock::now() - started);
+    return hits;
+  }
+
   /// Batched `put`, per value as `put` does it. Write-through: one `put_many`
   /// per tier. Write-back: one `put_many` to the top tier; each lower tier gets
   /// all the values when the tier above cannot report evictions, else one
