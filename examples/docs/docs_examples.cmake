@@ -9,7 +9,7 @@ endfunction()
 
 foreach(example readme pipeline_basics checkpoint_resume dea_pipeline cache_pipeline cache_packed binary_readers cache_tiers
                 text_and_decoders extending_source extending_decoder
-                getting_started migrate_pytorch decoder_kernels reader_apis cache_memory)
+                getting_started migrate_pytorch decoder_kernels reader_apis cache_memory cache_disk_shm)
   conveyor_docs_example(${example})
 endforeach()
 # An example this configuration cannot build is listed with the reason, for the
