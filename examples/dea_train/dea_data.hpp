@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <span>
@@ -107,6 +109,22 @@ inline void write_synthetic(const std::filesystem::path& path, std::size_t n, st
 
 /// Record indices 0..n-1 split by a fixed pseudo-random permutation (seed 7,
 /// independent of the file): 20% validation, the rest training, each sorted.
+/// The closing lines of both training examples: the training pipeline's
+/// stats table, then the model's validation F1 beside the top-k baseline's.
+/// Returns the exit status: 1 unless the model beats the baseline.
+inline int report_against_baseline(const cy::pipeline_stats& stats, double model_f1, double baseline_f1,
+                                   std::uint64_t k, double mean_grams) {
+  std::cout << "\ntraining pipeline:\n" << stats;
+  std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top " << k
+            << " training grams, mean " << std::setprecision(1) << mean_grams << " per record) "
+            << std::setprecision(4) << baseline_f1 << "\n";
+  if (!(model_f1 > baseline_f1)) {
+    std::cout << "FAIL: the model's validation F1 is not above the baseline's\n";
+    return 1;
+  }
+  return 0;
+}
+
 struct split_rows {
   std::vector<std::uint64_t> train, validation;
   explicit split_rows(std::uint64_t n) {

@@ -250,15 +250,8 @@ int main(int argc, char** argv) try {
     for (auto&& [x, y] : validation.epoch(static_cast<std::uint64_t>(epochs)))
       base.add(baseline.unsqueeze(0).expand_as(y), y);
 
-    std::cout << "\ntraining pipeline:\n" << train.stats();
-    std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top "
-              << k << " training grams, mean " << std::setprecision(1) << mean_grams
-              << " per record) " << std::setprecision(4) << base.f1() << "\n";
-    if (!(model_f1 > base.f1())) {
-      std::cout << "FAIL: the model's validation F1 is not above the baseline's\n";
-      return 1;
-    }
-    return 0;
+    return dea_data::report_against_baseline(train.stats(), model_f1, base.f1(), static_cast<std::uint64_t>(k),
+                                             mean_grams);
   };
 
 #ifdef CONVEYOR_DEA_TRAIN_STAGER

@@ -239,15 +239,7 @@ int main(int argc, char** argv) try {
   }
   const auto base = model.read_counters(stream).baseline;
 
-  std::cout << "\ntraining pipeline:\n" << train.stats();
-  std::cout << std::setprecision(4) << "\nvalidation F1: model " << model_f1 << ", baseline (top "
-            << k << " training grams, mean " << std::setprecision(1) << mean_grams
-            << " per record) " << std::setprecision(4) << base.f1() << "\n";
-  if (!(model_f1 > base.f1())) {
-    std::cout << "FAIL: the model's validation F1 is not above the baseline's\n";
-    return 1;
-  }
-  return 0;
+  return dea_data::report_against_baseline(train.stats(), model_f1, base.f1(), k, mean_grams);
 } catch (const std::exception& error) {
   std::cerr << "raw_cuda_train: " << error.what() << "\n";
   return 1;
