@@ -12,17 +12,10 @@
 #include <type_traits>
 
 #include "conveyor/core/host_device.hpp"
+#include "conveyor/decode/bit_order.hpp"
 #include "conveyor/decode/detail/bit_values.hpp"
 
 namespace conveyor {
-
-/// Where value i of a packed row sits within byte i / 8 (numpy.packbits'
-/// `bitorder`).
-enum class bit_order : std::uint8_t {
-  big,     ///< value i is bit 7 - i % 8 (the most significant bit first); numpy's default
-  little,  ///< value i is bit i % 8 (the least significant bit first)
-};
-
 namespace detail {
 
 // The encoding of 1 in a 16-bit element type, as a constant a device function
