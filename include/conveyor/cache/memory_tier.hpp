@@ -156,10 +156,10 @@ class memory_tier {
     {
       std::unique_lock lock(s.mutex);
       insert_locked(s, std::move(entry), evicted);
+      report_evictions(s, evicted);  // under the lock: see eviction_listener.hpp
     }
     s.puts.fetch_add(1, std::memory_order_relaxed);
     s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
-    report_evictions(s, evicted);
     if (timer) state_->put_latency.record(std::chrono::steady_clock::now() - *timer);
     return true;
   }
@@ -289,8 +289,8 @@ class memory_tier {
     }
     const auto& groups = group_by_shard(keys.first(count));
     std::size_t total = 0;
-    // Victims of every shard, freed and reported once this thread's grouping
-    // buffers are no longer needed (a listener may put into another tier).
+    // Victims of every shard, reported under their shard's lock (see
+    // eviction_listener.hpp) and freed once the call is done.
     std::vector<detail::memory_entry_ptr> evicted_all;
     evicted_entries evicted;
     for (std::size_t g = 0; g + 1 < groups.starts.size(); ++g) {
@@ -313,16 +313,14 @@ class memory_tier {
           stored[i] = 1;
           ++puts;
         }
+        report_evictions(s, evicted);
       }
       if (puts != 0) s.puts.fetch_add(puts, std::memory_order_relaxed);
       if (rejected != 0) s.rejected_puts.fetch_add(rejected, std::memory_order_relaxed);
       if (bytes != 0) s.bytes_written.fetch_add(bytes, std::memory_order_relaxed);
-      if (!evicted.empty()) s.evictions.fetch_add(evicted.size(), std::memory_order_relaxed);
       for (auto& victim : evicted) evicted_all.push_back(std::move(victim));
       total += puts;
     }
-    if (state_->on_evict)
-      for (const auto& victim : evicted_all) state_->on_evict(victim->key, victim->value());
     if (timer && count != 0)
       state_->put_latency.record((std::chrono::steady_clock::now() - *timer) / count);
     return total;
@@ -488,7 +486,8 @@ class memory_tier {
 
   // Inserts `entry` (its charge fits the shard), replacing the key's older
   // entry and keeping its access count, and evicts until the shard fits.
-  // Victims go to `evicted`, to be freed and reported after the lock.
+  // Victims go to `evicted`, to be reported before the lock is released and
+  // freed after it.
   static void insert_locked(shard& s, detail::memory_entry_ptr entry, evicted_entries& evicted) {
     const std::uint64_t charge = entry->charged_bytes;
     s.index.reserve_one();  // the only step that can fail: before anything changes
@@ -524,6 +523,10 @@ class memory_tier {
     return true;
   }
 
+  // Called with the shard's lock held, so that a victim reaches the listener
+  // (a write-back `tiered`: the tier below) before any other thread can see
+  // the shard without it: a lookup that misses here finds it below, and a
+  // later put or erase of the key is ordered after the hand-over.
   void report_evictions(shard& s, const evicted_entries& evicted) const {
     if (evicted.empty()) return;
     s.evictions.fetch_add(evicted.size(), std::memory_order_relaxed);
