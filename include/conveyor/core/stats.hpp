@@ -26,7 +26,7 @@
 namespace conveyor {
 
 namespace detail {
-struct trace_label;  // detail/trace.hpp
+struct trace_label;  // detail/trace_buffers.hpp
 }  // namespace detail
 
 /// Why an execution stage runs with its current workers or queue depth:

@@ -41,6 +41,7 @@
 #include "conveyor/core/closure.hpp"
 #include "conveyor/core/detail/trace.hpp"
 #include "conveyor/core/pipeline.hpp"
+#include "conveyor/core/trace_file.hpp"
 
 namespace conveyor {
 

@@ -24,6 +24,7 @@
 #include "conveyor/source/detail/hdf5_types.hpp"
 #include "conveyor/source/detail/row_gather.hpp"
 #include "conveyor/source/element_type.hpp"
+#include "conveyor/source/hdf5_types.hpp"
 
 namespace conveyor {
 

@@ -1,5 +1,6 @@
-// conveyor/source/detail/hdf5_types.hpp: what an HDF5 datatype holds, in
-// conveyor's terms, and the in-memory datatype conveyor reads it as.
+// conveyor/source/detail/hdf5_types.hpp: how an HDF5 datatype is described in
+// conveyor's terms (the public hdf5_content / hdf5_field, in
+// source/hdf5_types.hpp) and the in-memory datatype conveyor reads it as.
 #pragma once
 
 #include <hdf5.h>
@@ -12,28 +13,9 @@
 
 #include "conveyor/source/detail/hdf5_handle.hpp"
 #include "conveyor/source/element_type.hpp"
+#include "conveyor/source/hdf5_types.hpp"
 
 namespace conveyor {
-
-/// What the elements of an HDF5 dataset (or compound field) are.
-enum class hdf5_content : std::uint8_t {
-  numeric,          ///< integers, floats, enums (as their integer type)
-  fixed_string,     ///< fixed-length strings: each element is `bytes` bytes
-  variable_string,  ///< variable-length strings: read with `read_strings`
-  compound,         ///< compound records: see `fields()`
-};
-
-/// One field of a compound dataset as conveyor lays it out in memory: the C
-/// struct layout of the fields' native types in file order (HDF5's
-/// H5Tget_native_type), so a matching `struct` can receive the bytes.
-struct hdf5_field {
-  std::string name;
-  std::size_t offset = 0;  ///< bytes from the start of the record
-  std::size_t bytes = 0;   ///< total bytes of the field
-  hdf5_content content = hdf5_content::numeric;  ///< numeric or fixed_string
-  element_type dtype = element_type::uint8;      ///< for numeric fields
-  std::vector<std::uint64_t> shape;              ///< array fields' dimensions; empty for scalars
-};
 
 namespace detail {
 
