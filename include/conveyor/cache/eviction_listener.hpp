@@ -2,7 +2,8 @@
 //
 // `tiered<...>` in write-back mode hands each value its upper tier evicts to
 // the tier below; tiers that can report evictions satisfy
-// `eviction_reporting_tier`.
+// `eviction_reporting_tier` (`memory_tier`; the shm, disk and Redis tiers do
+// not report, so a write-back stack writes through past them).
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,23 @@
 namespace conveyor {
 
 /// Called with each entry a tier evicts to make room (not for `erase`, not for
-/// a value replaced by a newer `put` of the same key). Tiers call it on the
-/// thread whose `put` caused the eviction and without holding their own locks,
-/// so it may call into other tiers. It must not throw.
+/// a value replaced by a newer `put` of the same key), on the thread whose
+/// `put` caused the eviction, **before** the tier releases the lock that
+/// guards the victim's key (`memory_tier`: the shard's lock). So the hand-over
+/// is atomic with the eviction: no other thread sees the tier without the
+/// entry before the listener has it, and a later put or erase of the key in
+/// this tier is ordered after the listener returned. `tiered`'s write-back
+/// relies on this: a lookup that misses the upper tier finds the value below,
+/// and an older value handed down never lands after a newer put or an erase.
+///
+/// Hence the rules: the listener must not throw and must not call into the
+/// tier that reports to it (its lock is held: deadlock), nor into the batch
+/// calls of another `memory_tier` (`get_many`, `visit_many`, `put_many`,
+/// `put_many_with`: the evicting batch call is in the middle of its
+/// per-thread buffers). Single calls into other tiers are fine, and that is
+/// all `tiered` does (`put`, and `erase` when the tier below refuses). Keep it
+/// short: readers of the shard wait for it (a write-behind `disk_tier`'s put
+/// copies the value into its queue, and waits only when the queue is full).
 using eviction_listener = std::function<void(const cache_key&, std::span<const std::byte>)>;
 
 /// A cache tier that can report its evictions. `set_eviction_listener` replaces

@@ -35,6 +35,9 @@ enum class write_policy : std::uint8_t {
   /// evictions, or that refused it (too large). A value that was promoted
   /// from a lower tier and is evicted unchanged is not written down again
   /// (its bytes are already there): reading does not grow a disk tier.
+  /// The hand-over happens before the upper tier releases the victim's lock
+  /// (see `eviction_listener`), so a lookup never misses a value on its way
+  /// down, and an older value handed down never overwrites a newer put.
   write_back,
 };
 
@@ -124,12 +127,14 @@ requires(sizeof...(Tiers) >= 1 &&
     return stored;
   }
 
-  /// Erases `key` from every tier; true when some tier held it.
+  /// Erases `key` from every tier, top first; true when some tier held it.
+  /// Top first matters in write-back: an eviction of `key` being handed down
+  /// finishes before the top tier's erase, so the lower erase removes it too.
   bool erase(const cache_key& key) {
     for (auto& marks : state_->clean) marks.forget(key);
-    return std::apply(
-        [&](auto&... tiers) { return (static_cast<int>(tiers.erase(key)) | ...) != 0; },
-        state_->tiers);
+    bool held = false;
+    std::apply([&](auto&... tiers) { ((held = tiers.erase(key) || held), ...); }, state_->tiers);
+    return held;
   }
 
   /// Flushes every tier that writes behind (`flushable_tier`), top first:
@@ -372,6 +377,11 @@ requires(sizeof...(Tiers) >= 1 &&
   }
 
   // Each reporting tier but the last hands its evictions to the tier below it.
+  // The listener runs under tier I's lock for the victim (eviction_listener.hpp),
+  // which closes the window in which a lookup missed both tiers: it calls only
+  // single put/erase of tiers I+1.. (never tier I, never a batch call), takes
+  // no lock of tier I and only clean[I]'s own mutex, so the lock order is
+  // always tier I before tier I+1 and nothing waits the other way round.
   template <std::size_t I = 0>
   void install_listeners(std::true_type) {
     if constexpr (I + 1 < tier_count) {
