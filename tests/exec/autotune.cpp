@@ -4,7 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <conveyor/cache/cache_stage.hpp>
+#include <conveyor/cache/disk_tier.hpp>
 #include <conveyor/cache/memory_tier.hpp>
+#include <conveyor/cache/tiered.hpp>
 #include <conveyor/conveyor.hpp>
 #include <cstddef>
 #include <memory>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "support/error_text.hpp"
+#include "support/temp_dir.hpp"
 
 namespace cy = conveyor;
 constexpr std::uint64_t thread_bytes = cy::detail::memory_governor::thread_bytes;
@@ -33,6 +36,18 @@ auto io_wait(std::chrono::microseconds per_batch) {
   return cy::map("io", [per_batch](x_batch&& b) {
     std::this_thread::sleep_for(per_batch);
     return std::move(b);
+  });
+}
+
+// A stage that makes each batch larger: "x" of `width` floats per row, as a
+// decoder that expands compact values would.
+auto widen(std::size_t width) {
+  return cy::map("widen", [width](x_batch&& in, const cy::stage_context& ctx) {
+    x_batch out(ctx.pool, in.info(), in.indices());
+    out.get<"x">() = cy::dense_column<float>(ctx.pool, in.rows(), width);
+    for (std::size_t r = 0; r < in.rows(); ++r)
+      for (std::size_t c = 0; c < width; ++c) out.get<"x">()(r, c) = in.get<"x">()(r, 0);
+    return out;
   });
 }
 
@@ -94,6 +109,27 @@ TEST_CASE(
         CHECK(expected.size() == 39);  // 350 records per rank, batches of 9
         CHECK(batches_of(tuned, epoch) == expected);
         CHECK(batches_of(budgeted, epoch) == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE(
+    "order is a function of (seed, epoch, rank, world) alone: autotuned, budgeted and re-run "
+    "epochs give the single-threaded pipeline's batches") {
+  for (std::uint64_t world : {1u, 3u}) {
+    for (std::uint64_t rank = 0; rank < world; ++rank) {
+      auto plan = cy::shuffle(11) | cy::shard(rank, world) | cy::batch(7);
+      auto serial = records(500) | plan;
+      // A stage after prefetch that makes batches larger, under a budget that
+      // then holds few of them: the tuners change, the order does not.
+      auto tuned = records(500) | plan | io_wait(std::chrono::microseconds(300)) |
+                   cy::parallel(cy::autotune, 24) | cy::prefetch(cy::autotune, 16) | widen(3) |
+                   cy::memory_budget(24 * thread_bytes + 8 * 7 * 3 * 4 + 8 * 7 * 8);
+      for (std::uint64_t epoch : {0u, 1u, 5u, 1u}) {
+        auto expected = batches_of(serial, epoch);
+        CHECK(!expected.empty());
+        CHECK(batches_of(tuned, epoch) == expected);
       }
     }
   }
@@ -205,6 +241,108 @@ TEST_CASE("a memory budget smaller than one batch is an error naming the numbers
       }(),
       "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes",
       std::invalid_argument);
+}
+
+TEST_CASE("without parallel or prefetch the budget still checks the consumer's batch") {
+  // The pipeline holds one batch (the consumer's): a budget below it is refused.
+  auto serial = records(80) | cy::batch(8) | cy::memory_budget(100);
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        for (auto& b : serial.epoch(0)) (void)b;
+      }(),
+      "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes",
+      std::invalid_argument);
+  auto fits = records(80) | cy::batch(8) | cy::memory_budget(160);
+  std::uint64_t rows = 0;
+  for (auto& b : fits.epoch(0)) rows += b.rows();
+  CHECK(rows == 80);
+  // With a cache tier: its capacity plus the batch.
+  auto tier = std::make_shared<cy::memory_tier<>>(4096);
+  auto cached = records(80) | cy::batch(8) | cy::cache(tier) | cy::memory_budget(4096 + 100);
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        for (auto& b : cached.epoch(0)) (void)b;
+      }(),
+      "memory_budget(4196 bytes) is smaller than one batch: a batch measures 160 bytes, plus 4096 "
+      "bytes of in-memory cache tiers",
+      std::invalid_argument);
+}
+
+TEST_CASE("a stage after prefetch that makes batches larger is charged at the size delivered") {
+  // Before widen: 8 rows x 3 floats + 8 indices = 160 bytes. Delivered: 8 x 300 floats + 64 =
+  // 9,664 bytes. prefetch(4) holds 4 + 1 batches, the consumer 1: 6 batches, one thread.
+  constexpr std::uint64_t small = 160, large = 8 * 300 * 4 + 64;
+  auto pipe = records(80) | cy::batch(8) | cy::prefetch(4) | widen(300) |
+              cy::memory_budget(6 * small + thread_bytes + 1000);
+  const std::string expected =
+      "memory_budget(67496 bytes) is too small: a batch measures " + std::to_string(large) +
+      " bytes and this pipeline holds at least 6 (the consumer's 1, prefetch queue and its "
+      "producer's batch 5), " +
+      std::to_string(6 * large) + " bytes, and runs 1 threads charged 65536 bytes each";
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        for (auto& b : pipe.epoch(0)) (void)b;
+      }(),
+      expected.c_str(), std::invalid_argument);
+
+  // Autotuned: the window is sized at the delivered batch, not at the 160 bytes parallel sees.
+  constexpr std::uint64_t budget = 12 * large + 8 * thread_bytes;
+  auto tuned = records(1600) | cy::batch(8) | io_wait(std::chrono::milliseconds(2)) |
+               cy::parallel(cy::autotune, 32) | cy::prefetch(cy::autotune, 16) | widen(300) |
+               cy::memory_budget(budget);
+  std::uint64_t batches = 0;
+  for (auto& b : tuned.epoch(0)) {
+    CHECK(b.size_bytes() == large);
+    ++batches;
+  }
+  CHECK(batches == 200);
+  auto s = tuned.stats();
+  const auto& par = stage(s, "parallel");
+  const auto& pre = stage(s, "prefetch");
+  MESSAGE("parallel workers " << par.workers << " window " << par.queue_capacity << " ("
+                              << cy::to_string(par.tuning) << "), prefetch depth "
+                              << pre.queue_capacity << " (" << cy::to_string(pre.tuning) << ")");
+  // The window, prefetch's queue and its producer's batch, the consumer's, at the delivered size.
+  CHECK((par.queue_capacity + pre.queue_capacity + 2) * large +
+            (par.workers + 1) * thread_bytes <=
+        budget);
+  CHECK(par.queue_capacity <= 9);  // measured at 160 bytes it could have been 2 x 32
+}
+
+TEST_CASE("cache tiers are charged what they keep in memory: capacity, or a disk tier's write-behind queue") {
+  cy::test::temp_dir dir("budget");
+  auto disk = std::make_shared<cy::disk_tier>(
+      dir.path() / "cache", cy::disk_tier_options{.write_behind_bytes = std::uint64_t{8} << 20});
+  CHECK(cy::detail::resident_bytes(*disk) == (std::uint64_t{8} << 20));
+  cy::disk_tier in_put(dir.path() / "in-put", cy::disk_tier_options{.write_behind_bytes = 0});
+  CHECK(cy::detail::resident_bytes(in_put) == 0);
+  auto stack = std::make_shared<cy::tiered<cy::memory_tier<>, cy::disk_tier&>>(
+      cy::memory_tier<>(1 << 20), *disk);
+  CHECK(cy::detail::resident_bytes(*stack) == (std::uint64_t{1} << 20) + (std::uint64_t{8} << 20));
+  CHECK_THROWS_WITH_AS(records(80) | cy::batch(8) | cy::cache(stack) | cy::memory_budget(9 << 20),
+                       "memory_budget(9437184 bytes) leaves nothing for batches: the in-memory "
+                       "cache tiers of this pipeline already take 9437184 bytes",
+                       std::invalid_argument);
+  auto fits = records(80) | cy::batch(8) | cy::cache(stack) | cy::parallel(2) |
+              cy::memory_budget((9 << 20) + 2 * thread_bytes + 5 * 160);
+  std::uint64_t rows = 0;
+  for (auto& b : fits.epoch(0)) rows += b.rows();
+  CHECK(rows == 80);
+}
+
+TEST_CASE("device columns are not host memory: host_bytes counts indices and host columns") {
+  // The "device" column's buffer comes from a host pool here (no GPU needed):
+  // what counts is the column's type, which is what a device stage delivers.
+  auto pool = cy::default_pool();
+  std::vector<std::uint64_t> rows{1, 2};
+  cy::record_batch<cy::dense<"x", float>, cy::dense<"d", float, cy::memory_space::device>,
+                   cy::dense<"p", float, cy::memory_space::pinned>>
+      batch(pool, cy::batch_info{}, rows);
+  batch.get<"x">() = cy::dense_column<float>(pool, 2, 5);
+  batch.get<"d">() = cy::dense_column<float, cy::memory_space::device>(pool, 2, 100);
+  batch.get<"p">() = cy::dense_column<float, cy::memory_space::pinned>(pool, 2, 3);
+  CHECK(batch.size_bytes() == 2 * 8 + 2 * 5 * 4 + 2 * 100 * 4 + 2 * 3 * 4);
+  CHECK(cy::detail::host_bytes(batch) == 2 * 8 + 2 * 5 * 4 + 2 * 3 * 4);
 }
 
 TEST_CASE("a budget too small for fixed settings names what they hold") {

@@ -243,6 +243,10 @@ class disk_tier {
   [[nodiscard]] std::uint64_t capacity_bytes() const noexcept { return options_.capacity_bytes; }
   [[nodiscard]] std::string_view name() const noexcept { return "disk"; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
+  /// The most value bytes the write-behind queue holds in memory (0: writes in put, or unavailable).
+  [[nodiscard]] std::uint64_t write_behind_bytes() const noexcept {
+    return queue_ ? options_.write_behind_bytes : 0;
+  }
   /// False when the directory could not be opened; then `unavailable_reason()` says why.
   [[nodiscard]] bool available() const noexcept { return available_; }
   [[nodiscard]] const std::string& unavailable_reason() const noexcept {

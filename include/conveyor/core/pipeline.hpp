@@ -309,6 +309,7 @@ class pipeline {
         std::apply([&](const auto&... stage) { (end_stage_epoch(stage, epoch), ...); }, *stages);
       };
     }
+    if (settings_.memory_budget != 0) run.memory_ = env.memory;  // measures what the consumer gets
     run.next_label_ = trace ? trace->label("next batch") : nullptr;
     run.trace_ = std::move(trace);
     return run;
@@ -405,6 +406,15 @@ class epoch_run {
     if (finished_) return;
     detail::trace_span span(next_label_, detail::span_kind::next, plan_.epoch(), next_);
     current_ = stream_->next();
+    if (current_ && memory_) {
+      try {  // after every stage: a stage after prefetch may make batches larger
+        memory_->observe_delivered(detail::host_bytes(*current_));
+      } catch (...) {
+        current_.reset();
+        finish();
+        throw;
+      }
+    }
     if (current_) {
       ++next_;
       rows_ += current_->rows();
@@ -437,6 +447,7 @@ class epoch_run {
   std::shared_ptr<trace_file> trace_;  // what this run's spans go to (kept open while it runs)
   const detail::trace_label* next_label_ = nullptr;
   std::function<void(std::uint64_t)> end_epoch_;  // the stages' end_epoch hooks; empty: none
+  std::shared_ptr<detail::memory_governor> memory_;  // memory_budget(...)'s account; null: none
 
   template <record_source, bool, class...>
   friend class pipeline;

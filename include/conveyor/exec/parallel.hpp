@@ -11,7 +11,8 @@
 // Memory: a reorder window of 2 x workers batches in flight, plus the one the
 // consumer holds; under memory_budget(bytes) the window shrinks to what the
 // budget allows (never below the worker count), and only one batch is made
-// before the first one is measured. Threads: std::threads started by begin();
+// before the consumer was handed the first one (measured there, after every
+// stage). Threads: std::threads started by begin();
 // under autotune more start as the count grows (up to max_workers), and those
 // above the count park, each after finishing the batch in hand. The worker
 // count is decided on the consumer's thread, once per probe (see
@@ -125,13 +126,12 @@ class parallel_stream {
     progress_.fetch_add(1, std::memory_order_release);
     progress_.notify_all();
     if (error) std::rethrow_exception(error);
-    auto bytes = value->size_bytes();
-    memory_->observe(bytes);
+    memory_->observe(host_bytes(*value));
     if (memory_->generation() != seen_generation_) {
       seen_generation_ = memory_->generation();
       set_workers(workers_);  // the batch size changed what the budget allows
     }
-    counters_->add_batch(value->rows(), bytes, std::chrono::nanoseconds(0));
+    counters_->add_batch(value->rows(), value->size_bytes(), std::chrono::nanoseconds(0));
     if (options_.autotune && !tuner_.settled()) tune();
     return value;
   }
@@ -157,8 +157,8 @@ class parallel_stream {
   // Consumer thread. Sets the worker count and the window the budget allows
   // for it; starts threads up to the count; wakes parked ones.
   void set_workers(unsigned workers) {
-    std::uint64_t window = 1;  // under a budget, one batch until a batch was measured
-    if (!memory_->limited() || memory_->batch_bytes() != 0) {
+    std::uint64_t window = 1;  // under a budget, one batch until the consumer was handed one
+    if (!memory_->limited() || memory_->measured()) {
       memory_->set_threads(holder_, std::max<std::uint64_t>(threads_.size(), workers));
       window = memory_->grant(holder_, 2 * std::uint64_t{workers});
       if (window < workers) {

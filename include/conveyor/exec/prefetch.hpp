@@ -9,7 +9,7 @@
 // one held by the consumer); the queue's slots (empty optionals) are
 // allocated once for the largest depth. Under memory_budget(bytes) the depth
 // is what the budget allows beside the other stages, and one batch is queued
-// until a batch was measured. Thread: one std::thread per epoch run, started
+// until the consumer was handed the first one (measured there). Thread: one std::thread per epoch run, started
 // by begin(); autotune decides on the consumer's thread once per probe (see
 // exec/autotune.hpp), nothing per record. Errors: an exception upstream is
 // delivered after the batches produced before it, on the consumer's thread; a
@@ -123,10 +123,10 @@ class prefetch_stream {
 
  private:
   // Either thread: the depth wanted, cut to what the budget allows (one batch
-  // until a batch was measured).
+  // until the consumer was handed one).
   void apply_depth() {
     std::size_t depth = 1;
-    if (!memory_->limited() || memory_->batch_bytes() != 0)
+    if (!memory_->limited() || memory_->measured())
       depth = static_cast<std::size_t>(
           memory_->grant(holder_, wanted_.load(std::memory_order_acquire)));
     ring_->set_limit(depth);
@@ -167,7 +167,7 @@ class prefetch_stream {
       for (;;) {
         auto item = up_.next();
         if (!item) break;
-        memory_->observe(item->size_bytes());
+        memory_->observe(host_bytes(*item));
         if (memory_->generation() != seen_generation_) {
           seen_generation_ = memory_->generation();
           apply_depth();

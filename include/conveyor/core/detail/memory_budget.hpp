@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "conveyor/core/buffer_pool.hpp"
+
 namespace conveyor::detail {
 
 class memory_governor {
@@ -82,6 +84,23 @@ class memory_governor {
   /// Changes whenever batch_bytes() grows: a stage re-asks for its grant then.
   [[nodiscard]] std::uint32_t generation() const noexcept {
     return generation_.load(std::memory_order_acquire);
+  }
+
+  /// True once the consumer has been handed a batch (observe_delivered):
+  /// until then a stage holds its minimum, since a stage after it (on the
+  /// consumer's side) may make batches larger than the ones it saw.
+  [[nodiscard]] bool measured() const noexcept {
+    return delivered_.load(std::memory_order_acquire);
+  }
+  /// The batch the consumer is handed (epoch_run, once per batch): measured
+  /// after every stage, so a stage after prefetch that makes batches larger
+  /// is charged too. The first call lets the stages grow (generation bump).
+  void observe_delivered(std::uint64_t bytes) {
+    observe(bytes);
+    if (delivered_.load(std::memory_order_relaxed)) return;
+    std::lock_guard lock(mutex_);
+    delivered_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
   }
 
   /// Records one batch's size (any thread, once per batch). The first call,
@@ -175,11 +194,37 @@ class memory_governor {
   std::vector<holder> holders_;
   std::atomic<std::uint64_t> batch_bytes_{0};
   std::atomic<std::uint32_t> generation_{0};
+  std::atomic<bool> delivered_{false};
 };
 
+/// The host memory a batch holds: its index column and its host-accessible
+/// columns (device columns live in GPU memory, which memory_budget does not
+/// cover).
+/// A type without columns() counts its size_bytes(), or 0 without one.
+template <class Batch>
+std::uint64_t host_bytes(const Batch& batch) noexcept {
+  if constexpr (requires { batch.columns(); batch.indices(); }) {
+    auto column_bytes = [](const auto& column) -> std::uint64_t {
+      using column_type = std::remove_cvref_t<decltype(column)>;
+      if constexpr (requires { column_type::space; }) {
+        if constexpr (!host_accessible(column_type::space)) return 0;
+      }
+      return column.size_bytes();
+    };
+    return std::uint64_t{batch.indices().size()} * sizeof(std::uint64_t) +
+           std::apply([&](const auto&... c) { return (std::uint64_t{0} + ... + column_bytes(c)); },
+                      batch.columns());
+  } else if constexpr (requires { batch.size_bytes(); }) {
+    return batch.size_bytes();
+  } else {
+    return 0;
+  }
+}
+
 /// The memory a cache tier keeps resident: its capacity, unless it keeps its
-/// values elsewhere (a disk tier has a directory(); Redis reports 0); a tiered
-/// stack sums its own tiers.
+/// values elsewhere (a disk tier has a directory(): it counts the bound of its
+/// write-behind queue, the values it holds in memory on their way to disk;
+/// Redis reports 0); a tiered stack sums its own tiers.
 template <class Tier>
 std::uint64_t resident_bytes(const Tier& tier);
 
@@ -199,6 +244,8 @@ std::uint64_t resident_bytes(const Tier& tier) {
   if constexpr (parts > 0 && requires { tier.template tier<0>(); }) {
     return resident_bytes_of_parts(tier, std::make_index_sequence<parts>{});
   } else if constexpr (requires { tier.directory(); }) {
+    if constexpr (requires { tier.write_behind_bytes(); })
+      return static_cast<std::uint64_t>(tier.write_behind_bytes());
     return 0;
   } else {
     return static_cast<std::uint64_t>(tier.capacity_bytes());
