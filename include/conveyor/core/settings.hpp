@@ -6,15 +6,15 @@
 // columns, text and other intermediate buffers stay pageable. The pool must
 // hand out host-accessible memory (a pageable or pinned pool; device memory
 // comes only through a device stage). `pipe | memory_budget(bytes)` bounds
-// the batches the execution stages hold (parallel's reorder window,
-// prefetch's queue and the batch each producer and the consumer hold, at the
-// largest batch size measured) plus the in-memory cache tiers' capacities:
+// the host memory of the batches the pipeline holds (parallel's reorder
+// window, prefetch's queue and the batch each producer and the consumer hold,
+// at the largest batch measured, including as delivered after every stage),
+// the cache tiers' resident bytes and 64 KiB per pipeline thread:
 // parallel(autotune) and prefetch(autotune) grow only within it, and a budget
 // too small for the pipeline's minimum is a std::invalid_argument naming the
 // numbers (at once if the cache tiers alone exceed it, else when the first
-// batch is measured, before a second one is made). Without parallel or
-// prefetch a pipeline holds one batch and the budget is not consulted (see
-// docs/tuning.md). All may appear anywhere; the last one wins. They add no stage to the chain and change only the pipeline they
+// batch is measured). Without parallel or prefetch it checks the consumer's
+// one batch (see docs/tuning.md). All may appear anywhere; the last one wins. They add no stage to the chain and change only the pipeline they
 // return (a pipeline is a value).
 #pragma once
 
