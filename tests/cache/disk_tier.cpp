@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <csetjmp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -84,7 +86,8 @@ std::size_t verify_all(disk_tier& tier, std::uint64_t count, std::size_t max_siz
 
 // 64 MiB in segments of 4 MiB; `put` refuses values that do not fit a segment.
 // WriteBehind: the default queue, or 0 (every write on the caller's thread).
-template <std::uint64_t WriteBehind>
+// Map: reads through guarded mappings (the default) or preadv.
+template <std::uint64_t WriteBehind, bool Map = true>
 struct disk_contract_fixture {
   static bool available() { return true; }
   disk_tier& tier() { return tier_; }
@@ -92,10 +95,14 @@ struct disk_contract_fixture {
   temp_dir dir{"disk"};
   disk_tier tier_{
       dir.file("cache"),
-      {.capacity_bytes = 64 << 20, .segment_bytes = 4 << 20, .write_behind_bytes = WriteBehind}};
+      {.capacity_bytes = 64 << 20,
+       .segment_bytes = 4 << 20,
+       .write_behind_bytes = WriteBehind,
+       .map_segments = Map}};
 };
 using write_behind_fixture = disk_contract_fixture<disk_tier_options{}.write_behind_bytes>;
 using synchronous_fixture = disk_contract_fixture<0>;
+using pread_fixture = disk_contract_fixture<disk_tier_options{}.write_behind_bytes, false>;
 
 // A directory that cannot be created: its parent is a plain file.
 struct uncreatable_disk_fixture {
@@ -109,8 +116,9 @@ struct uncreatable_disk_fixture {
 
 TYPE_TO_STRING_AS("disk_tier (write-behind)", write_behind_fixture);
 TYPE_TO_STRING_AS("disk_tier (synchronous writes)", synchronous_fixture);
+TYPE_TO_STRING_AS("disk_tier (reads with preadv)", pread_fixture);
 TYPE_TO_STRING_AS("disk_tier in an uncreatable directory", uncreatable_disk_fixture);
-TEST_CASE_TEMPLATE_INVOKE(tier_contract, write_behind_fixture, synchronous_fixture);
+TEST_CASE_TEMPLATE_INVOKE(tier_contract, write_behind_fixture, synchronous_fixture, pread_fixture);
 TEST_CASE_TEMPLATE_INVOKE(failing_tier_contract, uncreatable_disk_fixture);
 
 TEST_CASE("crc32c: known answer, and the hardware and portable paths agree") {
@@ -237,6 +245,173 @@ TEST_CASE("disk_tier: flipped bits and a torn tail cost hits, never return wrong
     disk_tier tier(dir.path());
     CHECK(verify_all(tier, 20) == 20);
   }
+}
+
+namespace {
+
+// Truncates `file` to `size` bytes from another process (a child that does
+// only that), as another program would while the tier has the file mapped.
+void truncate_from_another_process(const fs::path& file, std::uint64_t size) {
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(::truncate(file.c_str(), static_cast<off_t>(size)) == 0 ? 0 : 1);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "disk_tier: segments truncated by another process while mapped cost counted misses, never a "
+    "crash or a wrong value") {
+  temp_dir dir("disk");
+  const disk_tier_options options{.capacity_bytes = 64 << 20, .segment_bytes = 256 << 10};
+  constexpr std::uint64_t count = 400;
+  constexpr std::size_t max_size = 8000;
+  // Records 0..199 come from an earlier tier (mapped on open at the size
+  // fstat gave), 200..399 from this one (the segments it appends to are
+  // mapped at their full size).
+  {
+    disk_tier writer(dir.path(), options);
+    for (std::uint64_t r = 0; r < count / 2; ++r)
+      REQUIRE(writer.put(key_of(r), value_for(key_of(r), max_size)));
+  }
+  disk_tier tier(dir.path(), options);
+  for (std::uint64_t r = count / 2; r < count; ++r)
+    REQUIRE(tier.put(key_of(r), value_for(key_of(r), max_size)));
+  tier.flush();
+  REQUIRE(tier.segment_count() >= 4);
+  REQUIRE(tier.stats().failures == 0);
+  // Every record is read through the mappings before the damage.
+  REQUIRE(verify_all(tier, count, max_size) == count);
+
+  const auto faults_before = conveyor::detail::disk_format::guarded_faults();
+  for (const auto& file : segment_files(dir.path()))
+    truncate_from_another_process(file, fs::file_size(file) / 3);
+
+  std::size_t hits = 0;
+  SUBCASE("get") { hits = verify_all(tier, count, max_size); }
+  SUBCASE("visit_many and get_many") {
+    std::vector<cache_key> keys;
+    for (std::uint64_t r = 0; r < count; ++r) keys.push_back(key_of(r));
+    std::span<const cache_key> all(keys);
+    std::vector<std::uint8_t> seen(count, 0);
+    hits = tier.visit_many(all.first(count / 2), [&](std::size_t i, std::span<const std::byte> v) {
+      REQUIRE(i < count / 2);
+      auto expected = value_for(key_of(i), max_size);
+      REQUIRE(std::equal(v.begin(), v.end(), expected.begin(), expected.end()));
+      seen[i] = 1;
+    });
+    std::vector<byte_buffer> values(count / 2);
+    std::vector<std::uint8_t> found(count / 2);
+    hits += tier.get_many(all.subspan(count / 2), values, found);
+    for (std::size_t j = 0; j < count / 2; ++j)
+      if (found[j]) REQUIRE(values[j] == value_for(key_of(count / 2 + j), max_size));
+  }
+  // Records wholly past the new end fault in the mapping (the guard turns the
+  // SIGBUS into a miss); the one across it reads zeros and fails its checksum.
+  CHECK(hits > 0);
+  CHECK(hits < count);
+  CHECK(tier.stats().failures == count - hits);
+  CHECK(conveyor::detail::disk_format::guarded_faults() > faults_before);
+  // The damaged keys are forgotten; a fresh value reads back.
+  CHECK(verify_all(tier, count, max_size) == hits);
+  REQUIRE(tier.put(key_of(count + 1), value_for(key_of(count + 1), max_size)));
+  tier.flush();
+  byte_buffer out;
+  REQUIRE(tier.get(key_of(count + 1), out));
+  CHECK(out == value_for(key_of(count + 1), max_size));
+}
+
+namespace {
+
+sigjmp_buf chained_jump;
+volatile std::sig_atomic_t chained_calls = 0;
+
+void test_bus_handler(int, siginfo_t*, void*) {
+  chained_calls = chained_calls + 1;
+  siglongjmp(chained_jump, 1);
+}
+
+// A file of one mapped page's worth past `page`, then truncated to nothing:
+// touching the mapping raises SIGBUS.
+struct truncated_mapping {
+  int fd = -1;
+  volatile const char* bytes = nullptr;
+  explicit truncated_mapping(const fs::path& file) {
+    fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    void* at = ::mmap(nullptr, 8192, PROT_READ, MAP_SHARED, fd, 0);
+    REQUIRE(at != MAP_FAILED);
+    bytes = static_cast<volatile const char*>(at);
+    REQUIRE(::truncate(file.c_str(), 0) == 0);
+  }
+  ~truncated_mapping() {
+    ::munmap(const_cast<char*>(bytes), 8192);
+    ::close(fd);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("disk_tier: a SIGBUS outside the tier's guarded reads reaches the handler it replaced") {
+  struct sigaction mine {}, saved {};
+  mine.sa_sigaction = &test_bus_handler;
+  mine.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&mine.sa_mask);
+  REQUIRE(::sigaction(SIGBUS, &mine, &saved) == 0);
+  temp_dir dir("disk");
+  {
+    disk_tier tier(dir.path());  // installs the guard's handler in front of ours
+    struct sigaction now {};
+    REQUIRE(::sigaction(SIGBUS, nullptr, &now) == 0);
+    const bool replaced = now.sa_sigaction != &test_bus_handler;
+    CHECK(replaced);
+    REQUIRE(tier.put(key_of(1), value_for(key_of(1))));
+    tier.flush();
+
+    truncated_mapping other(dir.file("other", std::string(8192, 'x')));
+    chained_calls = 0;
+    if (sigsetjmp(chained_jump, 1) == 0) {
+      (void)other.bytes[4096];  // a fault in a mapping that is not the tier's
+      FAIL("touching a truncated mapping raised no SIGBUS");
+    }
+    CHECK(chained_calls == 1);
+    if (sigsetjmp(chained_jump, 1) == 0) ::raise(SIGBUS);  // a SIGBUS sent, not a fault
+    CHECK(chained_calls == 2);
+
+    byte_buffer out;  // the tier's own reads are unaffected
+    REQUIRE(tier.get(key_of(1), out));
+    CHECK(out == value_for(key_of(1)));
+  }
+  REQUIRE(::sigaction(SIGBUS, &saved, nullptr) == 0);
+}
+
+TEST_CASE("disk_tier: with the default SIGBUS action before it, a fault it does not guard kills") {
+  temp_dir dir("disk");
+  auto file = dir.file("other", std::string(8192, 'x'));
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(SIGBUS, &fallback, nullptr);
+    if (!conveyor::detail::disk_format::sigbus::install()) ::_exit(2);
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    void* at = ::mmap(nullptr, 8192, PROT_READ, MAP_SHARED, fd, 0);
+    if (fd < 0 || at == MAP_FAILED || ::truncate(file.c_str(), 0) != 0) ::_exit(3);
+    (void)static_cast<volatile const char*>(at)[4096];
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGBUS);
 }
 
 TEST_CASE("disk_tier: the byte budget drops whole oldest segments") {

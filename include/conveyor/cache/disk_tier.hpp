@@ -63,6 +63,13 @@ struct disk_tier_options {
   /// bytes are queued, a put waits for the writer. 0 writes on the caller's
   /// thread inside `put` (then `put` reports the write's own result).
   std::uint64_t write_behind_bytes = std::uint64_t{64} << 20;
+  /// Reads copy records out of read-only mappings of the segment files
+  /// (several times faster than pread for page-cached files) under a SIGBUS
+  /// guard: a file truncated under the mapping, or an I/O error on page-in,
+  /// is a counted failure and a miss. Installs one process-wide SIGBUS
+  /// handler that passes every other SIGBUS on to the handler it replaced
+  /// (docs/cache-disk-shm.md). false: every read is a preadv.
+  bool map_segments = true;
 };
 
 /// A persistent cache tier on local disk. Satisfies `cache_tier`.
@@ -84,9 +91,15 @@ struct disk_tier_options {
 /// writes inside `put`. A failed write-behind counts a failure (the key then
 /// misses, or keeps its older record); `put` already returned true for it.
 ///
+/// Reads (default): each record is copied out of a read-only mapping of its
+/// segment file under a SIGBUS guard and checked before anyone sees it; a
+/// file truncated under the mapping or an I/O error on page-in is a counted
+/// failure and a miss, never a crash (`map_segments = false`: preadv).
+///
 /// Thread-safety: every member function may be called from any thread at once.
-/// Lookups take a shared lock and read with pread (readers run in parallel);
-/// appends and eviction take the exclusive lock once per record. Processes: one
+/// Lookups take a shared lock (readers run in parallel; `visit_many` and
+/// `get_many` once per batch); appends and eviction take the exclusive lock
+/// once per run of records. Processes: one
 /// process per directory, enforced with flock on `<directory>/lock`; a second
 /// process gets an unavailable tier (or `io_error`, see options). The lock is
 /// released when the holder exits, also on kill -9. Do not fork while a tier
@@ -106,7 +119,8 @@ class disk_tier {
   explicit disk_tier(std::filesystem::path directory, disk_tier_options options = {})
       : directory_(std::move(directory)),
         options_(clamped(options)),
-        store_(directory_, options_.capacity_bytes, options_.segment_bytes, counters_) {
+        store_(directory_, options_.capacity_bytes, options_.segment_bytes, counters_,
+               options_.map_segments) {
     std::string reason;
     if (!open_directory(reason)) {
       unavailable_reason_ = reason;
@@ -197,10 +211,72 @@ class disk_tier {
     return store_.contains(key);
   }
 
-  /// `get` for each key, in order; found[i] is 1 on a hit. Returns the hit count.
+  /// `get` for each key; found[i] is 1 on a hit. Returns the hit count. One
+  /// lock for the batch (see `visit_many`).
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
                        std::span<std::uint8_t> found) {
-    return get_each(*this, keys, values, found);
+    const std::size_t count = std::min({keys.size(), values.size(), found.size()});
+    for (std::size_t i = 0; i < count; ++i) {
+      found[i] = 0;
+      values[i].clear();
+    }
+    return visit_many(keys.first(count), [&](std::size_t i, std::span<const std::byte> value) {
+      values[i].assign(value.begin(), value.end());
+      found[i] = 1;
+    });
+  }
+
+  /// Calls visit(i, value) for each key present (`visiting_tier`), in any
+  /// order, and returns the hit count; counted as `get`s. Keys still queued
+  /// for the writer are shown from the queue; the rest are read under one
+  /// shared lock, each record copied into a buffer of the calling thread and
+  /// checked (checksum, key, length) before `visit` sees it, so `value` is
+  /// always the verified copy. `value` is valid only during the call, and
+  /// `visit` must not call into the tier.
+  template <class Visit>
+  std::size_t visit_many(std::span<const cache_key> keys, Visit&& visit) {
+    auto start = std::chrono::steady_clock::now();
+    thread_local std::vector<std::uint32_t> rest;
+    thread_local std::vector<std::shared_ptr<const detail::disk_format::pending_record>> pending;
+    rest.clear();
+    std::size_t hits = 0;
+    std::uint64_t bytes = 0;
+    struct count_on_exit {  // counts what was looked up even if `visit` throws
+      disk_tier& tier;
+      std::size_t lookups;
+      std::size_t& hits;
+      std::uint64_t& bytes;
+      std::chrono::steady_clock::time_point start;
+      ~count_on_exit() {
+        auto& c = tier.counters_;
+        c.bump(c.hits, hits);
+        c.bump(c.misses, lookups - std::min(hits, lookups));
+        c.bump(c.bytes_read, bytes);
+        if (lookups != 0) c.get_latency.record((std::chrono::steady_clock::now() - start) / lookups);
+      }
+    } count{*this, keys.size(), hits, bytes, start};
+    if (queue_ && queue_->find_many(keys, pending) > 0) {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!pending[i]) {
+          rest.push_back(static_cast<std::uint32_t>(i));
+        } else if (pending[i]->kind == detail::disk_format::record_kind::value) {
+          ++hits;
+          bytes += pending[i]->value.size();
+          visit(i, std::span<const std::byte>(pending[i]->value));
+        }
+      }
+      pending.clear();
+    } else {
+      rest.resize(keys.size());
+      for (std::size_t i = 0; i < keys.size(); ++i) rest[i] = static_cast<std::uint32_t>(i);
+    }
+    auto summary = store_.visit(keys, rest, [&](std::size_t i, std::span<const std::byte> value) {
+      ++hits;
+      bytes += value.size();
+      visit(i, value);
+    });
+    counters_.bump(counters_.failures, summary.damaged);
+    return hits;
   }
 
   /// `put` for each pair (write-behind: one hand-over to the queue); returns
@@ -333,5 +409,6 @@ class disk_tier {
 
 static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier concept");
 static_assert(put_reporting_tier<disk_tier>);
+static_assert(visiting_tier<disk_tier>);
 
 }  // namespace conveyor

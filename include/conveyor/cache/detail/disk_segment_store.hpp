@@ -2,6 +2,12 @@
 // and its in-memory index: scan on open, verified reads, appends (one record,
 // or a run of records in one pwritev), whole-segment eviction.
 //
+// Reads copy each record out of a read-only mapping of its segment under the
+// SIGBUS guard of disk_mapped_read.hpp (a segment the tier appends to is
+// mapped at its full size when started; a segment found on open at the size
+// fstat gave before its scan), then check the copy; a segment that could not
+// be mapped, or a thread without a guard slot, reads with preadv instead.
+//
 // Why apart from disk_tier: the tier is the public face (counters, the
 // write-behind queue, the directory lock, unavailability); this is the file
 // format at work. Locking: one shared_mutex; reads take it shared, appends
@@ -29,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "conveyor/cache/detail/disk_mapped_read.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
 #include "conveyor/cache/detail/disk_write_queue.hpp"
 #include "conveyor/cache/detail/file_size_limit.hpp"
@@ -39,13 +46,16 @@ namespace conveyor::detail::disk_format {
 
 class segment_store {
  public:
-  /// `counters` (failures, evictions) must outlive the store.
+  /// `counters` (failures, evictions) must outlive the store. `map_segments`:
+  /// read through guarded mappings (installs the SIGBUS guard's handler);
+  /// false, or a handler that cannot be installed: preadv.
   segment_store(std::filesystem::path directory, std::uint64_t capacity_bytes,
-                std::uint64_t segment_bytes, tier_counters& counters)
+                std::uint64_t segment_bytes, tier_counters& counters, bool map_segments = true)
       : directory_(std::move(directory)),
         capacity_bytes_(capacity_bytes),
         segment_bytes_(segment_bytes),
-        counters_(counters) {}
+        counters_(counters),
+        map_segments_(map_segments && sigbus::install()) {}
   segment_store(const segment_store&) = delete;
   segment_store& operator=(const segment_store&) = delete;
   ~segment_store() { close_all(); }
@@ -67,18 +77,55 @@ class segment_store {
     if (found == index_.end()) return read_result::miss;
     auto where = found->second;
     out.resize(static_cast<std::size_t>(where.value_length));
-    record_header_bytes header_bytes;
-    iovec parts[2] = {{header_bytes.data(), header_bytes.size()}, {out.data(), out.size()}};
-    bool read_ok = read_vector(where.fd, parts, where.offset, header_bytes.size() + out.size());
+    bool good = read_checked(key, where, out.data());
     lock.unlock();
-    auto header = read_ok ? decode_record_header(header_bytes) : std::nullopt;
-    if (!header || header->key != key || header->value_length != where.value_length ||
-        !record_checksum_matches(header_bytes, header->record_checksum, out)) {
+    if (!good) {
       drop_damaged(key, where);
       out.clear();
       return read_result::damaged;
     }
     return read_result::hit;
+  }
+
+  /// What `visit` found.
+  struct visit_summary {
+    std::size_t hits = 0;
+    std::uint64_t bytes = 0;
+    std::size_t damaged = 0;  // found in the index, failed a check (forgotten)
+  };
+  /// For each position i in `which`: reads keys[i]'s record into a buffer of
+  /// the calling thread, checks it, and calls visit(i, value) with the
+  /// checked copy (under the shared lock: `visit` must not call into the
+  /// tier). One lock for the whole batch.
+  template <class Visit>
+  visit_summary visit(std::span<const cache_key> keys, std::span<const std::uint32_t> which,
+                      Visit&& visit) {
+    thread_local byte_buffer scratch;
+    thread_local std::vector<std::pair<cache_key, location>> damaged;
+    damaged.clear();
+    visit_summary summary;
+    {
+      std::shared_lock lock(mutex_);
+      for (auto i : which) {
+        auto found = index_.find(keys[i]);
+        if (found == index_.end()) continue;
+        const location where = found->second;
+        if (scratch.size() < where.value_length)
+          scratch.resize(static_cast<std::size_t>(where.value_length));
+        if (!read_checked(keys[i], where, scratch.data())) {
+          damaged.emplace_back(keys[i], where);
+          continue;
+        }
+        ++summary.hits;
+        summary.bytes += where.value_length;
+        visit(static_cast<std::size_t>(i),
+              std::span<const std::byte>(scratch.data(),
+                                         static_cast<std::size_t>(where.value_length)));
+      }
+    }
+    for (const auto& [key, where] : damaged) drop_damaged(key, where);
+    summary.damaged = damaged.size();
+    return summary;
   }
 
   [[nodiscard]] bool contains(const cache_key& key) const {
@@ -142,7 +189,9 @@ class segment_store {
               index_.erase(one.record->key);
             } else {
               active.keys.push_back(one.record->key);
-              index_[one.record->key] = location{id, active.fd, offset, one.record->value.size()};
+              index_[one.record->key] = location{id, active.fd, offset, one.record->value.size(),
+                                                 mapped_base(active, offset,
+                                                             one.record->value.size())};
             }
           }
         }
@@ -191,12 +240,48 @@ class segment_store {
     int fd;
     std::uint64_t offset;  // of the record header
     std::uint64_t value_length;
+    const std::byte* mapped = nullptr;  // the segment's mapping when it covers the record
   };
   struct segment {
     int fd = -1;
     std::uint64_t size = 0;
     std::vector<cache_key> keys;  // keys whose records live here, for eviction
+    file_mapping mapping;         // unmapped when the segment is dropped
   };
+
+  // The segment's mapping base if it covers a record of `value_length` at `offset`.
+  static const std::byte* mapped_base(const segment& seg, std::uint64_t offset,
+                                      std::uint64_t value_length) noexcept {
+    return seg.mapping.covers(offset, record_header_size + value_length) ? seg.mapping.data()
+                                                                         : nullptr;
+  }
+
+  // Reads the record at `where` (its value into `value`, which has room for
+  // it) and checks magic, key, length and both checksums on the copy.
+  // Caller holds the lock (shared is enough). A fault in the mapping counts
+  // like damage (the caller forgets the key).
+  bool read_checked(const cache_key& key, const location& where, std::byte* value) noexcept {
+    record_header_bytes header_bytes;
+    const auto length = static_cast<std::size_t>(where.value_length);
+    bool read_ok = false;
+    copy_result copied = copy_result::unguarded;
+    if (where.mapped != nullptr) {
+      const std::byte* record = where.mapped + where.offset;
+      copied = guarded_copy(header_bytes.data(), record, record_header_size);
+      if (copied == copy_result::copied)
+        copied = guarded_copy(value, record + record_header_size, length);
+      read_ok = copied == copy_result::copied;
+    }
+    if (copied == copy_result::unguarded) {
+      iovec parts[2] = {{header_bytes.data(), header_bytes.size()}, {value, length}};
+      read_ok = read_vector(where.fd, parts, where.offset, header_bytes.size() + length);
+    }
+    if (!read_ok) return false;
+    auto header = decode_record_header(header_bytes);
+    return header && header->key == key && header->value_length == where.value_length &&
+           record_checksum_matches(header_bytes, header->record_checksum,
+                                   std::span<const std::byte>(value, length));
+  }
 
   // Scans one segment into the index; unreadable segments are kept (empty) so
   // that eviction deletes them in turn.
@@ -211,13 +296,17 @@ class segment_store {
       return;
     }
     seg.size = static_cast<std::uint64_t>(info.st_size);
+    // Mapped at the size fstat gave before the scan; only records the scan
+    // found whole inside it are read through it.
+    if (map_segments_) seg.mapping = file_mapping(seg.fd, static_cast<std::size_t>(seg.size));
     auto summary = scan_segment(
         seg.fd, seg.size, max_value_bytes(), [&](const record_header& header, std::uint64_t at) {
           if (header.kind == record_kind::tombstone) {
             index_.erase(header.key);
             return;
           }
-          index_[header.key] = location{id, seg.fd, at, header.value_length};
+          index_[header.key] = location{id, seg.fd, at, header.value_length,
+                                        mapped_base(seg, at, header.value_length)};
           seg.keys.push_back(header.key);
         });
     // One failure per damaged record, and one for a scan cut short (a damaged
@@ -261,7 +350,11 @@ class segment_store {
       ::unlink(path.c_str());
       return false;
     }
-    segments_.emplace(id, segment{fd, header.size(), {}});
+    // Mapped at its full size: appends land inside the mapping (pages past
+    // the file's end are never read: only indexed records are).
+    file_mapping mapping;
+    if (map_segments_) mapping = file_mapping(fd, static_cast<std::size_t>(segment_bytes_));
+    segments_.emplace(id, segment{fd, header.size(), {}, std::move(mapping)});
     total_bytes_.fetch_add(header.size(), std::memory_order_relaxed);
     writable_ = true;
     return true;
@@ -309,7 +402,8 @@ class segment_store {
       index_.erase(key);
     } else {
       active.keys.push_back(key);
-      index_[key] = location{id, active.fd, offset, value.size()};
+      index_[key] = location{id, active.fd, offset, value.size(),
+                             mapped_base(active, offset, value.size())};
     }
     return true;
   }
@@ -332,6 +426,7 @@ class segment_store {
   std::uint64_t capacity_bytes_;
   std::uint64_t segment_bytes_;
   tier_counters& counters_;
+  const bool map_segments_;
 
   mutable std::shared_mutex mutex_;            // guards everything below except the atomics
   std::map<std::uint64_t, segment> segments_;  // by id: begin() is the oldest

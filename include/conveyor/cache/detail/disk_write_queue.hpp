@@ -94,6 +94,23 @@ class write_queue {
     return pending_lookup::value;
   }
 
+  /// For each key, its newest pending record (a value or a tombstone) in
+  /// found[i], or null; one lock for the batch. Returns how many were found.
+  std::size_t find_many(std::span<const cache_key> keys,
+                        std::vector<std::shared_ptr<const pending_record>>& found) const {
+    found.assign(keys.size(), nullptr);
+    std::lock_guard lock(mutex_);
+    if (newest_.empty()) return 0;
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto at = newest_.find(keys[i]);
+      if (at == newest_.end()) continue;
+      found[i] = at->second;
+      ++count;
+    }
+    return count;
+  }
+
   /// Waits until everything queued before the call is written.
   void flush() {
     std::unique_lock lock(mutex_);
