@@ -270,7 +270,7 @@ TEST_CASE("tiered get_many asks each tier once for the keys still missing and pr
 
 static_assert(cy::visiting_tier<cy::tiered<top_tier, bottom_tier>>);
 static_assert(cy::visiting_tier<cy::tiered<top_tier, cy::disk_tier&>>);
-static_assert(!cy::visiting_tier<cy::tiered<cy::disk_tier&, top_tier>>);
+static_assert(!cy::visiting_tier<cy::tiered<odd_refusing_tier, top_tier>>);  // top cannot visit
 static_assert(!cy::in_process_tier<cy::tiered<top_tier, cy::disk_tier&>>);
 
 TEST_CASE("tiered visit_many shows the top's hits in place, fetches the rest below once, promotes") {
