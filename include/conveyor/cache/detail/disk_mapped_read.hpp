@@ -214,6 +214,7 @@ enum class copy_result : std::uint8_t { copied, fault, unguarded };
 /// this thread has no slot.
 [[gnu::noinline]] inline copy_result guarded_copy(std::byte* to, const std::byte* from,
                                                   std::size_t size) noexcept {
+  if (size == 0) return copy_result::copied;
   sigbus::slot* s = sigbus::my_slot();
   if (s == nullptr) return copy_result::unguarded;
   sigjmp_buf jump;
