@@ -268,25 +268,30 @@ TEST_CASE("without parallel or prefetch the budget still checks the consumer's b
       std::invalid_argument);
 }
 
-TEST_CASE("a stage after prefetch that makes batches larger is charged at the size delivered") {
+TEST_CASE(
+    "a stage after prefetch that makes batches larger: the consumer's batch is charged at the size "
+    "delivered, the queued ones at theirs") {
   // Before widen: 8 rows x 3 floats + 8 indices = 160 bytes. Delivered: 8 x 300 floats + 64 =
-  // 9,664 bytes. prefetch(4) holds 4 + 1 batches, the consumer 1: 6 batches, one thread.
+  // 9,664 bytes. prefetch(4) holds 4 + 1 small batches, the consumer 1 large one; one thread.
   constexpr std::uint64_t small = 160, large = 8 * 300 * 4 + 64;
   auto pipe = records(80) | cy::batch(8) | cy::prefetch(4) | widen(300) |
-              cy::memory_budget(6 * small + thread_bytes + 1000);
-  const std::string expected =
-      "memory_budget(67496 bytes) is too small: a batch measures " + std::to_string(large) +
-      " bytes and this pipeline holds at least 6 (the consumer's 1, prefetch queue and its "
-      "producer's batch 5), " +
-      std::to_string(6 * large) + " bytes, and runs 1 threads charged 65536 bytes each";
+              cy::memory_budget(5 * small + large + thread_bytes - 1);
   CHECK_THROWS_WITH_AS(
       [&] {
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
-      expected.c_str(), std::invalid_argument);
+      "memory_budget(75999 bytes) is too small: this pipeline holds at least 6 (the consumer's 1 x "
+      "9664 bytes, prefetch queue and its producer's batch 5 x 160 bytes), 10464 bytes, and runs 1 "
+      "threads charged 65536 bytes each",
+      std::invalid_argument);
+  auto enough = records(80) | cy::batch(8) | cy::prefetch(4) | widen(300) |
+                cy::memory_budget(5 * small + large + thread_bytes);
+  std::uint64_t rows = 0;
+  for (auto& b : enough.epoch(0)) rows += b.rows();
+  CHECK(rows == 80);
 
-  // Autotuned: the window is sized at the delivered batch, not at the 160 bytes parallel sees.
-  constexpr std::uint64_t budget = 12 * large + 8 * thread_bytes;
+  // Autotuned: what the stages hold, each at its own size, stays within the budget.
+  constexpr std::uint64_t budget = 40 * small + large + 8 * thread_bytes;
   auto tuned = records(1600) | cy::batch(8) | io_wait(std::chrono::milliseconds(2)) |
                cy::parallel(cy::autotune, 32) | cy::prefetch(cy::autotune, 16) | widen(300) |
                cy::memory_budget(budget);
@@ -302,11 +307,12 @@ TEST_CASE("a stage after prefetch that makes batches larger is charged at the si
   MESSAGE("parallel workers " << par.workers << " window " << par.queue_capacity << " ("
                               << cy::to_string(par.tuning) << "), prefetch depth "
                               << pre.queue_capacity << " (" << cy::to_string(pre.tuning) << ")");
-  // The window, prefetch's queue and its producer's batch, the consumer's, at the delivered size.
-  CHECK((par.queue_capacity + pre.queue_capacity + 2) * large +
+  // The window, prefetch's queue and its producer's batch at 160 bytes, the consumer's at 9,664.
+  CHECK((par.queue_capacity + pre.queue_capacity + 1) * small + large +
             (par.workers + 1) * thread_bytes <=
         budget);
-  CHECK(par.queue_capacity <= 9);  // measured at 160 bytes it could have been 2 x 32
+  // Charged at 9,664 bytes, the 40 small batches' room would hold 2 queued batches at most.
+  CHECK(par.queue_capacity + pre.queue_capacity > 2);
 }
 
 TEST_CASE("cache tiers are charged what they keep in memory: capacity, or a disk tier's write-behind queue") {

@@ -126,7 +126,7 @@ class parallel_stream {
     progress_.fetch_add(1, std::memory_order_release);
     progress_.notify_all();
     if (error) std::rethrow_exception(error);
-    memory_->observe(host_bytes(*value));
+    memory_->observe(holder_, host_bytes(*value));
     if (memory_->generation() != seen_generation_) {
       seen_generation_ = memory_->generation();
       set_workers(workers_);  // the batch size changed what the budget allows

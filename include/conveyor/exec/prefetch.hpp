@@ -167,7 +167,7 @@ class prefetch_stream {
       for (;;) {
         auto item = up_.next();
         if (!item) break;
-        memory_->observe(host_bytes(*item));
+        memory_->observe(holder_, host_bytes(*item));
         if (memory_->generation() != seen_generation_) {
           seen_generation_ = memory_->generation();
           apply_depth();

@@ -4,12 +4,14 @@
 // Why an account and not a fixed split: parallel(autotune) and
 // prefetch(autotune) grow at run time, each on its own thread, and the batch
 // size is known only once the first batch exists. Each execution stage enrols
-// at build time with the fewest batches it can work with; the first measured
-// batch fixes the batch size and checks that the minimum fits (else a clear
-// error); afterwards a stage asks for more (grant) and gets what the others
-// leave. Calls are rare (enrol once, grant once per tuning decision), so one
-// mutex is fine; observe() is once per batch and takes the mutex only when the
-// largest batch seen grows.
+// at build time with the fewest batches it can work with, and the consumer is
+// a holder of one batch. Each holder's batches are charged at the size it
+// measures where it holds them (a stage after prefetch may make the
+// consumer's batches larger than the queued ones); each size that grows
+// checks that the minimum fits (else a clear error); once the consumer was
+// handed a batch, a stage asks for more (grant) and gets what the others
+// leave. One mutex: enrol once, grant once per tuning decision, observe once
+// per batch per holder (three threads at most, rarely at the same moment).
 #pragma once
 
 #include <algorithm>
@@ -37,6 +39,7 @@ class memory_governor {
   static constexpr std::uint64_t thread_bytes = 64 * 1024;
 
   /// budget 0: no budget (grants are never cut). reserved: cache budgets.
+  /// The consumer is holder 0: the one batch it is handed at a time.
   memory_governor(std::uint64_t budget, std::uint64_t reserved)
       : budget_(budget), reserved_(reserved) {
     if (budget_ != 0 && reserved_ >= budget_)
@@ -45,6 +48,7 @@ class memory_governor {
           " bytes) leaves nothing for batches: the in-memory cache tiers of this pipeline "
           "already take " +
           std::to_string(reserved_) + " bytes");
+    holders_.push_back(holder{"the consumer's", 0, 1, 0, 0, 0});
   }
 
   /// A stage that holds between `minimum` and some number of queued batches,
@@ -66,8 +70,8 @@ class memory_governor {
   /// largest uint64.
   [[nodiscard]] std::uint64_t most_threads(std::size_t id) {
     std::lock_guard lock(mutex_);
-    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
     if (!limited()) return std::numeric_limits<std::uint64_t>::max();
+    auto bytes = size_of(id);
     if (bytes == 0) return holders_[id].min_threads;
     std::uint64_t others = fixed_charge(id, false);
     std::uint64_t free = budget_ - reserved_;
@@ -77,43 +81,53 @@ class memory_governor {
   [[nodiscard]] bool limited() const noexcept { return budget_ != 0; }
   [[nodiscard]] std::uint64_t budget() const noexcept { return budget_; }
   [[nodiscard]] std::uint64_t reserved() const noexcept { return reserved_; }
-  /// The largest batch measured so far (0 before the first).
-  [[nodiscard]] std::uint64_t batch_bytes() const noexcept {
-    return batch_bytes_.load(std::memory_order_acquire);
+  /// The largest batch measured so far anywhere (0 before the first).
+  [[nodiscard]] std::uint64_t batch_bytes() const {
+    std::lock_guard lock(mutex_);
+    return largest();
   }
-  /// Changes whenever batch_bytes() grows: a stage re-asks for its grant then.
+  /// Changes whenever a measured size grows, and when the consumer is handed
+  /// its first batch: a stage re-asks for its grant then.
   [[nodiscard]] std::uint32_t generation() const noexcept {
     return generation_.load(std::memory_order_acquire);
   }
-
   /// True once the consumer has been handed a batch (observe_delivered):
   /// until then a stage holds its minimum, since a stage after it (on the
   /// consumer's side) may make batches larger than the ones it saw.
   [[nodiscard]] bool measured() const noexcept {
     return delivered_.load(std::memory_order_acquire);
   }
+
   /// The batch the consumer is handed (epoch_run, once per batch): measured
   /// after every stage, so a stage after prefetch that makes batches larger
-  /// is charged too. The first call lets the stages grow (generation bump).
+  /// is charged for the consumer's batch. The first call lets the stages grow.
   void observe_delivered(std::uint64_t bytes) {
-    observe(bytes);
+    observe(0, bytes);
     if (delivered_.load(std::memory_order_relaxed)) return;
     std::lock_guard lock(mutex_);
     delivered_.store(true, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
 
-  /// Records one batch's size (any thread, once per batch). The first call,
-  /// and any call that sees a larger batch, checks that the pipeline's
-  /// minimum fits and throws std::invalid_argument naming the numbers if not.
-  void observe(std::uint64_t bytes) {
-    auto seen = batch_bytes_.load(std::memory_order_acquire);
-    if (bytes <= seen) return;
+  /// Records the size of one batch holder `id` holds (its thread, once per
+  /// batch): its batches are charged at the largest it measured (before it
+  /// measured one, at the largest measured anywhere). A size that grows
+  /// checks that the pipeline's minimum fits and throws
+  /// std::invalid_argument naming the numbers if not.
+  void observe(std::size_t id, std::uint64_t bytes) {
     std::lock_guard lock(mutex_);
-    seen = batch_bytes_.load(std::memory_order_relaxed);
-    if (bytes <= seen) return;
-    if (limited()) check_minimum(bytes);
-    batch_bytes_.store(bytes, std::memory_order_release);
+    auto& h = holders_[id];
+    if (bytes <= h.bytes) return;
+    auto before = h.bytes;
+    h.bytes = bytes;
+    if (limited()) {
+      try {
+        check_minimum();
+      } catch (...) {
+        h.bytes = before;  // a later, smaller batch is checked again
+        throw;
+      }
+    }
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
 
@@ -138,50 +152,68 @@ class memory_governor {
   struct holder {
     std::string what;
     std::uint64_t minimum, extra, current, min_threads, threads;
+    std::uint64_t bytes = 0;  // the largest batch it measured; 0: none yet
   };
 
-  // Caller holds mutex_. Bytes held by all but holder `id`'s queue: the
-  // consumer's batch, every holder's extra, the others' queues, and the
-  // threads (holder id's own too when `own_threads`).
+  // Caller holds mutex_ (as for every helper below).
+  [[nodiscard]] std::uint64_t largest() const {
+    std::uint64_t most = 0;
+    for (const auto& h : holders_) most = std::max(most, h.bytes);
+    return most;
+  }
+  // What one batch of holder `id` is charged: its own measure, else the largest.
+  [[nodiscard]] std::uint64_t size_of(std::size_t id) const {
+    return holders_[id].bytes != 0 ? holders_[id].bytes : largest();
+  }
+
+  // Bytes held by all but holder `id`'s queue: every holder's extra (the
+  // consumer's batch among them), the others' queues, and the threads
+  // (holder id's own too when `own_threads`).
   [[nodiscard]] std::uint64_t fixed_charge(std::size_t id, bool own_threads) const {
-    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
-    std::uint64_t batches = consumer_batches, threads = 0;
+    std::uint64_t bytes = 0, threads = 0;
     for (std::size_t i = 0; i < holders_.size(); ++i) {
-      batches += holders_[i].extra + (i == id ? 0 : holders_[i].current);
+      bytes += (holders_[i].extra + (i == id ? 0 : holders_[i].current)) * size_of(i);
       threads += (i == id && !own_threads) ? 0 : holders_[i].threads;
     }
-    return batches * bytes + threads * thread_bytes;
+    return bytes + threads * thread_bytes;
   }
-  static constexpr std::uint64_t consumer_batches = 1;  // the batch the consumer holds
 
-  // Caller holds mutex_.
   [[nodiscard]] std::uint64_t room(std::size_t id) const {
-    auto bytes = batch_bytes_.load(std::memory_order_relaxed);
     if (!limited()) return std::numeric_limits<std::uint64_t>::max();
+    auto bytes = size_of(id);
     if (bytes == 0) return holders_[id].minimum;  // nothing measured yet: hold the least
     std::uint64_t others = fixed_charge(id, true);
     std::uint64_t free = budget_ - reserved_;
     return free > others ? (free - others) / bytes : 0;
   }
 
-  void check_minimum(std::uint64_t bytes) const {
-    std::uint64_t batches = consumer_batches, threads = 0;
-    std::string parts = "the consumer's 1";
+  void check_minimum() const {
+    std::uint64_t batches = 0, bytes = 0, threads = 0;
+    const std::uint64_t most = largest();
+    bool uniform = true;
     for (const auto& h : holders_) {
       batches += h.minimum + h.extra;
+      bytes += (h.minimum + h.extra) * (h.bytes != 0 ? h.bytes : most);
       threads += h.min_threads;
-      parts += ", " + h.what + " " + std::to_string(h.minimum + h.extra);
+      uniform = uniform && (h.bytes == 0 || h.bytes == most);
     }
-    if (batches * bytes + threads * thread_bytes + reserved_ <= budget_) return;
+    if (bytes + threads * thread_bytes + reserved_ <= budget_) return;
     std::string message = "memory_budget(" + std::to_string(budget_) + " bytes) ";
-    if (bytes + reserved_ > budget_) {
-      message += "is smaller than one batch: a batch measures " + std::to_string(bytes) + " bytes";
+    if (most + reserved_ > budget_) {
+      message += "is smaller than one batch: a batch measures " + std::to_string(most) + " bytes";
     } else {
-      message += "is too small: a batch measures " + std::to_string(bytes) +
-                 " bytes and this pipeline holds at least " + std::to_string(batches) + " (" +
-                 parts + "), " + std::to_string(batches * bytes) + " bytes, and runs " +
-                 std::to_string(threads) + " threads charged " + std::to_string(thread_bytes) +
-                 " bytes each";
+      std::string parts;
+      for (const auto& h : holders_) {
+        if (h.minimum + h.extra == 0) continue;
+        parts += (parts.empty() ? "" : ", ") + h.what + " " + std::to_string(h.minimum + h.extra);
+        if (!uniform)
+          parts += " x " + std::to_string(h.bytes != 0 ? h.bytes : most) + " bytes";
+      }
+      message += "is too small: ";
+      if (uniform) message += "a batch measures " + std::to_string(most) + " bytes and ";
+      message += "this pipeline holds at least " + std::to_string(batches) + " (" + parts + "), " +
+                 std::to_string(bytes) + " bytes, and runs " + std::to_string(threads) +
+                 " threads charged " + std::to_string(thread_bytes) + " bytes each";
     }
     if (reserved_ != 0)
       message += ", plus " + std::to_string(reserved_) + " bytes of in-memory cache tiers";
@@ -192,7 +224,6 @@ class memory_governor {
   std::uint64_t reserved_;
   mutable std::mutex mutex_;
   std::vector<holder> holders_;
-  std::atomic<std::uint64_t> batch_bytes_{0};
   std::atomic<std::uint32_t> generation_{0};
   std::atomic<bool> delivered_{false};
 };
