@@ -56,7 +56,7 @@ int main() {
     options.shard_count = 8;                             // 0: smallest power of two >= 2 x hardware threads
     options.small_queue_fraction = 0.1;                  // S3-FIFO only
     options.latency_sample_period = 16;                  // time 1 call in 16 per thread
-    options.on_evict = [](const cy::cache_key&, std::span<const std::byte>) { ++evicted; };  // after the shard lock is released
+    options.on_evict = [](const cy::cache_key&, std::span<const std::byte>) { ++evicted; };  // under the shard lock: keep it short
     cy::memory_tier<cy::eviction::sieve> sieve_cache(std::move(options));
     // clang-format on
     check(sieve_cache.shard_count() == 8, "memory_tier_options: 8 shards");
