@@ -16,10 +16,19 @@
 // it) is compared with the budget. Figures: autotuned / best grid point
 // (under the budget: / the best grid point whose batches fit in it). The
 // grid's best is re-measured, interleaved with the settled autotuned
-// pipeline, since the best of 36 noisy runs is biased upwards.
+// pipeline (`rounds` whole epochs each), since the best of 36 noisy runs is
+// biased upwards. The values the tuners chose are printed after epoch 0 and
+// after the last epoch: convergence within the first epoch, and stability.
 //
-// Usage: bench_exec_autotune [grid_seconds=0.6]
+// The interleaved comparison alternates which of the two runs first in each
+// round (load that drifts over a round then favours neither), and prints the
+// median of the per-round ratios beside the process CPU time per batch of
+// each: on a loaded machine wall throughput follows the CPU share the
+// pipeline's threads get, CPU time per batch what the setting costs.
+//
+// Usage: bench_exec_autotune [grid_seconds=0.6] [rounds=5]
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -126,11 +135,20 @@ auto make_pipeline(kind k, setting s) {
   return s.budget != 0 ? cy::memory_budget(std::move(pipe), s.budget) : std::move(pipe);
 }
 
-// Batches per second over one epoch, or over its first `limit_s` seconds.
+// CPU time of the whole process (every thread), in seconds.
+double process_cpu_s() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// Batches per second over one epoch, or over its first `limit_s` seconds;
+// `cpu_per_batch` (if given): the process's CPU seconds per batch meanwhile.
 template <class Pipe>
-double run_epoch(Pipe& pipe, std::uint64_t epoch, int consume_rounds, double limit_s,
-                 double& sink) {
+double run_epoch(Pipe& pipe, std::uint64_t epoch, int consume_rounds, double limit_s, double& sink,
+                 double* cpu_per_batch = nullptr) {
   std::uint64_t n = 0;
+  double cpu_begin = process_cpu_s();
   auto begin = clock_type::now();
   double elapsed = 0;
   for (auto& b : pipe.epoch(epoch)) {
@@ -142,7 +160,39 @@ double run_epoch(Pipe& pipe, std::uint64_t epoch, int consume_rounds, double lim
     }
   }
   elapsed = std::chrono::duration<double>(clock_type::now() - begin).count();
+  if (cpu_per_batch != nullptr)
+    *cpu_per_batch = (process_cpu_s() - cpu_begin) / static_cast<double>(std::max<std::uint64_t>(n, 1));
   return static_cast<double>(n) / elapsed;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n == 0 ? 0 : n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// What the tuned stages chose, as stats() shows it.
+struct chosen {
+  unsigned workers = 0;
+  std::size_t window = 0, depth = 0;
+  std::string why_workers, why_depth;
+  bool operator==(const chosen&) const = default;
+};
+template <class Pipe>
+chosen chosen_of(const Pipe& pipe) {
+  chosen c;
+  for (const auto& st : pipe.stats().stages) {
+    if (st.name == "parallel") {
+      c.workers = static_cast<unsigned>(st.workers);
+      c.window = st.queue_capacity;
+      c.why_workers = cy::to_string(st.tuning);
+    }
+    if (st.name == "prefetch") {
+      c.depth = st.queue_capacity;
+      c.why_depth = cy::to_string(st.tuning);
+    }
+  }
+  return c;
 }
 
 std::uint64_t status_kib(const char* field) {
@@ -209,7 +259,9 @@ child_result budgeted_in_child(kind k, std::uint64_t budget) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines as they come, also into a file
   double grid_s = argc > 1 ? std::atof(argv[1]) : 0.6;
+  int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
   const std::uint64_t batch_bytes =
       batch_rows * width * sizeof(float) + batch_rows * sizeof(std::uint64_t);
   const std::uint64_t budget = 96 * batch_bytes;
@@ -226,6 +278,7 @@ int main(int argc, char** argv) {
     budgeted[static_cast<int>(k)] = budgeted_in_child(k, budget);
 
   double sink = 0;
+  double summary[3] = {0, 0, 0};
   const unsigned grid_workers[] = {1, 2, 3, 4, 8, 16, 32, 48, 64};
   const std::size_t grid_depths[] = {1, 2, 4, 8};
   for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound}) {
@@ -257,58 +310,70 @@ int main(int argc, char** argv) {
     }
     auto p = make_pipeline(k, setting{});
     double e0 = run_epoch(p, 0, w.consume_rounds, 1e9, sink);
+    chosen after0 = chosen_of(p);
     double e1 = run_epoch(p, 1, w.consume_rounds, 1e9, sink);
     double e2 = run_epoch(p, 2, w.consume_rounds, 1e9, sink);
-    unsigned chosen_workers = 0;
-    std::size_t chosen_depth = 0;
-    const char *why_workers = "", *why_depth = "";
-    for (const auto& st : p.stats().stages) {
-      if (st.name == "parallel") {
-        chosen_workers = static_cast<unsigned>(st.workers);
-        why_workers = cy::to_string(st.tuning).data();
-      }
-      if (st.name == "prefetch") {
-        chosen_depth = st.queue_capacity;
-        why_depth = cy::to_string(st.tuning).data();
-      }
-    }
+    chosen after2 = chosen_of(p);
     // The grid's best is the luckiest of 36 noisy runs: measure it again,
-    // interleaved with the (now settled) autotuned pipeline, whole epochs.
-    std::vector<double> again_best, again_auto;
-    for (std::uint64_t round = 0; round < 3; ++round) {
+    // interleaved with the (now settled) autotuned pipeline, whole epochs,
+    // alternating which goes first.
+    std::vector<double> best_rate, auto_rate, ratio, best_cpu, auto_cpu, cpu_ratio;
+    for (int round = 0; round < rounds; ++round) {
       auto fixed = make_pipeline(k, best_setting);
-      again_best.push_back(run_epoch(fixed, 3 + round, w.consume_rounds, 1e9, sink));
-      again_auto.push_back(run_epoch(p, 3 + round, w.consume_rounds, 1e9, sink));
+      double bc = 0, ac = 0, br = 0, ar = 0;
+      auto epoch = static_cast<std::uint64_t>(3 + round);
+      if (round % 2 == 0) {
+        br = run_epoch(fixed, epoch, w.consume_rounds, 1e9, sink, &bc);
+        ar = run_epoch(p, epoch, w.consume_rounds, 1e9, sink, &ac);
+      } else {
+        ar = run_epoch(p, epoch, w.consume_rounds, 1e9, sink, &ac);
+        br = run_epoch(fixed, epoch, w.consume_rounds, 1e9, sink, &bc);
+      }
+      best_rate.push_back(br);
+      auto_rate.push_back(ar);
+      ratio.push_back(ar / br);
+      best_cpu.push_back(bc);
+      auto_cpu.push_back(ac);
+      cpu_ratio.push_back(ac / bc);
     }
-    std::sort(again_best.begin(), again_best.end());
-    std::sort(again_auto.begin(), again_auto.end());
+    chosen last = chosen_of(p);
     const auto& b = budgeted[static_cast<int>(k)];
     std::printf("  best grid point: workers %u, depth %zu: %.1f batches/s\n", best_setting.workers,
                 best_setting.depth, best);
-    std::printf("  autotune chose workers %u (%s), depth %zu (%s)\n", chosen_workers, why_workers,
-                chosen_depth, why_depth);
+    std::printf("  autotune after epoch 0: workers %u (%s), depth %zu (%s)\n", after0.workers,
+                after0.why_workers.c_str(), after0.depth, after0.why_depth.c_str());
+    std::printf("  autotune after epoch 2: workers %u (%s), depth %zu (%s); after %d more: %s\n",
+                after2.workers, after2.why_workers.c_str(), after2.depth,
+                after2.why_depth.c_str(), rounds,
+                after0 == after2 && after2 == last ? "unchanged since epoch 0" : "CHANGED");
     std::printf("  autotune epoch 0 (searching): %.1f batches/s, ratio %.3f\n", e0, e0 / best);
     std::printf("  autotune epochs 1-2:          %.1f batches/s, ratio %.3f\n", (e1 + e2) / 2,
                 (e1 + e2) / 2 / best);
+    std::printf("  interleaved, %d rounds of one whole epoch each, per-round ratios:", rounds);
+    for (double r : ratio) std::printf(" %.3f", r);
+    std::printf("\n");
     std::printf(
-        "  interleaved, 3 whole epochs each, median: best grid point %.1f, autotune %.1f "
-        "batches/s, "
-        "ratio %.3f (target >= 0.95)\n",
-        again_best[1], again_auto[1], again_auto[1] / again_best[1]);
+        "  interleaved medians: best grid point %.1f, autotune %.1f batches/s; median ratio %.3f "
+        "(target >= 0.95); CPU per batch %.3f ms vs %.3f ms, median ratio %.3f\n",
+        median(best_rate), median(auto_rate), median(ratio), median(best_cpu) * 1e3,
+        median(auto_cpu) * 1e3, median(cpu_ratio));
     std::printf(
         "  best grid point within the budget (2w + depth + 2 <= %llu batches): workers %u, depth "
-        "%zu: %.1f "
-        "batches/s\n",
+        "%zu: %.1f batches/s\n",
         static_cast<unsigned long long>(budget_batches), best_within_setting.workers,
         best_within_setting.depth, best_within);
     std::printf(
         "  under memory_budget(%llu): workers %u, window %zu, depth %zu; epoch 0 ratio %.3f, "
         "epochs 1-2 ratio %.3f to the best within it; "
-        "peak RSS growth %.1f MiB = %.2f of the budget\n",
+        "peak RSS growth %.1f MiB = %.2f of the budget (%s)\n",
         static_cast<unsigned long long>(budget), b.workers, b.window, b.depth,
         b.epoch0 / best_within, b.steady / best_within, b.rss_growth_bytes / (1 << 20),
-        b.rss_growth_bytes / static_cast<double>(budget));
+        b.rss_growth_bytes / static_cast<double>(budget),
+        b.rss_growth_bytes <= static_cast<double>(budget) ? "within" : "OVER");
+    summary[static_cast<int>(k)] = median(ratio);
   }
+  std::printf("\nsummary: interleaved median ratio decode-bound %.3f, io-bound %.3f, consumer-bound %.3f (target >= 0.95)\n",
+              summary[0], summary[1], summary[2]);
   if (sink == 42.4242) std::printf(" ");
   return 0;
 }
