@@ -80,13 +80,23 @@ struct last_stage<Stages...> {
   using type = std::tuple_element_t<sizeof...(Stages) - 1, std::tuple<Stages...>>;
 };
 
-/// The names of a batch type's columns, as an array of string_views.
+/// The names of the columns a batch type delivers (see delivered_batch), as
+/// an array of string_views; none for a type that delivers none.
 template <class Batch>
-struct column_names;
+struct column_names {
+  static constexpr std::span<const std::string_view> span{};
+};
 template <class... Columns>
 struct column_names<record_batch<Columns...>> {
   static constexpr std::string_view value[sizeof...(Columns) + 1] = {std::string_view(Columns::name.view())..., ""};
   static constexpr std::span<const std::string_view> span{value, sizeof...(Columns)};
+};
+template <class Batch>
+  requires(delivers_columns<Batch> && !is_batch_v<Batch>)
+struct column_names<Batch> : column_names<delivered_batch_t<Batch>> {
+  static_assert(is_batch_v<delivered_batch_t<Batch>>,
+                "conveyor: a batch type's delivered_batch must be a record_batch<...> (see "
+                "delivered_batch in conveyor/core/stage.hpp).");
 };
 
 /// What a pipeline decides once for all its stages: copied with it.

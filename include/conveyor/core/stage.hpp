@@ -28,6 +28,10 @@
 //                    device memory
 //   must_be_last     a sink: nothing may follow it
 //
+// A sink's batch type (any type with rows() and size_bytes()) says which
+// record_batch's columns it delivers, so with_pool(...) serves them: a member
+// `using delivered_batch = ...;` or a specialization of delivered_batch below.
+//
 // Optionally, a stage of any kind may have `void end_epoch(std::uint64_t
 // epoch) const`: the pipeline calls it once an epoch's batches are exhausted
 // (the consumer's next() found the end), on the consumer's thread, after every
@@ -66,6 +70,35 @@ struct stage_placement {
   bool host_only = true;        ///< reads its input columns on the host
   bool must_be_last = false;    ///< delivers the batches: nothing may follow
 };
+
+/// The record_batch whose columns a batch type delivers to the consumer: the
+/// pipeline allocates those columns, all along the chain, from the sink's pool
+/// (with_pool(...); a source or stage asks with ctx.pool_for), so a sink that
+/// hands them on (a tensor over the buffer, a copy from pinned memory) needs
+/// no copy of its own. A record_batch delivers itself. Any other batch type
+/// (a sink's) delivers what its member `using delivered_batch = ...;` names,
+/// or, for a type you do not own, what a specialization of this template says
+/// (`using type = ...;`); a type that says neither delivers no columns (they
+/// come from the pipeline's pageable pool). See docs/extending.md, "A sink".
+template <class Batch>
+struct delivered_batch {};
+/// A record_batch delivers its own columns.
+template <class... Columns>
+struct delivered_batch<record_batch<Columns...>> {
+  using type = record_batch<Columns...>;
+};
+/// A batch type with a member `delivered_batch` delivers what that names.
+template <class Batch>
+  requires requires { typename Batch::delivered_batch; }
+struct delivered_batch<Batch> : delivered_batch<typename Batch::delivered_batch> {};
+
+/// The record_batch a batch type delivers (see delivered_batch).
+template <class Batch>
+using delivered_batch_t = typename delivered_batch<Batch>::type;
+
+/// Does Batch deliver a record_batch's columns (see delivered_batch)?
+template <class Batch>
+concept delivers_columns = requires { typename delivered_batch<Batch>::type; };
 
 /// What a stage learns once per epoch, when the chain is built, before the
 /// first batch: the schemas of upstream text columns (so decoders bind field

@@ -42,6 +42,10 @@ namespace conveyor {
 template <class Batch>
 class cuda_batch {
  public:
+  /// Delivers its record_batch's columns (the pipeline allocates them from the
+  /// sink's pool: with_pool(...)).
+  using delivered_batch = Batch;
+
   cuda_batch(Batch batch, detail::shared_event ready, cudaStream_t stream, int device)
       : batch_(std::move(batch)), ready_(std::move(ready)), stream_(stream), device_(device) {}
 
@@ -103,11 +107,6 @@ class cuda_sink_stream {
   Up up_;
   stage_counters* counters_;
 };
-
-// The pipeline names the delivered columns (those with_pool serves) by its
-// batch type; a cuda_batch delivers its record_batch's.
-template <class Batch>
-struct column_names<cuda_batch<Batch>> : column_names<Batch> {};
 
 template <class Up>
 concept device_staging_stream = requires(const Up& up) {

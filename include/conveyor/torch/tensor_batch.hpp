@@ -170,6 +170,9 @@ class tensor_batch<record_batch<Columns...>> {
  public:
   /// The record_batch this was made from (its column specs and names).
   using source_batch = record_batch<Columns...>;
+  /// Delivers its source batch's columns: stages upstream allocate them from
+  /// the sink's pool (with_pool, ctx.pool_for), and the tensors take them over.
+  using delivered_batch = source_batch;
   static constexpr std::size_t column_count = sizeof...(Columns);
 
   tensor_batch() = default;
@@ -303,13 +306,6 @@ template <class B>
 inline constexpr bool is_tensor_batch_v = false;
 template <class B>
 inline constexpr bool is_tensor_batch_v<tensor_batch<B>> = true;
-
-namespace detail {
-/// A tensor batch delivers its source batch's columns: stages upstream
-/// allocate them from the sink's pool (ctx.pool_for).
-template <class Batch>
-struct column_names<tensor_batch<Batch>> : column_names<Batch> {};
-}  // namespace detail
 
 }  // namespace conveyor
 

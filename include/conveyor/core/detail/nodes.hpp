@@ -13,6 +13,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <span>
 #include <string>
 #include <thread>
@@ -163,7 +164,13 @@ auto apply_map(const Bound& op, In&& in, const stage_context& ctx, const std::st
     trace_span span(ctx.counters->trace, span_kind::call, local.info.epoch, local.info.number);
     auto begin = clock::now();
     auto out = op(std::forward<In>(in), local);
-    rejected.apply(out);
+    if constexpr (is_batch_v<decltype(out)>) {
+      rejected.apply(out);
+    } else if (!rejected.empty()) {  // a sink's own batch type (see delivered_batch)
+      throw std::logic_error(
+          "the stage rejected records, but its output is not a record_batch, so they cannot be "
+          "dropped; reject them in a stage before it");
+    }
     ctx.counters->add_batch(out.rows(), out.size_bytes(), clock::now() - begin);
     return out;
   });
