@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -152,6 +153,12 @@ inline void handler(int signal, siginfo_t* info, void* context) noexcept {
       if (s.owner.load(std::memory_order_relaxed) != me) continue;
       if (s.jump != nullptr && address >= s.begin && address < s.end) {
         global().faults.fetch_add(1, std::memory_order_relaxed);
+        // The jump does not restore the signal mask (saving it would cost a
+        // system call per copy): put back the mask of the interrupted code,
+        // since whoever delivered the signal may have blocked more than
+        // SIGBUS for the handler (TSan blocks every signal).
+        if (context != nullptr)
+          ::pthread_sigmask(SIG_SETMASK, &static_cast<ucontext_t*>(context)->uc_sigmask, nullptr);
         siglongjmp(*s.jump, 1);
       }
       break;
@@ -218,7 +225,7 @@ enum class copy_result : std::uint8_t { copied, fault, unguarded };
   sigbus::slot* s = sigbus::my_slot();
   if (s == nullptr) return copy_result::unguarded;
   sigjmp_buf jump;
-  if (sigsetjmp(jump, 0) != 0) {  // no mask to restore: SA_NODEFER kept SIGBUS unblocked
+  if (sigsetjmp(jump, 0) != 0) {  // the handler restored the signal mask
     s->begin = nullptr;
     s->end = nullptr;
     std::atomic_signal_fence(std::memory_order_seq_cst);
