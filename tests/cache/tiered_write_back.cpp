@@ -190,8 +190,8 @@ TEST_CASE("tiered write-back: a lookup waits for a victim's hand-over instead of
         seen = values[0];
       } else {
         hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
-                seen.assign(value.begin(), value.end());
-              }) == 1;
+          seen.assign(value.begin(), value.end());
+        }) == 1;
       }
     });
     CHECK(below.lookups_while_holding() == 0);
