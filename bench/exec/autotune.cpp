@@ -12,11 +12,12 @@
 // For each: the throughput of every grid point (each run for up to `grid_s`
 // seconds), then a fresh autotuned pipeline for 3 epochs (epoch 0 includes
 // the search), then the same autotuned pipeline under memory_budget(bytes) in a
-// child process whose peak RSS growth (VmHWM after the run minus VmRSS before
-// it) is compared with the budget. Figures: autotuned / best grid point
-// (under the budget: / the best grid point whose batches fit in it). The
-// grid's best is re-measured, interleaved with the settled autotuned
-// pipeline (`rounds` whole epochs each), since the best of 36 noisy runs is
+// fresh process (this program exec'd again) whose peak RSS growth (VmHWM
+// after 3 epochs minus VmRSS before) is compared with the budget. Figures:
+// autotuned / best grid point (under the budget: / the best grid point whose
+// batches fit in it, measured in that process). The grid's best is
+// re-measured, interleaved with the settled autotuned pipeline (`rounds`
+// whole epochs each, both pipelines warm), since the best of 36 noisy runs is
 // biased upwards. The values the tuners chose are printed after epoch 0 and
 // after the last epoch: convergence within the first epoch, and stability.
 //
@@ -209,41 +210,72 @@ struct child_result {
   double rss_growth_bytes = 0;
   unsigned workers = 0;
   std::size_t window = 0, depth = 0;
+  double median_ratio = 0;  // interleaved against `fixed`, whole epochs
+  int rounds = 0;
+  double ratios[16] = {};
 };
 
-// In a child process, so that no pool or heap the grid warmed is reused and
-// VmHWM is this run's alone.
-child_result budgeted_in_child(kind k, std::uint64_t budget) {
+// The budgeted run, in a fresh process (this program again, exec'd with
+// --budgeted), so that no pool or heap the grid warmed is reused and VmHWM is
+// this run's alone: the autotuned pipeline under the budget for 3 epochs,
+// then, after VmHWM was read, interleaved rounds against the fixed setting
+// `fixed` (the best grid point that fits the budget), both warm.
+int budgeted_child(kind k, std::uint64_t budget, setting fixed, int rounds, int out_fd) {
+  child_result r;
+  try {
+    double sink = 0;
+    auto before = status_kib("VmRSS:");
+    auto p = make_pipeline(k, setting{0, 0, budget});
+    auto w = workload_of(k);
+    r.epoch0 = run_epoch(p, 0, w.consume_rounds, 1e9, sink);
+    r.steady = (run_epoch(p, 1, w.consume_rounds, 1e9, sink) +
+                run_epoch(p, 2, w.consume_rounds, 1e9, sink)) /
+               2;
+    r.rss_growth_bytes = static_cast<double>(status_kib("VmHWM:") - before) * 1024.0;
+    auto c = chosen_of(p);
+    r.workers = c.workers;
+    r.window = c.window;
+    r.depth = c.depth;
+    auto f = make_pipeline(k, fixed);
+    run_epoch(f, 2, w.consume_rounds, 1e9, sink);  // warm, as the autotuned one is
+    std::vector<double> ratios;
+    r.rounds = std::min(rounds, 16);
+    for (int round = 0; round < r.rounds; ++round) {
+      auto epoch = static_cast<std::uint64_t>(3 + round);
+      double a = 0, b = 0;
+      if (round % 2 == 0) {
+        b = run_epoch(f, epoch, w.consume_rounds, 1e9, sink);
+        a = run_epoch(p, epoch, w.consume_rounds, 1e9, sink);
+      } else {
+        a = run_epoch(p, epoch, w.consume_rounds, 1e9, sink);
+        b = run_epoch(f, epoch, w.consume_rounds, 1e9, sink);
+      }
+      r.ratios[round] = a / b;
+      ratios.push_back(a / b);
+    }
+    r.median_ratio = median(ratios);
+    if (sink == 42.4242) r.depth += 1;  // keep the work observable
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "budgeted run failed: %s\n", e.what());
+    return 1;
+  }
+  return write(out_fd, &r, sizeof r) == static_cast<ssize_t>(sizeof r) ? 0 : 1;
+}
+
+child_result budgeted_in_child(kind k, std::uint64_t budget, setting fixed, int rounds) {
   int fds[2];
   if (pipe(fds) != 0) return {};
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    child_result r;
-    try {
-      double sink = 0;
-      auto before = status_kib("VmRSS:");
-      auto p = make_pipeline(k, setting{0, 0, budget});
-      auto w = workload_of(k);
-      r.epoch0 = run_epoch(p, 0, w.consume_rounds, 1e9, sink);
-      r.steady = (run_epoch(p, 1, w.consume_rounds, 1e9, sink) +
-                  run_epoch(p, 2, w.consume_rounds, 1e9, sink)) /
-                 2;
-      r.rss_growth_bytes = static_cast<double>(status_kib("VmHWM:") - before) * 1024.0;
-      for (const auto& st : p.stats().stages) {
-        if (st.name == "parallel") {
-          r.workers = static_cast<unsigned>(st.workers);
-          r.window = st.queue_capacity;
-        }
-        if (st.name == "prefetch") r.depth = st.queue_capacity;
-      }
-      if (sink == 42.4242) r.depth += 1;  // keep the work observable
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "budgeted run failed: %s\n", e.what());
-      _exit(1);
-    }
-    (void)!write(fds[1], &r, sizeof r);
-    _exit(0);
+    std::string args[] = {"bench_exec_autotune", "--budgeted",
+                          std::to_string(static_cast<int>(k)), std::to_string(budget),
+                          std::to_string(fixed.workers), std::to_string(fixed.depth),
+                          std::to_string(rounds), std::to_string(fds[1])};
+    char* argv[9] = {};
+    for (int i = 0; i < 8; ++i) argv[i] = args[i].data();
+    execv("/proc/self/exe", argv);
+    _exit(127);
   }
   close(fds[1]);
   child_result r;
@@ -259,6 +291,11 @@ child_result budgeted_in_child(kind k, std::uint64_t budget) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 8 && std::string(argv[1]) == "--budgeted")
+    return budgeted_child(static_cast<kind>(std::atoi(argv[2])), std::strtoull(argv[3], nullptr, 10),
+                          setting{static_cast<unsigned>(std::atoi(argv[4])),
+                                  static_cast<std::size_t>(std::atoi(argv[5])), 0},
+                          std::atoi(argv[6]), std::atoi(argv[7]));
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines as they come, also into a file
   double grid_s = argc > 1 ? std::atof(argv[1]) : 0.6;
   int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
@@ -272,13 +309,8 @@ int main(int argc, char** argv) {
       batch_rows, width, static_cast<unsigned long long>(batch_bytes),
       static_cast<unsigned long long>(budget),
       static_cast<unsigned long long>(budget / batch_bytes), std::thread::hardware_concurrency());
-  // Child processes first: forked before this process starts any thread.
-  child_result budgeted[3];
-  for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound})
-    budgeted[static_cast<int>(k)] = budgeted_in_child(k, budget);
-
   double sink = 0;
-  double summary[3] = {0, 0, 0};
+  double summary[3] = {0, 0, 0}, budget_summary[3] = {0, 0, 0}, rss_summary[3] = {0, 0, 0};
   const unsigned grid_workers[] = {1, 2, 3, 4, 8, 16, 32, 48, 64};
   const std::size_t grid_depths[] = {1, 2, 4, 8};
   for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound}) {
@@ -317,9 +349,12 @@ int main(int argc, char** argv) {
     // The grid's best is the luckiest of 36 noisy runs: measure it again,
     // interleaved with the (now settled) autotuned pipeline, whole epochs,
     // alternating which goes first.
+    // The fixed pipeline is made once and warmed by one epoch, as the
+    // autotuned one is (a fresh pipeline's pool page-faults its buffers in).
     std::vector<double> best_rate, auto_rate, ratio, best_cpu, auto_cpu, cpu_ratio;
+    auto fixed = make_pipeline(k, best_setting);
+    run_epoch(fixed, 2, w.consume_rounds, 1e9, sink);
     for (int round = 0; round < rounds; ++round) {
-      auto fixed = make_pipeline(k, best_setting);
       double bc = 0, ac = 0, br = 0, ar = 0;
       auto epoch = static_cast<std::uint64_t>(3 + round);
       if (round % 2 == 0) {
@@ -337,7 +372,7 @@ int main(int argc, char** argv) {
       cpu_ratio.push_back(ac / bc);
     }
     chosen last = chosen_of(p);
-    const auto& b = budgeted[static_cast<int>(k)];
+    auto b = budgeted_in_child(k, budget, best_within_setting, rounds);
     std::printf("  best grid point: workers %u, depth %zu: %.1f batches/s\n", best_setting.workers,
                 best_setting.depth, best);
     std::printf("  autotune after epoch 0: workers %u (%s), depth %zu (%s)\n", after0.workers,
@@ -363,17 +398,27 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(budget_batches), best_within_setting.workers,
         best_within_setting.depth, best_within);
     std::printf(
-        "  under memory_budget(%llu): workers %u, window %zu, depth %zu; epoch 0 ratio %.3f, "
-        "epochs 1-2 ratio %.3f to the best within it; "
+        "  under memory_budget(%llu), in a fresh process: workers %u, window %zu, depth %zu; "
         "peak RSS growth %.1f MiB = %.2f of the budget (%s)\n",
         static_cast<unsigned long long>(budget), b.workers, b.window, b.depth,
-        b.epoch0 / best_within, b.steady / best_within, b.rss_growth_bytes / (1 << 20),
-        b.rss_growth_bytes / static_cast<double>(budget),
+        b.rss_growth_bytes / (1 << 20), b.rss_growth_bytes / static_cast<double>(budget),
         b.rss_growth_bytes <= static_cast<double>(budget) ? "within" : "OVER");
+    std::printf("    interleaved with the best grid point within the budget there, per-round ratios:");
+    for (int i = 0; i < b.rounds; ++i) std::printf(" %.3f", b.ratios[i]);
+    std::printf("; median %.3f (epoch 0, searching: %.1f batches/s)\n", b.median_ratio, b.epoch0);
+    budget_summary[static_cast<int>(k)] = b.median_ratio;
+    rss_summary[static_cast<int>(k)] = b.rss_growth_bytes / static_cast<double>(budget);
     summary[static_cast<int>(k)] = median(ratio);
   }
-  std::printf("\nsummary: interleaved median ratio decode-bound %.3f, io-bound %.3f, consumer-bound %.3f (target >= 0.95)\n",
-              summary[0], summary[1], summary[2]);
+  std::printf(
+      "\nsummary: interleaved median ratio decode-bound %.3f, io-bound %.3f, consumer-bound %.3f "
+      "(target >= 0.95)\n",
+      summary[0], summary[1], summary[2]);
+  std::printf(
+      "summary under the budget: median ratio to the best fitting grid point %.3f, %.3f, %.3f; "
+      "peak RSS growth %.2f, %.2f, %.2f of the budget\n",
+      budget_summary[0], budget_summary[1], budget_summary[2], rss_summary[0], rss_summary[1],
+      rss_summary[2]);
   if (sink == 42.4242) std::printf(" ");
   return 0;
 }

@@ -448,6 +448,12 @@ TEST_CASE("prefetch_tuner: depth grows only while the queue smooths bursts") {
     CHECK(t.decide(prefetch_probe{100, 1.0, 0.5, 0.0}, 64) == 2);
     CHECK(t.state() == cy::tuning_state::upstream_bound);
     CHECK(!t.settled());  // upstream may speed up (a parallel stage still tuning): keep watching
+    // A later epoch takes the value as final.
+    prefetch_tuner later(2, 64);
+    later.settle(t.depth(), t.state());
+    CHECK(later.settled());
+    CHECK(later.depth() == 2);
+    CHECK(later.state() == cy::tuning_state::upstream_bound);
     // Now upstream comes in bursts the queue is too short for: both wait, depth doubles.
     CHECK(t.decide(prefetch_probe{100, 1.0, 0.5, 0.3}, 64) == 4);
   }

@@ -180,14 +180,16 @@ class prefetch_tuner {
 
   [[nodiscard]] std::size_t depth() const noexcept { return current_; }
   [[nodiscard]] tuning_state state() const noexcept { return state_; }
-  /// No further probes. Upstream-bound is not final while the producer never
-  /// waited (upstream may speed up as a parallel stage above it tunes); it is
-  /// after a deeper queue was tried and did not pay.
+  /// No further probes. Within the epoch it started in, upstream-bound is not
+  /// final while the producer never waited (upstream may speed up as a
+  /// parallel stage above it tunes); it is after a deeper queue was tried and
+  /// did not pay, and when a later epoch starts (settle).
   [[nodiscard]] bool settled() const noexcept { return frozen_; }
+  /// Takes a value an earlier epoch ended with: final unless still searching.
   void settle(std::size_t depth, tuning_state why) noexcept {
     current_ = std::max<std::size_t>(1, std::min(depth, max_));
     state_ = why;
-    frozen_ = why != tuning_state::upstream_bound && why != tuning_state::searching;
+    frozen_ = why != tuning_state::searching;
   }
 
   /// One probe at depth(); `memory_cap`: the deepest queue the budget allows now.

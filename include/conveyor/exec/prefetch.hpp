@@ -64,8 +64,9 @@ class prefetch_stream {
       auto earlier = counters.tuning.load(std::memory_order_relaxed);
       auto depth =
           static_cast<std::size_t>(counters.queue_capacity.load(std::memory_order_relaxed));
-      // A later epoch starts from the depth an earlier one reached (settle()
-      // keeps watching when that was upstream-bound).
+      // A later epoch keeps the depth an earlier one settled on (also an
+      // upstream-bound one: the parallel stage above has settled by then), so
+      // the values found in the first epoch stay.
       if (earlier != tuning_state::fixed && earlier != tuning_state::searching && depth != 0)
         tuner_.settle(depth, earlier);
       else if (depth != 0)
