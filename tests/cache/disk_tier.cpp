@@ -729,9 +729,8 @@ TEST_CASE("disk write queue: bounded, in order, flushed; lookups answer from it"
   });
   queue_pointer = &queue;
   auto record = [](std::uint64_t r, record_kind kind = record_kind::value) {
-    return std::make_shared<const pending_record>(pending_record{
-        kind, key_of(r),
-        kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{}});
+    return single_record(kind, key_of(r),
+                         kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{});
   };
   std::atomic<int> pushed{0};
   std::thread producer([&] {

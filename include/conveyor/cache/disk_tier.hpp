@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -291,27 +292,68 @@ class disk_tier {
                        std::span<const std::span<const std::byte>> values,
                        std::span<std::uint8_t> stored) {
     if (!queue_) return put_each(*this, keys, values, stored);
+    const std::size_t count = std::min({keys.size(), values.size(), stored.size()});
+    thread_local std::vector<std::size_t> sizes;
+    sizes.resize(count);
+    for (std::size_t i = 0; i < count; ++i) sizes[i] = values[i].size();
+    return put_many_with(keys.first(count), std::span<const std::size_t>(sizes),
+                         [&](std::size_t i, std::span<std::byte> destination) {
+                           if (!destination.empty())
+                             std::memcpy(destination.data(), values[i].data(), destination.size());
+                         },
+                         stored);
+  }
+
+  /// `in_place_put_tier`: value i is the sizes[i] bytes that
+  /// write(i, destination) writes straight into the write-behind queue's
+  /// block for this call (one allocation for all values, which the writer
+  /// thread then writes from); sets stored[i] and returns how many were
+  /// stored. Values larger than `max_value_bytes()` are refused (counted). If
+  /// `write` throws, nothing of the call is stored and the exception
+  /// propagates. Without write-behind, each value is written into a buffer of
+  /// the calling thread and `put`.
+  template <class Write>
+  std::size_t put_many_with(std::span<const cache_key> keys, std::span<const std::size_t> sizes,
+                            Write&& write, std::span<std::uint8_t> stored) {
+    const std::size_t count = std::min({keys.size(), sizes.size(), stored.size()});
+    if (!queue_) {
+      thread_local byte_buffer scratch;
+      std::size_t total = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        scratch.resize(sizes[i]);
+        write(i, std::span<std::byte>(scratch));
+        stored[i] = put(keys[i], scratch) ? 1 : 0;
+        total += stored[i];
+      }
+      return total;
+    }
     auto start = std::chrono::steady_clock::now();
-    std::size_t count = std::min({keys.size(), values.size(), stored.size()});
-    std::vector<std::shared_ptr<const detail::disk_format::pending_record>> records;
-    records.reserve(count);
-    std::size_t total = 0;
+    std::size_t accepted = 0;
     std::uint64_t bytes = 0;
     for (std::size_t i = 0; i < count; ++i) {
-      stored[i] = values[i].size() <= max_value_bytes() ? 1 : 0;
-      if (stored[i] == 0) {
-        counters_.bump(counters_.rejected_puts);
-        continue;
-      }
-      records.push_back(make_record(detail::disk_format::record_kind::value, keys[i], values[i]));
-      ++total;
-      bytes += values[i].size();
+      stored[i] = sizes[i] <= max_value_bytes() ? 1 : 0;
+      if (stored[i] == 0) continue;
+      ++accepted;
+      bytes += sizes[i];
     }
-    if (!records.empty()) queue_->push(std::move(records));
-    counters_.bump(counters_.puts, total);
+    if (accepted > 0) {
+      auto block = detail::disk_format::make_pending_block(accepted, static_cast<std::size_t>(bytes));
+      std::size_t at = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (stored[i] == 0) continue;
+        std::span<std::byte> destination(block->bytes.get() + at, sizes[i]);
+        write(i, destination);
+        block->records.push_back(
+            {detail::disk_format::record_kind::value, keys[i], destination});
+        at += sizes[i];
+      }
+      queue_->push(detail::disk_format::records_of(block));
+    }
+    counters_.bump(counters_.rejected_puts, count - accepted);
+    counters_.bump(counters_.puts, accepted);
     counters_.bump(counters_.bytes_written, bytes);
     counters_.put_latency.record(std::chrono::steady_clock::now() - start);
-    return total;
+    return accepted;
   }
 
   /// Bytes of all segment files (records, dead records, tombstones, headers).
@@ -376,8 +418,7 @@ class disk_tier {
   static std::shared_ptr<const detail::disk_format::pending_record> make_record(
       detail::disk_format::record_kind kind, const cache_key& key,
       std::span<const std::byte> value) {
-    return std::make_shared<const detail::disk_format::pending_record>(
-        detail::disk_format::pending_record{kind, key, byte_buffer(value.begin(), value.end())});
+    return detail::disk_format::single_record(kind, key, value);
   }
 
   // An append on the caller's thread: SIGXFSZ is blocked there for the write
@@ -410,5 +451,6 @@ class disk_tier {
 static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier concept");
 static_assert(put_reporting_tier<disk_tier>);
 static_assert(visiting_tier<disk_tier>);
+static_assert(in_place_put_tier<disk_tier>);
 
 }  // namespace conveyor

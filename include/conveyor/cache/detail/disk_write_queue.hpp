@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -35,12 +36,51 @@
 
 namespace conveyor::detail::disk_format {
 
-/// A record waiting to be appended: a value or a tombstone.
+/// A record waiting to be appended: a value or a tombstone. `value` points
+/// into the `pending_block` the record belongs to.
 struct pending_record {
   record_kind kind = record_kind::value;
   cache_key key;
-  byte_buffer value;
+  std::span<const std::byte> value;
 };
+
+/// The records of one put call and their value bytes, in one allocation of
+/// bytes: the queue holds each record as a shared_ptr that aliases its block,
+/// so a batch costs two allocations, not two per value, and the writer
+/// writes the values from where the caller wrote them.
+struct pending_block {
+  std::vector<pending_record> records;
+  std::unique_ptr<std::byte[]> bytes;  // uninitialised until written
+};
+
+/// A block for `count` records with room for `total_bytes` value bytes.
+inline std::shared_ptr<pending_block> make_pending_block(std::size_t count,
+                                                         std::size_t total_bytes) {
+  auto block = std::make_shared<pending_block>();
+  block->records.reserve(count);  // never reallocated: records are aliased
+  if (total_bytes > 0) block->bytes.reset(new std::byte[total_bytes]);
+  return block;
+}
+
+/// The records of `block` as the queue takes them.
+inline std::vector<std::shared_ptr<const pending_record>> records_of(
+    const std::shared_ptr<pending_block>& block) {
+  std::vector<std::shared_ptr<const pending_record>> out;
+  out.reserve(block->records.size());
+  for (const auto& record : block->records)
+    out.emplace_back(std::shared_ptr<const pending_record>(block, &record));
+  return out;
+}
+
+/// One record holding a copy of `value`, in a block of its own.
+inline std::shared_ptr<const pending_record> single_record(record_kind kind, const cache_key& key,
+                                                           std::span<const std::byte> value) {
+  auto block = make_pending_block(1, value.size());
+  if (!value.empty()) std::memcpy(block->bytes.get(), value.data(), value.size());
+  block->records.push_back(
+      pending_record{kind, key, std::span<const std::byte>(block->bytes.get(), value.size())});
+  return std::shared_ptr<const pending_record>(block, &block->records.front());
+}
 
 /// What the queue knows of a key.
 enum class pending_lookup : std::uint8_t { absent, value, erased };
