@@ -284,6 +284,67 @@ TEST_CASE("delimited: read keeps the requested order and reuses the table") {
   CHECK_THROWS_AS((void)table.field(2, 0), std::out_of_range);
 }
 
+TEST_CASE("delimited: shuffled batches of records longer than a page read right") {
+  // read() touches each page of a batch's records before parsing them (up to
+  // 16 KiB of each) and prefetches the lines of records that are not adjacent:
+  // records of 1 byte to 40 KiB, the last one without a final newline, read in
+  // a scattered order and with repeats, must come back exactly.
+  scratch_dir dir;
+  std::string bytes = "id\tpayload\tend\n";
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 60; ++i) {
+    const std::size_t length = i % 3 == 0 ? static_cast<std::size_t>(i) * 700 : 1 + i % 7;
+    payloads.push_back(std::string(length, static_cast<char>('a' + i % 26)));
+    bytes += std::to_string(i) + "\t" + payloads.back() + "\t" + std::to_string(i % 5);
+    if (i + 1 < 60) bytes += i % 2 ? "\r\n" : "\n";
+  }
+  delimited_file file(dir.write("long.tsv", bytes), in_memory('\t'));
+  REQUIRE(file.size() == 60);
+  const std::vector<std::uint64_t> indices{59, 3, 57, 0, 30, 30, 12, 45, 1, 2, 58, 27};
+  field_table table;
+  REQUIRE(file.read(indices, table) == indices.size());
+  for (std::size_t row = 0; row < indices.size(); ++row) {
+    CAPTURE(indices[row]);
+    CHECK(table.field(row, 0) == std::to_string(indices[row]));
+    CHECK(table.field(row, 1) == payloads[indices[row]]);
+    CHECK(table.field(row, 2) == std::to_string(indices[row] % 5));
+  }
+}
+
+TEST_CASE("delimited: hand_over moves a table's rows out without copying") {
+  scratch_dir dir;
+  delimited_file file(dir.write("hand.tsv", "k\tv\n0\tzero\n1\t\"o\"\"ne\"\n2\ttwo\n"),
+                      in_memory('\t'));
+  field_table table;
+  std::vector<std::string_view> cells;
+  std::vector<std::uint64_t> records, offsets;
+  const std::vector<std::uint64_t> first{2, 1};
+  REQUIRE(file.read(first, table) == 2);
+  const auto* table_cells = table.cells().data();
+  table.hand_over(cells, records, offsets);
+  CHECK(table.rows() == 0);
+  REQUIRE(cells.size() >= 4);
+  CHECK(cells.data() == table_cells);  // the same storage, not a copy
+  CHECK(cells[0] == "2");
+  CHECK(cells[1] == "two");
+  CHECK(cells[3] == "o\"ne");  // unescaped into the table's arena, which the table keeps
+  CHECK(records[0] == 2);
+  CHECK(records[1] == 1);
+  CHECK(offsets[0] == file.record_offset(2));
+  CHECK(offsets[1] == file.record_offset(1));
+  // Reading again fills the vectors the caller handed in last time, so a
+  // caller that hands the same vectors back every time allocates nothing.
+  const std::vector<std::uint64_t> second{0};
+  REQUIRE(file.read(second, table) == 1);
+  CHECK(table.field(0, 1) == "zero");
+  std::vector<std::string_view> other_cells;
+  std::vector<std::uint64_t> other_records, other_offsets;
+  table.hand_over(other_cells, other_records, other_offsets);
+  CHECK(other_cells[1] == "zero");
+  CHECK(other_records[0] == 0);
+  CHECK(cells[0] == "2");  // the first batch's views were not overwritten
+}
+
 TEST_CASE("delimited: the index sidecar is created, reused, and never trusted when wrong") {
   scratch_dir dir;
   const auto path = dir.write("data.tsv", "k\tv\n1\tone\n2\ttwo\n3\tthree\n");

@@ -120,6 +120,21 @@ class field_table {
     check_row(row);
     return byte_offsets_[row];
   }
+  /// Moves the views, record indices and byte offsets of the last `read` out
+  /// to the caller's vectors, without copying: each is swapped with the
+  /// caller's, whose capacity the table reuses for the next read (so a caller
+  /// that hands the same vectors back every time allocates nothing). Row r's
+  /// views are then cells[r * columns() .. (r + 1) * columns()) (`cells` may
+  /// be longer than rows() * columns()); they stay valid while this table
+  /// (its arena holds unescaped fields) and the file live, until the next
+  /// `read` into this table. The table holds no rows afterwards.
+  void hand_over(std::vector<std::string_view>& cells, std::vector<std::uint64_t>& record_indices,
+                 std::vector<std::uint64_t>& byte_offsets) noexcept {
+    cells.swap(cells_);
+    record_indices.swap(record_indices_);
+    byte_offsets.swap(byte_offsets_);
+    rows_ = 0;
+  }
   /// The records dropped by the last `read` under `on_error::skip`, each with
   /// file, record index and byte offset; empty under `on_error::fail`.
   [[nodiscard]] std::span<const data_error> skipped() const noexcept { return skipped_; }

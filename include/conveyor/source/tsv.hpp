@@ -119,18 +119,11 @@ class delimited_source {
     file_->read(indices, table, ctx.policy);
     for (const auto& bad : table.skipped()) ctx.reject(bad);  // counts them (the policy is skip here)
     const std::size_t rows = table.rows();
-    auto cells = table.cells();
-    storage.cells.assign(cells.begin(), cells.end());
-    storage.record_indices.resize(rows);
-    storage.byte_offsets.resize(rows);
-    for (std::size_t r = 0; r < rows; ++r) {
-      storage.record_indices[r] = table.record_index(r);
-      storage.byte_offsets[r] = table.byte_offset(r);
-    }
-    storage.rows = rows;
     storage.columns = table.columns();
+    table.hand_over(storage.cells, storage.record_indices, storage.byte_offsets);
+    storage.rows = rows;
     batch_type out(ctx.pool, ctx.info,
-                   rows == indices.size() ? indices : std::span<const std::uint64_t>(storage.record_indices));
+                   rows == indices.size() ? indices : std::span<const std::uint64_t>(storage.record_indices.data(), rows));
     out.get<"record">() = text_column(std::move(handle), schema_);
     return out;
   }

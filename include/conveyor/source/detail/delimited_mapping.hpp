@@ -24,6 +24,11 @@
 
 namespace conveyor::detail::delimited {
 
+// The smallest page size and the cache line size of the platforms we run on:
+// what delimited_file::read steps by when it touches a batch's records first.
+inline constexpr std::uint64_t page_bytes = 4096;
+inline constexpr std::uint64_t cache_line_bytes = 64;
+
 // The whole file mapped read-only. An empty file maps nothing: Boost refuses a
 // zero-byte mapping, and an empty file is a valid source with no records.
 class mapped_text {
@@ -77,6 +82,21 @@ class mapped_text {
 #else
     (void)begin;
     (void)end;
+#endif
+  }
+
+  // The byte at `offset` (< size()), as an unsigned number.
+  [[nodiscard]] unsigned byte_at(std::uint64_t offset) const noexcept {
+    return static_cast<unsigned char>(data_[offset]);
+  }
+
+  // Asks the CPU to bring the cache line holding byte `offset` (< size())
+  // into its caches. A hint: no fault, no effect on results.
+  void prefetch(std::uint64_t offset) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(data_ + offset, 0, 3);
+#else
+    (void)offset;
 #endif
   }
 
