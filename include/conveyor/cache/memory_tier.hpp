@@ -45,8 +45,9 @@ using sieve = detail::sieve_policy;
 
 /// How to build a `memory_tier`.
 struct memory_tier_options {
-  /// Byte budget for everything the tier holds: for each entry its value bytes,
-  /// its key and `memory_tier<>::entry_overhead_bytes`.
+  /// Byte budget for everything the tier holds: for each entry its block
+  /// (header, key and value, rounded up to the arena's size class) and its
+  /// share of the index (`memory_tier<>::charged_bytes`).
   std::uint64_t capacity_bytes = 0;
   /// Number of independently locked shards; 0 picks the smallest power of two
   /// >= 2 x hardware threads. Each shard gets capacity_bytes / shard_count, and
@@ -59,6 +60,18 @@ struct memory_tier_options {
   std::uint32_t latency_sample_period = 16;
   /// Optional: receives every evicted entry (see `eviction_listener`).
   eviction_listener on_evict;
+  /// Entries live in an arena of 2 MiB chunks that keeps freed blocks for the
+  /// next entries (detail/entry_arena.hpp, docs/cache-memory.md); false: each
+  /// entry from operator new.
+  bool use_arena = true;
+  /// Ask for transparent huge pages for the arena (madvise MADV_HUGEPAGE; the
+  /// kernel may decline, and then 4 KiB pages are used).
+  bool huge_pages = true;
+  /// Fault each chunk in with one MADV_POPULATE_WRITE when it is first used
+  /// (ignored by kernels before 5.14).
+  bool prefault_chunks = true;
+  /// Where the arena maps its memory: mmap unless a test makes it fail.
+  detail::arena_page_source arena_pages = detail::arena_page_source::anonymous();
 };
 
 /// An in-process cache tier satisfying `cache_tier`.
@@ -78,7 +91,10 @@ struct memory_tier_options {
 /// evicted keys, about 50 bytes each, outside the budget; it is bounded by
 /// main's byte budget divided by the evicted entries' charges.)
 ///
-/// Allocation: a put allocates one block (entry header + value), and a
+/// Allocation: a put takes one block (entry header + value) from the tier's
+/// arena: a freed block of its size class, else one carved from a 2 MiB chunk
+/// (mapped as the tier fills, huge pages asked for; the arena maps at most
+/// the budget rounded up to chunks, then falls back to operator new), and a
 /// shard's index doubles its slot table when it is 4/5 full; a hit allocates
 /// only if `out` must grow; the batch paths keep per-thread buffers. Thread-safety:
 /// every member is safe to call concurrently except construction, move,
@@ -89,18 +105,17 @@ struct memory_tier_options {
 template <class EvictionPolicy = eviction::s3fifo>
 class memory_tier {
  public:
-  /// What each entry costs beyond its value bytes and its key: the entry header
-  /// (key, list links, counters, sizes), its share of the index's slots (at
-  /// most 40 bytes) and the allocator's header of its block.
-  static constexpr std::uint64_t entry_overhead_bytes = 128;
-  static_assert(
-      entry_overhead_bytes + sizeof(cache_key) >=
-          sizeof(detail::memory_entry) + detail::entry_index::max_bytes_per_entry + 16,
-      "entry_overhead_bytes must cover the header, the index's slots and the allocator's header");
+  /// What each entry costs beyond its block: its share of the index's slots.
+  static constexpr std::uint64_t index_bytes_per_entry = detail::entry_index::max_bytes_per_entry;
 
-  /// The bytes an entry with a value of `value_size` bytes counts against the budget.
+  /// The bytes an entry with a value of `value_size` bytes counts against the
+  /// budget: its block (header of sizeof(detail::memory_entry) bytes, key
+  /// included, and the value, rounded up to the arena's size class: multiples
+  /// of 64 bytes to 2 KiB, then at most 3.2% more; above 256 KiB whole pages)
+  /// and index_bytes_per_entry.
   [[nodiscard]] static constexpr std::uint64_t charged_bytes(std::size_t value_size) noexcept {
-    return value_size + sizeof(cache_key) + entry_overhead_bytes;
+    return detail::arena_block_bytes(detail::memory_entry_bytes(value_size)) +
+           index_bytes_per_entry;
   }
 
   /// A tier of `capacity_bytes` with default options.
@@ -151,7 +166,7 @@ class memory_tier {
       erase(key);  // an older value must not outlive a newer one that was refused
       return false;
     }
-    auto entry = detail::make_memory_entry(key, hash, value, charge);
+    auto entry = detail::make_memory_entry(state_->arena, key, hash, value, charge);
     evicted_entries evicted;
     {
       std::unique_lock lock(s.mutex);
@@ -276,17 +291,30 @@ class memory_tier {
                             Write&& write, std::span<std::uint8_t> stored) {
     auto timer = start_timer();
     const std::size_t count = std::min({keys.size(), sizes.size(), stored.size()});
+    // Per thread, reused; emptied on every exit, so that no entry outlives
+    // this call in it (the tier may be gone by this thread's next call).
     thread_local std::vector<detail::memory_entry_ptr> entries;
+    thread_local std::vector<std::size_t> block_sizes;
+    thread_local std::vector<detail::entry_arena::block> blocks;
+    struct empty_on_exit {
+      ~empty_on_exit() { entries.clear(); }
+    } empty_entries;
     entries.clear();
     entries.resize(count);
+    block_sizes.resize(count);
+    blocks.resize(count);
     for (std::size_t i = 0; i < count; ++i) {
       stored[i] = 0;
-      std::uint64_t hash = keys[i].hash();
-      std::uint64_t charge = charged_bytes(sizes[i]);
-      if (charge > shard_for(hash).capacity_bytes) continue;
-      entries[i] = detail::allocate_memory_entry(keys[i], hash, sizes[i], charge);
-      write(i, std::span<std::byte>(entries[i]->value_data(), sizes[i]));
+      const bool fits = charged_bytes(sizes[i]) <= shard_for(keys[i].hash()).capacity_bytes;
+      block_sizes[i] = fits ? detail::memory_entry_bytes(sizes[i]) : 0;
     }
+    state_->arena.allocate_many(block_sizes, blocks);  // one arena lock for the batch
+    for (std::size_t i = 0; i < count; ++i)
+      if (block_sizes[i] != 0)
+        entries[i] = detail::make_memory_entry_in(state_->arena, blocks[i], keys[i], keys[i].hash(),
+                                                  sizes[i], charged_bytes(sizes[i]));
+    for (std::size_t i = 0; i < count; ++i)
+      if (entries[i]) write(i, std::span<std::byte>(entries[i]->value_data(), sizes[i]));
     const auto& groups = group_by_shard(keys.first(count));
     std::size_t total = 0;
     // Victims of every shard, reported under their shard's lock (see
@@ -372,6 +400,10 @@ class memory_tier {
 
   [[nodiscard]] std::size_t shard_count() const noexcept { return state_->shards.size(); }
 
+  /// What the entry arena holds: chunks mapped, free blocks, blocks from the
+  /// heap (see `memory_tier_options::use_arena`). Takes the arena's lock.
+  [[nodiscard]] detail::entry_arena_stats arena_stats() const { return state_->arena.stats(); }
+
   /// A snapshot of the counters, summed over shards. Latency histograms hold
   /// the sampled calls only (see `memory_tier_options::latency_sample_period`).
   [[nodiscard]] tier_stats stats() const {
@@ -405,10 +437,14 @@ class memory_tier {
 
  private:
   struct alignas(64) shard {
-    explicit shard(const detail::eviction_budget& budget)
-        : capacity_bytes(budget.shard_capacity_bytes), policy(budget) {}
+    shard(const detail::eviction_budget& budget, detail::entry_arena& entries_arena)
+        : capacity_bytes(budget.shard_capacity_bytes), policy(budget), arena(&entries_arena) {}
     ~shard() {
-      index.for_each([](detail::memory_entry* entry) { detail::memory_entry_deleter{}(entry); });
+      index.for_each([this](detail::memory_entry* entry) { own(entry).reset(); });
+    }
+    // Ownership of an entry that the index held.
+    detail::memory_entry_ptr own(detail::memory_entry* entry) const noexcept {
+      return detail::memory_entry_ptr(entry, detail::memory_entry_deleter{arena});
     }
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
@@ -420,6 +456,7 @@ class memory_tier {
     std::atomic<std::uint64_t> used_bytes{0};
     std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, rejected_puts{0};
     std::atomic<std::uint64_t> bytes_read{0}, bytes_written{0}, evictions{0};
+    detail::entry_arena* arena;
   };
 
   struct state {
@@ -429,9 +466,21 @@ class memory_tier {
           sample_enabled(options.latency_sample_period != 0),
           on_evict(std::move(options.on_evict)),
           name(std::string("memory/") + std::string(EvictionPolicy::name)),
+          arena(arena_options(options)),
           shards(resolve_shard_count(options.shard_count)) {
       detail::eviction_budget budget{capacity_bytes / shards.size(), options.small_queue_fraction};
-      for (auto& s : shards) s = std::make_unique<shard>(budget);
+      for (auto& s : shards) s = std::make_unique<shard>(budget, arena);
+    }
+    static detail::entry_arena_options arena_options(const memory_tier_options& options) {
+      detail::entry_arena_options out;
+      // Room for the budget and for the blocks of a batch being put while the
+      // entries it will evict are still held (a few chunks).
+      out.limit_bytes = options.capacity_bytes + 4 * detail::entry_arena::chunk_bytes;
+      out.huge_pages = options.huge_pages;
+      out.prefault = options.prefault_chunks;
+      out.use_heap = !options.use_arena;
+      out.pages = options.arena_pages;
+      return out;
     }
     std::uint64_t capacity_bytes;
     std::uint32_t sample_mask;
@@ -440,6 +489,7 @@ class memory_tier {
     std::string name;
     latency_histogram get_latency;
     latency_histogram put_latency;
+    detail::entry_arena arena;                   // before shards: outlives their entries
     std::vector<std::unique_ptr<shard>> shards;  // shards hold mutexes: not movable
   };
 
@@ -493,7 +543,7 @@ class memory_tier {
     s.index.reserve_one();  // the only step that can fail: before anything changes
     std::uint8_t kept_frequency = 0;
     if (detail::memory_entry* found = s.index.find(entry->key, entry->hash); found != nullptr) {
-      detail::memory_entry_ptr replaced(found);
+      detail::memory_entry_ptr replaced = s.own(found);
       kept_frequency = replaced->frequency.load(std::memory_order_relaxed);
       s.policy.on_erase(replaced.get());
       s.index.erase(replaced.get());
@@ -504,7 +554,7 @@ class memory_tier {
       if (victim == nullptr) break;  // unreachable: bytes in use imply entries
       s.index.erase(victim);
       s.used_bytes.fetch_sub(victim->charged_bytes, std::memory_order_relaxed);
-      evicted.emplace_back(victim);
+      evicted.push_back(s.own(victim));
     }
     entry->frequency.store(kept_frequency, std::memory_order_relaxed);
     s.index.insert(entry.get());
@@ -516,7 +566,7 @@ class memory_tier {
   static bool erase_locked(shard& s, const cache_key& key) {
     detail::memory_entry* found = s.index.find(key, key.hash());
     if (found == nullptr) return false;
-    detail::memory_entry_ptr removed(found);
+    detail::memory_entry_ptr removed = s.own(found);
     s.policy.on_erase(removed.get());
     s.index.erase(removed.get());
     s.used_bytes.fetch_sub(removed->charged_bytes, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 // conveyor/cache/detail/memory_entry.hpp: one cached value of a memory tier,
-// its key, its eviction metadata and its bytes in a single allocation, plus the
-// intrusive FIFO/LRU list the eviction policies thread entries on.
+// its key, its eviction metadata and its bytes in a single block of the tier's
+// entry arena (entry_arena.hpp), plus the intrusive FIFO/LRU list the eviction
+// policies thread entries on.
 #pragma once
 
 #include <atomic>
@@ -11,11 +12,12 @@
 #include <new>
 #include <span>
 
+#include "conveyor/cache/detail/entry_arena.hpp"
 #include "conveyor/cache/tier.hpp"
 
 namespace conveyor::detail {
 
-// Header of an entry; the value bytes follow it in the same allocation so that a
+// Header of an entry; the value bytes follow it in the same block so that a
 // put costs one allocation and a hit reads one contiguous block.
 struct memory_entry {
   cache_key key;
@@ -28,7 +30,8 @@ struct memory_entry {
   // hold only a shared lock, so atomic; relaxed because the shard's exclusive
   // lock orders it before any eviction decision that reads it.
   std::atomic<std::uint8_t> frequency{0};
-  std::uint8_t queue = 0;  // which of a policy's lists holds the entry
+  std::uint8_t queue = 0;          // which of a policy's lists holds the entry
+  std::uint16_t block_origin = 0;  // the arena's class of its block, or where else it came from
 
   [[nodiscard]] std::byte* value_data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
   [[nodiscard]] const std::byte* value_data() const noexcept {
@@ -39,36 +42,55 @@ struct memory_entry {
   }
 };
 
-static_assert(alignof(memory_entry) <= alignof(std::max_align_t),
-              "memory_entry is placed in storage from plain operator new");
+static_assert(alignof(memory_entry) <= entry_arena::block_align,
+              "memory_entry is placed at the start of an arena block");
 
+/// The block an entry of `value_size` bytes needs.
+constexpr std::size_t memory_entry_bytes(std::size_t value_size) noexcept {
+  return sizeof(memory_entry) + value_size;
+}
+
+// Returns an entry's block to the arena it came from.
 struct memory_entry_deleter {
+  entry_arena* arena = nullptr;
   void operator()(memory_entry* entry) const noexcept {
+    const entry_arena::block block{entry, entry->block_origin};
+    const std::size_t bytes = memory_entry_bytes(entry->value_size);
     entry->~memory_entry();
-    ::operator delete(static_cast<void*>(entry));
+    arena->release(block, bytes);
   }
 };
 
 using memory_entry_ptr = std::unique_ptr<memory_entry, memory_entry_deleter>;
 
-// Allocates the header and room for a value of `value_size` bytes in one
-// block; the value's bytes are left for the caller to write.
-inline memory_entry_ptr allocate_memory_entry(const cache_key& key, std::uint64_t hash,
-                                              std::size_t value_size, std::uint64_t charged_bytes) {
-  void* storage = ::operator new(sizeof(memory_entry) + value_size);
-  auto* entry = ::new (storage) memory_entry{};
+// Makes an entry in `block` (from arena.allocate(memory_entry_bytes(value_size)));
+// the value's bytes are left for the caller to write.
+inline memory_entry_ptr make_memory_entry_in(entry_arena& arena, entry_arena::block block,
+                                             const cache_key& key, std::uint64_t hash,
+                                             std::size_t value_size, std::uint64_t charged_bytes) {
+  auto* entry = ::new (block.data) memory_entry{};
   entry->key = key;
   entry->hash = hash;
   entry->charged_bytes = charged_bytes;
   entry->value_size = value_size;
-  return memory_entry_ptr(entry);
+  entry->block_origin = block.origin;
+  return memory_entry_ptr(entry, memory_entry_deleter{&arena});
+}
+
+// Allocates the header and room for a value of `value_size` bytes in one
+// block of `arena`; the value's bytes are left for the caller to write.
+inline memory_entry_ptr allocate_memory_entry(entry_arena& arena, const cache_key& key,
+                                              std::uint64_t hash, std::size_t value_size,
+                                              std::uint64_t charged_bytes) {
+  return make_memory_entry_in(arena, arena.allocate(memory_entry_bytes(value_size)), key, hash,
+                              value_size, charged_bytes);
 }
 
 // Allocates the header and the value in one block and copies the value in.
-inline memory_entry_ptr make_memory_entry(const cache_key& key, std::uint64_t hash,
-                                          std::span<const std::byte> value,
+inline memory_entry_ptr make_memory_entry(entry_arena& arena, const cache_key& key,
+                                          std::uint64_t hash, std::span<const std::byte> value,
                                           std::uint64_t charged_bytes) {
-  auto entry = allocate_memory_entry(key, hash, value.size(), charged_bytes);
+  auto entry = allocate_memory_entry(arena, key, hash, value.size(), charged_bytes);
   if (!value.empty()) std::memcpy(entry->value_data(), value.data(), value.size());
   return entry;
 }
