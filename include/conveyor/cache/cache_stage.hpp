@@ -18,7 +18,8 @@
 // of the output columns. The upstream stages run once, for the missing
 // records only, with the batch's batch_info; each of their rows is copied
 // into its output row and written once into the tier's storage
-// (`put_values`: straight into a memory tier's entries). The output holds
+// (`put_values`: straight into a memory tier's entries; for an
+// `in_process_tier` without computing the CRC32C no hit would check). The output holds
 // every row in the order of the batch's indices, whether it came from the
 // tier or from upstream. Records that upstream drops (skip policy) are
 // absent, and not stored.
@@ -142,7 +143,8 @@ struct cache_function {
   using codec = cached_batch<batch_type>;
   using fields = typename codec::fields;
   using widths_type = std::array<std::uint64_t, codec::column_count>;
-  // Bytes that never left this process are trusted past their header.
+  // Bytes that never leave this process are trusted past their header, and
+  // written without a CRC32C (marked so: row_codec.hpp).
   static constexpr row_checksum checksum =
       in_process_tier<Tier> ? row_checksum::trust : row_checksum::verify;
 
@@ -273,7 +275,7 @@ struct cache_function {
       stored = put_values(*tier, std::span<const cache_key>(s.put_keys),
                           std::span<const std::size_t>(s.put_sizes),
                           [&](std::size_t r, std::span<std::byte> destination) {
-                            codec::write_value(fresh, r, destination);
+                            codec::write_value(fresh, r, destination, checksum);
                           });
     } catch (...) {
       cache_counters->tier_errors.fetch_add(1, std::memory_order_relaxed);

@@ -137,13 +137,14 @@ struct cached_batch<record_batch<Columns...>> {
     return row_value_bytes<column_count>(data);
   }
 
-  /// Writes the value of row r of `batch` into `out` (exactly value_bytes long).
-  static void write_value(const batch_type& batch, std::size_t r,
-                          std::span<std::byte> out) noexcept {
+  /// Writes the value of row r of `batch` into `out` (exactly value_bytes
+  /// long); with row_checksum::trust without its CRC32C (row_codec.hpp).
+  static void write_value(const batch_type& batch, std::size_t r, std::span<std::byte> out,
+                          row_checksum checksum = row_checksum::verify) noexcept {
     std::array<std::span<const std::byte>, column_count> data;
     std::array<std::uint64_t, column_count> extents{};
     row_columns(batch, r, data, extents);
-    write_row<column_count>(out, type_tag, data, extents);
+    write_row<column_count>(out, type_tag, data, extents, checksum);
   }
 
   /// Checks a value read from a tier; on ok, `out` views into `value`.

@@ -11,11 +11,19 @@
 //   0  u32  magic "CYR1"
 //   4  u32  column count
 //   8  u64  type tag (column names, kinds, dtypes and host byte order)
-//  16  u32  CRC32C of the payload
-//  20  u32  zero
+//  16  u32  CRC32C of the payload (zero when not computed: flags bit 0)
+//  20  u32  flags: bit 0 = no checksum was computed (a value written for a
+//           tier whose values never leave this process); other bits zero
 //  24  u64  payload length in bytes
 //  32  u64  extent of each column: values per row (dense) or byte length (bytes)
 //  ..  payload: the columns' bytes, in column order, in host byte order
+//
+// Why a value may go without its checksum: the memory tier's values stay in
+// this process's heap and its hits check only the header (row_checksum::trust),
+// so computing the CRC32C on every put of a filling epoch buys nothing there.
+// Such a value says so (flags bit 0), and a check that verifies refuses it
+// (bad_checksum): if one ever reaches a tier that is read with verification
+// (an eviction listener that hands it on), it is a miss, never trusted bytes.
 //
 // Everything here is a pure function: no state, safe from any thread.
 #pragma once
@@ -33,6 +41,7 @@ namespace conveyor::detail {
 
 inline constexpr std::uint32_t row_magic = 0x31525943u;  // "CYR1" read little-endian
 inline constexpr std::size_t row_fixed_header_bytes = 32;
+inline constexpr std::uint32_t row_flag_no_checksum = 1;
 
 /// Why a stored value was refused (ok when it was not).
 enum class row_check : std::uint8_t {
@@ -75,29 +84,39 @@ std::size_t row_value_bytes(
   return row_header_bytes(Columns) + payload;
 }
 
+/// Whether write_row computes the payload's CRC32C and parse_row verifies it. Values that crossed a
+/// process, a file or the network are always verified; a tier whose values
+/// never leave this process's heap may skip both (the header is still
+/// written and checked).
+enum class row_checksum : std::uint8_t { verify, trust };
+
 /// Writes one record's value into `out`, which must be exactly
 /// row_value_bytes(columns) long (a tier's own storage, or a buffer).
 /// `columns[c]` holds column c's bytes for this record and `extents[c]` its
-/// width (dense) or length (bytes). Never throws, never allocates.
+/// width (dense) or length (bytes). With row_checksum::trust the CRC32C is
+/// not computed and the value is marked so (see above). Never throws, never
+/// allocates.
 template <std::size_t Columns>
 void write_row(std::span<std::byte> out, std::uint64_t type_tag,
                const std::array<std::span<const std::byte>, Columns>& columns,
-               const std::array<std::uint64_t, Columns>& extents) noexcept {
+               const std::array<std::uint64_t, Columns>& extents,
+               row_checksum checksum = row_checksum::verify) noexcept {
   std::byte* header = out.data();
   std::byte* body = header + row_header_bytes(Columns);
   const std::size_t payload = out.size() - row_header_bytes(Columns);
   std::size_t at = 0;
+  std::uint32_t crc = 0;
   for (const auto& column : columns) {
     if (column.empty()) continue;
     std::memcpy(body + at, column.data(), column.size());
     at += column.size();
   }
-  std::uint32_t crc = crc32c_update(0, body, payload);
+  if (checksum == row_checksum::verify) crc = crc32c_update(0, body, payload);
   store_le(header, row_magic, 4);
   store_le(header + 4, Columns, 4);
   store_le(header + 8, type_tag, 8);
   store_le(header + 16, crc, 4);
-  store_le(header + 20, 0, 4);
+  store_le(header + 20, checksum == row_checksum::verify ? 0 : row_flag_no_checksum, 4);
   store_le(header + 24, payload, 8);
   for (std::size_t c = 0; c < Columns; ++c)
     store_le(header + row_fixed_header_bytes + 8 * c, extents[c], 8);
@@ -114,12 +133,7 @@ void append_row(std::vector<std::byte>& out, std::uint64_t type_tag,
   write_row<Columns>(std::span<std::byte>(out).subspan(start), type_tag, columns, extents);
 }
 
-/// Whether parse_row verifies the payload's CRC32C. Values that crossed a
-/// process, a file or the network are always verified; a tier whose values
-/// never leave this process's heap may skip it (the header is still checked).
-enum class row_checksum : std::uint8_t { verify, trust };
-
-/// Checks that `value` is a record written by append_row with this type tag
+/// Checks that `value` is a record written by write_row with this type tag
 /// and these per-column unit sizes (sizeof(T) for a dense column of T, 1 for
 /// a bytes column), and fills `fields` with views into `value`. Any other
 /// input, of any length and content, gives a check other than ok and leaves
@@ -134,8 +148,9 @@ row_check parse_row(std::span<const std::byte> value, std::uint64_t type_tag,
   constexpr std::size_t header = row_header_bytes(Columns);
   if (value.size() < header) return row_check::too_short;
   const std::byte* base = value.data();
+  const std::uint64_t flags = load_le(base + 20, 4);
   if (load_le(base, 4) != row_magic || load_le(base + 4, 4) != Columns ||
-      load_le(base + 20, 4) != 0)
+      (flags & ~std::uint64_t{row_flag_no_checksum}) != 0)
     return row_check::bad_magic;
   if (load_le(base + 8, 8) != type_tag) return row_check::wrong_type;
   std::uint64_t payload = load_le(base + 24, 8);
@@ -153,6 +168,7 @@ row_check parse_row(std::span<const std::byte> value, std::uint64_t type_tag,
   }
   if (at != payload) return row_check::bad_lengths;
   if (checksum == row_checksum::trust) return row_check::ok;
+  if ((flags & row_flag_no_checksum) != 0) return row_check::bad_checksum;
   auto crc = static_cast<std::uint32_t>(load_le(base + 16, 4));
   if (crc32c_update(0, base + header, payload) != crc) return row_check::bad_checksum;
   return row_check::ok;
