@@ -12,6 +12,8 @@
 // three-stream SSE4.2 loop against the one-stream loop and the portable tables.
 #include "conveyor/cache/memory_tier.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -226,25 +228,47 @@ double crc_rate(std::size_t size, Crc crc) {
   return rates[rounds / 2];
 }
 
+struct put_rates {
+  double arena = 0, heap = 0, copy = 0;              // values per wall second
+  double arena_cpu = 0, heap_cpu = 0, copy_cpu = 0;  // CPU seconds (user + system) per round
+  double arena_sys = 0, heap_sys = 0, copy_sys = 0;  // of which system
+};
+
+std::pair<double, double> thread_user_sys_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+  };
+  return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
+}
+
 // Puts of `count` fresh values of `value_size` bytes in batches of 256 through
-// put_many_with (one block per value, written in place, one lock per shard),
-// against copying each value into a new block of its own that is kept (the
-// same fresh memory to fault in): values/s of each, median of rounds.
-std::pair<double, double> put_vs_copy(std::size_t count, std::size_t value_size) {
+// put_many_with (one block per value, written in place, one lock per shard)
+// into a tier whose entries live in its arena (the default) and into one whose
+// entries come from operator new, against copying each value into a new block
+// of its own that is kept (the same fresh memory to fault in): values/s and CPU
+// time of each, median of rounds. Every round makes a new tier, as a filling
+// epoch does.
+put_rates put_vs_copy(std::size_t count, std::size_t value_size) {
   constexpr std::size_t batch = 256;
   std::vector<std::byte> value(value_size, std::byte{9});
-  std::vector<double> put_rates, copy_rates;
+  std::vector<double> rates[3], cpu[3], sys[3];
   for (int round = 0; round < rounds; ++round) {
-    for (int mode = 0; mode < 2; ++mode) {
-      cy::memory_tier<> tier(count * (value_size + 400) * 2);
+    for (int mode = 0; mode < 3; ++mode) {
+      cy::memory_tier_options options;
+      options.capacity_bytes = count * (value_size + 400) * 2;
+      options.use_arena = mode == 0;
+      cy::memory_tier<> tier(std::move(options));
       std::vector<std::unique_ptr<std::byte[]>> copies;
       copies.reserve(count);
       std::vector<cy::cache_key> keys(batch);
       std::vector<std::size_t> sizes(batch, value_size);
       std::vector<std::uint8_t> stored(batch);
+      auto [user_begin, sys_begin] = thread_user_sys_seconds();
       auto begin = std::chrono::steady_clock::now();
       for (std::size_t first = 0; first < count; first += batch) {
-        if (mode == 0) {
+        if (mode != 2) {
           for (std::size_t i = 0; i < batch; ++i) keys[i] = cy::cache_key{1, 2, first + i};
           tier.put_many_with(
               keys, sizes,
@@ -259,26 +283,37 @@ std::pair<double, double> put_vs_copy(std::size_t count, std::size_t value_size)
           }
         }
       }
-      double rate = static_cast<double>(count) /
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      (mode == 0 ? put_rates : copy_rates).push_back(rate);
+      rates[mode].push_back(
+          static_cast<double>(count) /
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+      auto [user_end, sys_end] = thread_user_sys_seconds();
+      cpu[mode].push_back(user_end - user_begin + sys_end - sys_begin);
+      sys[mode].push_back(sys_end - sys_begin);
     }
   }
-  std::sort(put_rates.begin(), put_rates.end());
-  std::sort(copy_rates.begin(), copy_rates.end());
-  return {put_rates[rounds / 2], copy_rates[rounds / 2]};
+  auto median = [](std::vector<double>& values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
+  return {median(rates[0]), median(rates[1]), median(rates[2]), median(cpu[0]), median(cpu[1]),
+          median(cpu[2]),   median(sys[0]),   median(sys[1]),   median(sys[2])};
 }
 
 void batch_and_crc_figures() {
   std::printf(
-      "\none thread, put_many_with of fresh values in batches of 256 vs copying each into a new "
-      "block\n");
-  std::printf("%8s  %7s  %16s  %16s  %7s\n", "value", "values", "put val/s", "copy val/s",
-              "put/copy time");
+      "\none thread, a new tier filled by put_many_with in batches of 256, entries in the arena "
+      "or from operator new (heap), vs copying each value into a new block (copy)\n");
+  std::printf("%8s  %7s  %12s  %12s  %12s  %9s  %9s  %23s  %23s\n", "value", "values",
+              "arena val/s", "heap val/s", "copy val/s", "arena/copy", "heap/copy",
+              "cpu s arena/heap/copy", "sys s arena/heap/copy");
   for (auto [count, value_size] :
-       {std::pair<std::size_t, std::size_t>{65536, 384}, {32768, 8240}}) {
-    auto [put, copy] = put_vs_copy(count, value_size);
-    std::printf("%6zu B  %7zu  %16.0f  %16.0f  %6.2fx\n", value_size, count, put, copy, copy / put);
+       {std::pair<std::size_t, std::size_t>{65536, 384}, {32768, 8240}, {100000, 8240}}) {
+    auto r = put_vs_copy(count, value_size);
+    std::printf(
+        "%6zu B  %7zu  %12.0f  %12.0f  %12.0f  %8.2fx  %8.2fx  %7.3f/%7.3f/%7.3f  "
+        "%7.3f/%7.3f/%7.3f\n",
+        value_size, count, r.arena, r.heap, r.copy, r.copy / r.arena, r.copy / r.heap, r.arena_cpu,
+        r.heap_cpu, r.copy_cpu, r.arena_sys, r.heap_sys, r.copy_sys);
   }
   std::printf("\none thread, batches of 256 random keys, each value copied into a batch buffer\n");
   std::printf("%8s  %7s  %16s  %16s  %7s\n", "value", "keys", "visit_many val/s", "get each val/s",

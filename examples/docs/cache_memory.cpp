@@ -57,6 +57,9 @@ int main() {
     options.small_queue_fraction = 0.1;                  // S3-FIFO only
     options.latency_sample_period = 16;                  // time 1 call in 16 per thread
     options.on_evict = [](const cy::cache_key&, std::span<const std::byte>) { ++evicted; };  // under the shard lock: keep it short
+    options.use_arena = true;                            // entries in 2 MiB chunks, freed blocks reused (false: operator new)
+    options.huge_pages = true;                           // ask for THP (declined if slow to fault in)
+    options.prefault_chunks = true;                      // one MADV_POPULATE_WRITE per chunk
     cy::memory_tier<cy::eviction::sieve> sieve_cache(std::move(options));
     // clang-format on
     check(sieve_cache.shard_count() == 8, "memory_tier_options: 8 shards");
@@ -69,6 +72,10 @@ int main() {
     check(evicted.load() > 0 &&
               static_cast<std::uint64_t>(evicted.load()) == sieve_cache.stats().evictions,
           "on_evict: called once per eviction");
+    // Values above 256 KiB get their own mappings, charged to the budget.
+    const auto arena = sieve_cache.arena_stats();
+    check(arena.large_bytes > 0 && arena.large_bytes <= sieve_cache.size_bytes(),
+          "arena: large values in their own mappings, within the budget");
   }
 
   const cy::cache_key key{dataset, chain, record};
