@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -163,6 +164,10 @@ bool compare(const char* title, int rounds, Make make) {
   if (!same) std::printf("  ERROR: a cached epoch delivered different values\n");
   return same;
 }
+
+// CONVEYOR_BENCH_DISK_PREAD=1 in the environment: the disk tiers read with
+// preadv (map_segments = false), to compare the read paths with one binary.
+const bool disk_maps_segments = std::getenv("CONVEYOR_BENCH_DISK_PREAD") == nullptr;
 
 // ---- part 1: synthetic bit strings -------------------------------------------
 
@@ -306,7 +311,8 @@ int main(int argc, char** argv) {
     return two_epochs(
         synthetic_pipe(records, strings) |
         cy::cache(std::make_shared<cy::disk_tier>(
-            dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes})) |
+            dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes,
+                                                 .map_segments = disk_maps_segments})) |
         cy::parallel(2));
   });
 
@@ -326,10 +332,12 @@ int main(int argc, char** argv) {
       if (kind == 1)
         return two_epochs(hdf5_pipe(hdf5_path) | cy::cache(cy::memory_tier<>(hdf5_bytes)) |
                           cy::parallel(2));
-      return two_epochs(hdf5_pipe(hdf5_path) |
-                        cy::cache(std::make_shared<cy::disk_tier>(
-                            dir / "cache", cy::disk_tier_options{.capacity_bytes = hdf5_bytes})) |
-                        cy::parallel(2));
+      return two_epochs(
+          hdf5_pipe(hdf5_path) |
+          cy::cache(std::make_shared<cy::disk_tier>(
+              dir / "cache", cy::disk_tier_options{.capacity_bytes = hdf5_bytes,
+                                                   .map_segments = disk_maps_segments})) |
+          cy::parallel(2));
     });
   }
 #else
@@ -354,10 +362,12 @@ int main(int argc, char** argv) {
     if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
     if (kind == 1)
       return two_epochs(dea_pipe(path) | cy::cache(cy::memory_tier<>(dea_bytes)) | cy::parallel(2));
-    return two_epochs(dea_pipe(path) |
-                      cy::cache(std::make_shared<cy::disk_tier>(
-                          dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes})) |
-                      cy::parallel(2));
+    return two_epochs(
+        dea_pipe(path) |
+        cy::cache(std::make_shared<cy::disk_tier>(
+            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes,
+                                                 .map_segments = disk_maps_segments})) |
+        cy::parallel(2));
   });
   // The same with uint8 columns: a quarter of the bytes to cache and move.
   std::snprintf(title, sizeof title,
@@ -367,10 +377,12 @@ int main(int argc, char** argv) {
     if (kind == 1)
       return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(cy::memory_tier<>(dea_bytes / 4)) |
                         cy::parallel(2));
-    return two_epochs(dea_pipe<std::uint8_t>(path) |
-                      cy::cache(std::make_shared<cy::disk_tier>(
-                          dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4})) |
-                      cy::parallel(2));
+    return two_epochs(
+        dea_pipe<std::uint8_t>(path) |
+        cy::cache(std::make_shared<cy::disk_tier>(
+            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4,
+                                                 .map_segments = disk_maps_segments})) |
+        cy::parallel(2));
   });
   // The packed placement: the cache keeps 384 bytes per record, expanded after it.
   std::snprintf(title, sizeof title,
@@ -385,7 +397,8 @@ int main(int argc, char** argv) {
     return two_epochs(
         dea_packed_front(path) |
         cy::cache(std::make_shared<cy::disk_tier>(
-            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_rows * 1024})) |
+            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_rows * 1024,
+                                                 .map_segments = disk_maps_segments})) |
         dea_expand() | cy::parallel(2));
   });
   return ok ? 0 : 1;
