@@ -1,7 +1,7 @@
 // Tests for conveyor/decode/two_gram.hpp and gram_alphabet.hpp: the README's
 // worked examples, 400+ random Unicode cases whose expected output came from the
-// Python steps (make_two_gram_cases.py), the real DEA file, invalid UTF-8 and
-// the reverse functions.
+// Python steps (make_two_gram_cases.py), the ASCII fast path against the
+// general walk, the real DEA file, invalid UTF-8 and the reverse functions.
 #include "conveyor/decode/two_gram.hpp"
 
 #include <doctest/doctest.h>
@@ -108,6 +108,58 @@ TEST_CASE("matches the Python steps on random Unicode text (DEA and user alphabe
     CHECK(encode<std::uint8_t>(c.fields, cy::dea_alphabet()) == c.dea_ones);
     CHECK(encode<float>(c.fields, user_alphabet()) == c.user_ones);
   }
+}
+
+TEST_CASE("the ASCII fast path writes what the code-point walk writes") {
+  // encode_two_grams_ascii serves ASCII text (every DEA record); the general
+  // walk is the reference the Python cases above check. Random ASCII of every
+  // byte value, biased towards what the rules single out (letters of both
+  // cases, digits, ' ', other Python whitespace, '"', '.', '/'), split into
+  // 1 to 4 fields.
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+  const auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::string_view special = "aAzZ09 \t\n\x0b\x0c\r\x1c\x1f\\\"./kK1e";
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string text;
+    const std::size_t length = next() % 40;
+    for (std::size_t i = 0; i < length; ++i)
+      text += next() % 2 ? special[next() % special.size()] : static_cast<char>(next() % 128);
+    std::vector<std::string_view> fields;
+    std::size_t start = 0;
+    const std::size_t parts = 1 + next() % 4;
+    for (std::size_t part = 1; part < parts; ++part) {
+      const std::size_t cut = start + next() % (text.size() - start + 1);
+      fields.push_back(std::string_view(text).substr(start, cut - start));
+      start = cut;
+    }
+    fields.push_back(std::string_view(text).substr(start));
+    CAPTURE(text);
+    for (const cy::gram_alphabet* alphabet : {&cy::dea_alphabet(), &user_alphabet()}) {
+      std::vector<float> fast(alphabet->size(), 7.0f), general(alphabet->size(), 7.0f);
+      REQUIRE(cy::detail::encode_two_grams_ascii(std::span<const std::string_view>(fields), fast.data(), *alphabet));
+      REQUIRE(cy::detail::encode_two_grams_general(std::span<const std::string_view>(fields), general.data(),
+                                                   *alphabet)
+                  .ok());
+      CHECK(fast == general);
+    }
+  }
+  // Not ASCII, or more than 256 kept bytes: the fast path declines and writes nothing.
+  std::vector<float> row(cy::dea_alphabet().size(), 7.0f);
+  const std::string_view latin = "caf\u00e9";
+  CHECK_FALSE(cy::detail::encode_two_grams_ascii(std::span<const std::string_view>(&latin, 1), row.data(),
+                                                  cy::dea_alphabet()));
+  const std::string longer(300, 'a');
+  const std::string_view long_view = longer;
+  CHECK_FALSE(cy::detail::encode_two_grams_ascii(std::span<const std::string_view>(&long_view, 1), row.data(),
+                                                  cy::dea_alphabet()));
+  CHECK(row == std::vector<float>(row.size(), 7.0f));
+  CHECK(encode<float>(std::span<const std::string_view>(&long_view, 1), cy::dea_alphabet()) ==
+        std::vector<int>{0});  // the general walk still labels it: "aa"
 }
 
 TEST_CASE("Python's strip/lower corner cases") {

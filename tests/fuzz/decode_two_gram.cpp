@@ -1,6 +1,7 @@
 // Fuzzes conveyor/decode/two_gram.hpp: arbitrary bytes split into fields at tabs
 // must never crash; float and uint8 labels agree; the one-field form on the
-// concatenation agrees with the multi-field form; a failure is invalid UTF-8.
+// concatenation agrees with the multi-field form; a failure is invalid UTF-8;
+// the ASCII fast path agrees with the general code-point walk.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -44,6 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < floats.size(); ++i) {
       require(floats[i] == 0.0f || floats[i] == 1.0f);
       require(floats[i] == static_cast<float>(bytes[i]));
+    }
+    // The ASCII fast path, where it applies, writes what the code-point walk writes.
+    std::vector<float> fast(alphabet->size(), 5.0f), general(alphabet->size(), 5.0f);
+    if (cy::detail::encode_two_grams_ascii(std::span<const std::string_view>(fields), fast.data(), *alphabet)) {
+      require(cy::detail::encode_two_grams_general(std::span<const std::string_view>(fields), general.data(),
+                                                   *alphabet)
+                  .ok());
+      require(fast == general);
     }
     // Splitting at field boundaries cannot turn valid UTF-8 invalid; it can only
     // cut a sequence, which the joined text may still hold whole.

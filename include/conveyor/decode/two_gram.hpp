@@ -67,9 +67,48 @@ struct field_text_walker {
   }
 };
 
+/// The label of text that is all ASCII (every DEA name and date), in one pass
+/// over the bytes and one over the kept ones: for ASCII, UTF-8 decoding is the
+/// identity, Python's whitespace is 0x09..0x0D, 0x1C..0x1F and ' ', and lower()
+/// maps only A..Z. Returns false, having written nothing, when a byte is not
+/// ASCII or more than 256 bytes are kept; encode_two_grams_general then runs.
 template <bit_element T>
-decode_status encode_two_grams_into(std::span<const std::string_view> fields, T* out,
-                                    const gram_alphabet& alphabet) noexcept {
+bool encode_two_grams_ascii(std::span<const std::string_view> fields, T* out,
+                            const gram_alphabet& alphabet) noexcept {
+  constexpr std::size_t capacity = 256;
+  unsigned char kept[capacity];
+  std::size_t count = 0;
+  for (const std::string_view field : fields) {
+    for (const char each : field) {
+      const auto byte = static_cast<unsigned char>(each);
+      if (byte >= 0x80) return false;
+      if (is_deleted_label_character(byte)) continue;
+      if (count == capacity) return false;
+      kept[count++] = byte;
+    }
+  }
+  std::fill(out, out + alphabet.size(), bit_zero<T>());
+  std::size_t first = 0, last = count;
+  while (first < last && is_python_whitespace(kept[first])) ++first;
+  while (last > first && is_python_whitespace(kept[last - 1])) --last;
+  const auto lower = [](unsigned byte) { return byte - unsigned{'A'} < 26u ? byte + 0x20u : byte; };
+  unsigned previous = first < last ? lower(kept[first]) : 0;
+  for (std::size_t index = first + 1; index < last; ++index) {
+    const unsigned code = lower(kept[index]);
+    if (previous != ' ' && code != ' ') {
+      const std::uint16_t column = alphabet.lookup(previous, code);
+      if (column != absent_gram) out[column] = bit_one<T>();
+    }
+    previous = code;
+  }
+  return true;
+}
+
+/// The label of any text: walks code points (UTF-8), the reference for
+/// encode_two_grams_ascii. Sets out to zero first.
+template <bit_element T>
+decode_status encode_two_grams_general(std::span<const std::string_view> fields, T* out,
+                                       const gram_alphabet& alphabet) noexcept {
   std::fill(out, out + alphabet.size(), bit_zero<T>());
   const field_text_walker walker{fields};
   // Pass 1: validate, and find the stripped range [first kept, last kept] after deletion.
@@ -104,6 +143,13 @@ decode_status encode_two_grams_into(std::span<const std::string_view> fields, T*
                 for (std::size_t index = 0; index < count; ++index) push(codes[index]);
               });
   return {};
+}
+
+template <bit_element T>
+decode_status encode_two_grams_into(std::span<const std::string_view> fields, T* out,
+                                    const gram_alphabet& alphabet) noexcept {
+  if (encode_two_grams_ascii(fields, out, alphabet)) return {};
+  return encode_two_grams_general(fields, out, alphabet);
 }
 
 inline void check_label_width(std::size_t width, const gram_alphabet& alphabet) {
