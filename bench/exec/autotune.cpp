@@ -17,7 +17,8 @@
 // autotuned / best grid point (under the budget: / the best grid point whose
 // batches fit in it, measured in that process). The grid's best is
 // re-measured, interleaved with the settled autotuned pipeline (`rounds`
-// whole epochs each, both pipelines warm), since the best of 36 noisy runs is
+// runs of the first `slice` seconds of an epoch each, both pipelines warm),
+// since the best of 36 noisy runs is
 // biased upwards. The values the tuners chose are printed after epoch 0 and
 // after the last epoch: convergence within the first epoch, and stability.
 //
@@ -27,7 +28,7 @@
 // each: on a loaded machine wall throughput follows the CPU share the
 // pipeline's threads get, CPU time per batch what the setting costs.
 //
-// Usage: bench_exec_autotune [grid_seconds=0.6] [rounds=5]
+// Usage: bench_exec_autotune [grid_seconds=0.6] [rounds=11] [slice_seconds=0.75]
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,14 +206,16 @@ std::uint64_t status_kib(const char* field) {
   return 0;
 }
 
+double slice_s = 0.75;  // one interleaved run: the first slice_s seconds of an epoch
+
 struct child_result {
   double epoch0 = 0, steady = 0;
   double rss_growth_bytes = 0;
   unsigned workers = 0;
   std::size_t window = 0, depth = 0;
-  double median_ratio = 0;  // interleaved against `fixed`, whole epochs
+  double median_ratio = 0;  // interleaved against `fixed`
   int rounds = 0;
-  double ratios[16] = {};
+  double ratios[32] = {};
 };
 
 // The budgeted run, in a fresh process (this program again, exec'd with
@@ -239,16 +242,16 @@ int budgeted_child(kind k, std::uint64_t budget, setting fixed, int rounds, int 
     auto f = make_pipeline(k, fixed);
     run_epoch(f, 2, w.consume_rounds, 1e9, sink);  // warm, as the autotuned one is
     std::vector<double> ratios;
-    r.rounds = std::min(rounds, 16);
+    r.rounds = std::min(rounds, 32);
     for (int round = 0; round < r.rounds; ++round) {
       auto epoch = static_cast<std::uint64_t>(3 + round);
       double a = 0, b = 0;
       if (round % 2 == 0) {
-        b = run_epoch(f, epoch, w.consume_rounds, 1e9, sink);
-        a = run_epoch(p, epoch, w.consume_rounds, 1e9, sink);
+        b = run_epoch(f, epoch, w.consume_rounds, slice_s, sink);
+        a = run_epoch(p, epoch, w.consume_rounds, slice_s, sink);
       } else {
-        a = run_epoch(p, epoch, w.consume_rounds, 1e9, sink);
-        b = run_epoch(f, epoch, w.consume_rounds, 1e9, sink);
+        a = run_epoch(p, epoch, w.consume_rounds, slice_s, sink);
+        b = run_epoch(f, epoch, w.consume_rounds, slice_s, sink);
       }
       r.ratios[round] = a / b;
       ratios.push_back(a / b);
@@ -271,9 +274,10 @@ child_result budgeted_in_child(kind k, std::uint64_t budget, setting fixed, int 
     std::string args[] = {"bench_exec_autotune", "--budgeted",
                           std::to_string(static_cast<int>(k)), std::to_string(budget),
                           std::to_string(fixed.workers), std::to_string(fixed.depth),
-                          std::to_string(rounds), std::to_string(fds[1])};
-    char* argv[9] = {};
-    for (int i = 0; i < 8; ++i) argv[i] = args[i].data();
+                          std::to_string(rounds), std::to_string(fds[1]),
+                          std::to_string(slice_s)};
+    char* argv[10] = {};
+    for (int i = 0; i < 9; ++i) argv[i] = args[i].data();
     execv("/proc/self/exe", argv);
     _exit(127);
   }
@@ -291,14 +295,17 @@ child_result budgeted_in_child(kind k, std::uint64_t budget, setting fixed, int 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 8 && std::string(argv[1]) == "--budgeted")
+  if (argc == 9 && std::string(argv[1]) == "--budgeted") {
+    slice_s = std::atof(argv[8]);
     return budgeted_child(static_cast<kind>(std::atoi(argv[2])), std::strtoull(argv[3], nullptr, 10),
                           setting{static_cast<unsigned>(std::atoi(argv[4])),
                                   static_cast<std::size_t>(std::atoi(argv[5])), 0},
                           std::atoi(argv[6]), std::atoi(argv[7]));
+  }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines as they come, also into a file
   double grid_s = argc > 1 ? std::atof(argv[1]) : 0.6;
-  int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
+  int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 11;
+  slice_s = argc > 3 ? std::atof(argv[3]) : 0.75;
   const std::uint64_t batch_bytes =
       batch_rows * width * sizeof(float) + batch_rows * sizeof(std::uint64_t);
   const std::uint64_t budget = 96 * batch_bytes;
@@ -347,7 +354,7 @@ int main(int argc, char** argv) {
     double e2 = run_epoch(p, 2, w.consume_rounds, 1e9, sink);
     chosen after2 = chosen_of(p);
     // The grid's best is the luckiest of 36 noisy runs: measure it again,
-    // interleaved with the (now settled) autotuned pipeline, whole epochs,
+    // interleaved with the (now settled) autotuned pipeline, `slice_s` each,
     // alternating which goes first.
     // The fixed pipeline is made once and warmed by one epoch, as the
     // autotuned one is (a fresh pipeline's pool page-faults its buffers in).
@@ -358,11 +365,11 @@ int main(int argc, char** argv) {
       double bc = 0, ac = 0, br = 0, ar = 0;
       auto epoch = static_cast<std::uint64_t>(3 + round);
       if (round % 2 == 0) {
-        br = run_epoch(fixed, epoch, w.consume_rounds, 1e9, sink, &bc);
-        ar = run_epoch(p, epoch, w.consume_rounds, 1e9, sink, &ac);
+        br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc);
+        ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac);
       } else {
-        ar = run_epoch(p, epoch, w.consume_rounds, 1e9, sink, &ac);
-        br = run_epoch(fixed, epoch, w.consume_rounds, 1e9, sink, &bc);
+        ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac);
+        br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc);
       }
       best_rate.push_back(br);
       auto_rate.push_back(ar);
@@ -384,7 +391,7 @@ int main(int argc, char** argv) {
     std::printf("  autotune epoch 0 (searching): %.1f batches/s, ratio %.3f\n", e0, e0 / best);
     std::printf("  autotune epochs 1-2:          %.1f batches/s, ratio %.3f\n", (e1 + e2) / 2,
                 (e1 + e2) / 2 / best);
-    std::printf("  interleaved, %d rounds of one whole epoch each, per-round ratios:", rounds);
+    std::printf("  interleaved, %d rounds of %.2f s each, per-round ratios:", rounds, slice_s);
     for (double r : ratio) std::printf(" %.3f", r);
     std::printf("\n");
     std::printf(

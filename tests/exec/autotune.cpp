@@ -9,6 +9,7 @@
 #include <conveyor/cache/tiered.hpp>
 #include <conveyor/conveyor.hpp>
 #include <cstddef>
+#include <fstream>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -422,7 +423,31 @@ TEST_CASE("parallel_tuner: model proposes, measurement decides") {
     CHECK(loaded.decide(parallel_probe{102, 1.0, 0.9, 5.0, 2.0}, 64) ==
           1);  // +2%: not worth 4 more workers
     CHECK(loaded.state() == cy::tuning_state::cpu_bound);
+
+    // The same probe with the 0.6 s the worker spent in the run queue
+    // measured: its work needs a whole core, so no more workers than cores.
+    parallel_tuner measured(1, 64, 2);
+    CHECK(measured.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.4, 0.6}, 64) == 2);
+    // I/O-bound under the same load: asleep most of the time, many workers pay.
+    parallel_tuner io(1, 64, 2);
+    CHECK(io.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02, 0.3}, 64) == 13);
   }
+#if defined(__linux__)
+  SUBCASE("the run-queue clock reads the second field of this thread's schedstat") {
+    auto schedstat_wait = [] {
+      std::ifstream in("/proc/thread-self/schedstat");
+      std::uint64_t on_cpu = 0, waited = 0;
+      in >> on_cpu >> waited;
+      return waited;
+    };
+    cy::detail::run_queue_clock clock;
+    auto before = schedstat_wait();
+    auto read = clock.waited_ns();
+    auto after = schedstat_wait();
+    CHECK(read >= before);
+    CHECK(read <= after);
+  }
+#endif
   SUBCASE("the budget and the limit cap the count, and say so") {
     parallel_tuner t(1, 64, 2);
     CHECK(t.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02}, 4) == 4);

@@ -18,9 +18,15 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <limits>
 #include <thread>
+
+#if defined(__linux__)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "conveyor/core/stats.hpp"
 
@@ -48,6 +54,47 @@ inline std::chrono::nanoseconds thread_cpu_time() noexcept {
   return std::chrono::steady_clock::now().time_since_epoch();
 }
 
+/// The time the calling thread has spent runnable but waiting for a CPU (the
+/// second field of /proc/thread-self/schedstat on Linux: other threads or
+/// processes held the cores), read through a descriptor opened once per
+/// thread; 0 where the platform does not say. A worker's wall time minus this
+/// is the time it ran or waited on something else (I/O, a lock): its CPU share
+/// of that is what the work needs, whatever the machine's load.
+class run_queue_clock {
+ public:
+  run_queue_clock() noexcept {
+#if defined(__linux__)
+    fd_ = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+#endif
+  }
+  run_queue_clock(const run_queue_clock&) = delete;
+  run_queue_clock& operator=(const run_queue_clock&) = delete;
+  ~run_queue_clock() {
+#if defined(__linux__)
+    if (fd_ >= 0) ::close(fd_);
+#endif
+  }
+  /// Nanoseconds spent waiting for a CPU since the thread started (0: unknown).
+  [[nodiscard]] std::uint64_t waited_ns() const noexcept {
+#if defined(__linux__)
+    if (fd_ < 0) return 0;
+    char text[96];
+    auto n = ::pread(fd_, text, sizeof text - 1, 0);
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    char* end = nullptr;
+    (void)std::strtoull(text, &end, 10);  // time on a CPU (clock_gettime is finer)
+    if (end == text) return 0;
+    return std::strtoull(end, nullptr, 10);
+#else
+    return 0;
+#endif
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 /// How long a probe lasts: enough batches and enough time that one slow
 /// batch, or a few milliseconds of another process on the core, do not decide.
 struct probe_length {
@@ -68,16 +115,18 @@ struct parallel_probe {
   std::uint64_t batches = 0;
   double wall_s = 0;       ///< probe length
   double starved_s = 0;    ///< the consumer waiting for the next batch in order
-  double busy_wall_s = 0;  ///< sum over workers of the time producing batches
-  double busy_cpu_s = 0;   ///< the CPU time within busy_wall_s
+  double busy_wall_s = 0;    ///< sum over workers of the time producing batches
+  double busy_cpu_s = 0;     ///< the CPU time within busy_wall_s
+  double busy_queued_s = 0;  ///< the time within busy_wall_s spent waiting for a CPU
 };
 
 /// parallel(autotune)'s rule, as tf.data's AUTOTUNE and Grain frame it: a
 /// model proposes, a measurement decides. The model (Little's law) says how
 /// many workers keep the consumer fed: per-batch production time over the
 /// consumer's per-batch time, capped by the cores the workers would actually
-/// use (cores / the CPU share of their busy time: a worker that mostly waits
-/// on I/O uses little) and by the memory budget. The step is then measured:
+/// use (cores / the CPU share of their busy time not spent waiting for a
+/// core: a worker that mostly waits on I/O uses little) and by the memory
+/// budget. The step is then measured:
 /// kept if throughput rose by tuning_gain, else undone (the machine had no
 /// more to give: cpu_bound). Pure: fed probes, returns counts; no clock.
 class parallel_tuner {
@@ -121,8 +170,11 @@ class parallel_tuner {
     double consume = std::max(p.wall_s - p.starved_s, p.wall_s * 1e-3) /
                      batches;  // the consumer's own time per batch
     double needed = std::ceil(produce / consume * 1.25);
-    double cpu_share =
-        p.busy_wall_s > 0 ? std::clamp(p.busy_cpu_s / p.busy_wall_s, 0.01, 1.0) : 1.0;
+    // The share of a worker's time that needs a core: CPU time over the time
+    // it was not merely waiting for one (on a loaded machine a decoder waits
+    // in the run queue; that is not I/O, and more workers would not help).
+    double not_queued = std::max(p.busy_wall_s - p.busy_queued_s, p.busy_cpu_s);
+    double cpu_share = not_queued > 0 ? std::clamp(p.busy_cpu_s / not_queued, 0.01, 1.0) : 1.0;
     double cpu_cap = std::ceil(static_cast<double>(cores_) / cpu_share);
     double proposal = std::max(needed, static_cast<double>(current_) + 1);
     unsigned cap = std::min({max_, std::max(1u, memory_cap), to_unsigned(cpu_cap)});

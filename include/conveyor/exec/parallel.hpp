@@ -16,8 +16,9 @@
 // under autotune more start as the count grows (up to max_workers), and those
 // above the count park, each after finishing the batch in hand. The worker
 // count is decided on the consumer's thread, once per probe (see
-// exec/autotune.hpp); a worker pays one atomic load per batch for it, and
-// nothing per record. Errors: an exception in batch b reaches the consumer
+// exec/autotune.hpp); a worker pays one atomic load per batch for it (under
+// autotune also two reads each of its CPU clock and of its run-queue time, a
+// pread of /proc/thread-self/schedstat on Linux), and nothing per record. Errors: an exception in batch b reaches the consumer
 // after batches before b, as a stage_error naming the stage; a budget too small
 // for the pipeline's minimum is a std::invalid_argument naming the numbers,
 // thrown when the first batch is measured. Early exit: destroying the run
@@ -190,6 +191,7 @@ class parallel_stream {
     probe_starved_ = clock::duration::zero();
     busy_wall_ns_.store(0, std::memory_order_relaxed);
     busy_cpu_ns_.store(0, std::memory_order_relaxed);
+    busy_queued_ns_.store(0, std::memory_order_relaxed);
   }
 
   // Consumer thread, once per delivered batch while searching.
@@ -211,6 +213,7 @@ class parallel_stream {
     p.starved_s = std::chrono::duration<double>(probe_starved_).count();
     p.busy_wall_s = static_cast<double>(busy_wall_ns_.load(std::memory_order_relaxed)) * 1e-9;
     p.busy_cpu_s = static_cast<double>(busy_cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
+    p.busy_queued_s = static_cast<double>(busy_queued_ns_.load(std::memory_order_relaxed)) * 1e-9;
     auto room = memory_->most_threads(holder_);
     auto memory_cap =
         static_cast<unsigned>(std::min<std::uint64_t>(room, std::numeric_limits<unsigned>::max()));
@@ -226,6 +229,8 @@ class parallel_stream {
 
   void work(unsigned id) {
     name_trace_thread("parallel worker", id + 1);
+    std::optional<run_queue_clock> run_queue;
+    if (options_.autotune) run_queue.emplace();
     std::vector<std::uint64_t> indices;
     for (;;) {
       // Park while this worker is above the count (one atomic load per batch).
@@ -252,6 +257,7 @@ class parallel_stream {
       counters_->add_blocked(produce_begin - begin);
       blocked.end();
       auto cpu_begin = options_.autotune ? thread_cpu_time() : std::chrono::nanoseconds(0);
+      auto queued_begin = run_queue ? run_queue->waited_ns() : 0;
       auto& s = slots_[b % capacity_];
       indices.resize(plan_->batch_rows(b));
       plan_->batch_indices(b, indices);
@@ -263,6 +269,7 @@ class parallel_stream {
       if (options_.autotune) {
         busy_cpu_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_time() - cpu_begin).count()),
                                std::memory_order_relaxed);
+        busy_queued_ns_.fetch_add(run_queue->waited_ns() - queued_begin, std::memory_order_relaxed);
         busy_wall_ns_.fetch_add(
             static_cast<std::uint64_t>(
                 std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - produce_begin)
@@ -303,6 +310,7 @@ class parallel_stream {
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> busy_wall_ns_{0};
   std::atomic<std::uint64_t> busy_cpu_ns_{0};
+  std::atomic<std::uint64_t> busy_queued_ns_{0};
 };
 
 struct parallel_stage {
