@@ -42,8 +42,8 @@ struct progress_options {
   std::string label{};
   /// At most one line per interval (finish() always prints).
   std::chrono::milliseconds interval{500};
-  /// Rewrite the line in place (`'\r'`, then erase to its end): for a
-  /// terminal. false: one line per interval, each ended by `'\n'`.
+  /// Rewrite the line in place ('\r', then erase to its end): for a
+  /// terminal. false: one line per interval, each ended by a newline (`\n`).
   bool overwrite = true;
   /// false: print nothing at all (the counts are still kept).
   bool enabled = true;
@@ -164,7 +164,7 @@ class progress_line {
     }
   }
 
-  /// The line as it would print at `now` (without `'\r'` or `'\n'`).
+  /// The line as it would print at `now` (without '\r' or the newline `\n`).
   [[nodiscard]] std::string text(clock::time_point now, std::string_view note = {}) const {
     double elapsed = std::chrono::duration<double>(now - start_).count();
     double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
