@@ -93,12 +93,11 @@ struct disk_contract_fixture {
   disk_tier& tier() { return tier_; }
   [[nodiscard]] std::size_t refused_value_bytes() const { return tier_.max_value_bytes() + 1; }
   temp_dir dir{"disk"};
-  disk_tier tier_{
-      dir.file("cache"),
-      {.capacity_bytes = 64 << 20,
-       .segment_bytes = 4 << 20,
-       .write_behind_bytes = WriteBehind,
-       .map_segments = Map}};
+  disk_tier tier_{dir.file("cache"),
+                  {.capacity_bytes = 64 << 20,
+                   .segment_bytes = 4 << 20,
+                   .write_behind_bytes = WriteBehind,
+                   .map_segments = Map}};
 };
 using write_behind_fixture = disk_contract_fixture<disk_tier_options{}.write_behind_bytes>;
 using synchronous_fixture = disk_contract_fixture<0>;
@@ -292,7 +291,9 @@ TEST_CASE(
     truncate_from_another_process(file, fs::file_size(file) / 3);
 
   std::size_t hits = 0;
-  SUBCASE("get") { hits = verify_all(tier, count, max_size); }
+  SUBCASE("get") {
+    hits = verify_all(tier, count, max_size);
+  }
   SUBCASE("visit_many and get_many") {
     std::vector<cache_key> keys;
     for (std::uint64_t r = 0; r < count; ++r) keys.push_back(key_of(r));
@@ -357,7 +358,8 @@ struct truncated_mapping {
 }  // namespace
 
 TEST_CASE("disk_tier: a SIGBUS outside the tier's guarded reads reaches the handler it replaced") {
-  struct sigaction mine {}, saved {};
+  struct sigaction mine {
+  }, saved{};
   mine.sa_sigaction = &test_bus_handler;
   mine.sa_flags = SA_SIGINFO | SA_NODEFER;
   sigemptyset(&mine.sa_mask);
@@ -729,8 +731,9 @@ TEST_CASE("disk write queue: bounded, in order, flushed; lookups answer from it"
   });
   queue_pointer = &queue;
   auto record = [](std::uint64_t r, record_kind kind = record_kind::value) {
-    return single_record(kind, key_of(r),
-                         kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{});
+    return single_record(
+        kind, key_of(r),
+        kind == record_kind::value ? byte_buffer(1000, std::byte(r)) : byte_buffer{});
   };
   std::atomic<int> pushed{0};
   std::thread producer([&] {

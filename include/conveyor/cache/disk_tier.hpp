@@ -109,8 +109,9 @@ struct disk_tier_options {
 /// Errors: get/put/erase never throw for I/O failures (they count a failure and
 /// answer as a miss / false); they may throw std::bad_alloc. A write past the
 /// file-size limit (`ulimit -f`) is a counted failure like a full disk, never
-/// SIGXFSZ (see cache/detail/file_size_limit.hpp; no signal disposition of the
-/// process is changed). Writes are not fsync'ed (a cache survives a crash of
+/// SIGXFSZ (see cache/detail/file_size_limit.hpp; SIGXFSZ's disposition is
+/// not changed; SIGBUS gets the read guard's chained handler unless
+/// `map_segments` is false). Writes are not fsync'ed (a cache survives a crash of
 /// the process, not of the machine, unless `sync()` is called).
 class disk_tier {
  public:
@@ -253,7 +254,8 @@ class disk_tier {
         c.bump(c.hits, hits);
         c.bump(c.misses, lookups - std::min(hits, lookups));
         c.bump(c.bytes_read, bytes);
-        if (lookups != 0) c.get_latency.record((std::chrono::steady_clock::now() - start) / lookups);
+        if (lookups != 0)
+          c.get_latency.record((std::chrono::steady_clock::now() - start) / lookups);
       }
     } count{*this, keys.size(), hits, bytes, start};
     if (queue_ && queue_->find_many(keys, pending) > 0) {
@@ -296,12 +298,13 @@ class disk_tier {
     thread_local std::vector<std::size_t> sizes;
     sizes.resize(count);
     for (std::size_t i = 0; i < count; ++i) sizes[i] = values[i].size();
-    return put_many_with(keys.first(count), std::span<const std::size_t>(sizes),
-                         [&](std::size_t i, std::span<std::byte> destination) {
-                           if (!destination.empty())
-                             std::memcpy(destination.data(), values[i].data(), destination.size());
-                         },
-                         stored);
+    return put_many_with(
+        keys.first(count), std::span<const std::size_t>(sizes),
+        [&](std::size_t i, std::span<std::byte> destination) {
+          if (!destination.empty())
+            std::memcpy(destination.data(), values[i].data(), destination.size());
+        },
+        stored);
   }
 
   /// `in_place_put_tier`: value i is the sizes[i] bytes that
@@ -337,14 +340,14 @@ class disk_tier {
       bytes += sizes[i];
     }
     if (accepted > 0) {
-      auto block = detail::disk_format::make_pending_block(accepted, static_cast<std::size_t>(bytes));
+      auto block =
+          detail::disk_format::make_pending_block(accepted, static_cast<std::size_t>(bytes));
       std::size_t at = 0;
       for (std::size_t i = 0; i < count; ++i) {
         if (stored[i] == 0) continue;
         std::span<std::byte> destination(block->bytes.get() + at, sizes[i]);
         write(i, destination);
-        block->records.push_back(
-            {detail::disk_format::record_kind::value, keys[i], destination});
+        block->records.push_back({detail::disk_format::record_kind::value, keys[i], destination});
         at += sizes[i];
       }
       queue_->push(detail::disk_format::records_of(block));
@@ -361,7 +364,8 @@ class disk_tier {
   [[nodiscard]] std::uint64_t capacity_bytes() const noexcept { return options_.capacity_bytes; }
   [[nodiscard]] std::string_view name() const noexcept { return "disk"; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
-  /// The most value bytes the write-behind queue holds in memory (0: writes in put, or unavailable).
+  /// The most value bytes the write-behind queue holds in memory (0: writes in put, or
+  /// unavailable).
   [[nodiscard]] std::uint64_t write_behind_bytes() const noexcept {
     return queue_ ? options_.write_behind_bytes : 0;
   }

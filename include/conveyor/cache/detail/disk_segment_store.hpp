@@ -189,9 +189,9 @@ class segment_store {
               index_.erase(one.record->key);
             } else {
               active.keys.push_back(one.record->key);
-              index_[one.record->key] = location{id, active.fd, offset, one.record->value.size(),
-                                                 mapped_base(active, offset,
-                                                             one.record->value.size())};
+              index_[one.record->key] =
+                  location{id, active.fd, offset, one.record->value.size(),
+                           mapped_base(active, offset, one.record->value.size())};
             }
           }
         }
@@ -402,8 +402,8 @@ class segment_store {
       index_.erase(key);
     } else {
       active.keys.push_back(key);
-      index_[key] = location{id, active.fd, offset, value.size(),
-                             mapped_base(active, offset, value.size())};
+      index_[key] =
+          location{id, active.fd, offset, value.size(), mapped_base(active, offset, value.size())};
     }
     return true;
   }
