@@ -146,9 +146,9 @@ class record_batch {
   [[nodiscard]] const auto& get() const noexcept {
     return const_cast<record_batch*>(this)->template get<Name>();
   }
-  template <fixed_string Name>
-  [[nodiscard]] auto& operator[](column_name<Name>) noexcept {
-    return get<Name>();
+  template <column_name_type Column>  // not column_name<Name>: see column_name_type
+  [[nodiscard]] auto& operator[](Column) noexcept {
+    return get<Column::name>();
   }
 
   /// All columns, in declaration order (for structured bindings and generic code).

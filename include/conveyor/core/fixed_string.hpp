@@ -5,8 +5,10 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace conveyor {
@@ -31,11 +33,24 @@ struct fixed_string {
 template <fixed_string Name>
 struct column_name {
   static constexpr auto name = Name;
+  using column_name_type = column_name;  ///< marks the type (see the concept column_name_type)
   [[nodiscard]] static constexpr std::string_view view() noexcept { return Name.view(); }
 };
 
 template <fixed_string Name>
 inline constexpr column_name<Name> column{};
+
+/// A column_name<...> type, the type of `column<"x">`. A function taking a
+/// column name takes a parameter of a type C with this constraint and reads
+/// `C::name`, rather than deducing `Name` from a `column_name<Name>`
+/// parameter: nvcc 13.0 cannot deduce a template argument whose type is
+/// itself deduced (the fixed_string<N> of `Name`), so such a call does not
+/// compile in a .cu file (docs/gpu.md).
+/// (Checked by a member type, not as `std::same_as<C, column_name<C::name>>`,
+/// which nvcc 13.0 evaluates to false in a concept.)
+template <class C>
+concept column_name_type =
+    std::same_as<typename std::remove_cvref_t<C>::column_name_type, std::remove_cvref_t<C>>;
 
 namespace detail {
 

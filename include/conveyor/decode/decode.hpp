@@ -29,6 +29,7 @@
 // Under on_error::skip the record is dropped from the batch and counted.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -58,10 +59,10 @@ namespace conveyor {
 
 namespace detail {
 
+// By named_decoder's member type, not a specialization for named_decoder<D,
+// Name>: nvcc 13.0 cannot deduce Name (see column_name_type).
 template <class T>
-inline constexpr bool is_named_decoder = false;
-template <class D, fixed_string Name>
-inline constexpr bool is_named_decoder<named_decoder<D, Name>> = true;
+concept is_named_decoder = std::same_as<typename T::named_decoder_type, T>;
 
 /// The batch's one text column, or none.
 template <class Batch>

@@ -61,14 +61,17 @@ concept decoder = text_decoder<D> || column_decoder<D>;
 /// A decoder with the name of the column it writes: `decoder >> column<"x">`.
 template <decoder D, fixed_string Name>
 struct named_decoder {
+  using named_decoder_type = named_decoder;  ///< marks the type (decode(...) checks its arguments by it)
   using decoder_type = D;
   using column_spec = dense<Name, typename D::value_type>;
   D decoder;
 };
 
-template <decoder D, fixed_string Name>
-named_decoder<D, Name> operator>>(D decoder, column_name<Name>) {
-  return {std::move(decoder)};
+/// `decoder >> column<"x">`. (The column's type is a parameter, its name read
+/// from it: see column_name_type.)
+template <decoder D, column_name_type Column>
+auto operator>>(D decoder, Column) {  // a deduced return type: nvcc 13.0 rejects the spelled one
+  return named_decoder<D, Column::name>{std::move(decoder)};
 }
 
 }  // namespace conveyor

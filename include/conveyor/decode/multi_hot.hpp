@@ -78,9 +78,9 @@ struct multi_hot_decoder {
   }
 };
 
-template <bit_element T = float, fixed_string Input>
-multi_hot_decoder<T, Input> multi_hot(column_name<Input>, std::size_t width) {
-  return {width};
+template <bit_element T = float, column_name_type Input>  // not column_name<Name>: see column_name_type
+auto multi_hot(Input, std::size_t width) {
+  return multi_hot_decoder<T, Input::name>{width};
 }
 
 }  // namespace conveyor

@@ -180,9 +180,9 @@ struct packed_bits_decoder {
                            detail::salt::bits + static_cast<std::uint64_t>(order));
   }
 };
-template <bit_element T = float, fixed_string Input>
-packed_bits_decoder<T, Input> packed_bits(column_name<Input>, std::size_t width, bit_order order = bit_order::big) {
-  return {width, order};
+template <bit_element T = float, column_name_type Input>  // not column_name<Name>: see column_name_type
+auto packed_bits(Input, std::size_t width, bit_order order = bit_order::big) {
+  return packed_bits_decoder<T, Input::name>{width, order};
 }
 
 }  // namespace conveyor
