@@ -452,6 +452,33 @@ TEST_CASE("delimited: the swar scanner agrees with the byte loop") {
   }
 }
 
+TEST_CASE("delimited: the scanners agree with the byte loop on long runs") {
+  // find_first_of3 hands runs of 128 bytes or more to an AVX2 loop (64 bytes
+  // an iteration) where the CPU has it: a match at every position of a
+  // 300-byte run, from every start, at every tail length.
+  std::string text(300, '0');
+  for (std::size_t match = 0; match <= text.size(); match += 7) {
+    std::string run = text;
+    if (match < run.size()) run[match] = "\t\r\n"[match % 3];
+    for (std::size_t start = 0; start < 80; start += 3) {
+      const char* begin = run.data() + start;
+      const char* end = run.data() + run.size();
+      const char* expected = begin;
+      while (expected < end && *expected != '\t' && *expected != '\r' && *expected != '\n') ++expected;
+      CAPTURE(match);
+      CAPTURE(start);
+      CHECK(conveyor::detail::delimited::find_first_of3(begin, end, '\t', '\r', '\n') == expected);
+      CHECK(conveyor::detail::delimited::find_first_of3_swar(begin, end, '\t', '\r', '\n') == expected);
+#if CONVEYOR_DELIMITED_HAS_AVX2
+      if (conveyor::detail::delimited::delimited_cpu_has_avx2()) {
+        const char* stop = conveyor::detail::delimited::find_first_of3_avx2(begin, end, '\t', '\r', '\n');
+        CHECK((stop == expected || (stop < expected && end - stop < 64)));  // the match, or the tail before it
+      }
+#endif
+    }
+  }
+}
+
 TEST_CASE("delimited: the DEA reference files") {
   const fs::path data = CONVEYOR_SHARED_DATA_DIR;
   if (!fs::exists(data / "fakename_1k_bf_encoded.tsv")) {
