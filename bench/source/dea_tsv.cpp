@@ -48,9 +48,13 @@
 #include "conveyor/decode/decode.hpp"
 #include "conveyor/source/tsv.hpp"
 #include "support/naive_dea.hpp"
+#include "support/process_timing.hpp"
 
 namespace cy = conveyor;
 namespace fs = std::filesystem;
+using conveyor::bench::load_average;
+using conveyor::bench::measure;
+using conveyor::bench::timing;
 
 namespace {
 
@@ -77,32 +81,6 @@ struct tally {
   }
   bool operator==(const tally&) const = default;
 };
-
-struct timing {
-  double wall = 0, cpu = 0;
-};
-
-double process_cpu_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
-}
-
-template <class Work>
-timing measure(Work&& work) {
-  const double cpu_start = process_cpu_seconds();
-  const auto wall_start = std::chrono::steady_clock::now();
-  work();
-  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(),
-          process_cpu_seconds() - cpu_start};
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
 
 // Writes the input: the reference rows repeated, or DEA-like random rows.
 void make_input(const fs::path& path, std::uint64_t rows) {

@@ -53,39 +53,18 @@
 #include "conveyor/source/tsv.hpp"
 #include "conveyor/torch.hpp"
 #include "support/naive_dea.hpp"
+#include "support/process_timing.hpp"
 
 namespace cy = conveyor;
 namespace fs = std::filesystem;
+using conveyor::bench::load_average;
+using conveyor::bench::measure;
+using conveyor::bench::timing;
 
 namespace {
 
 constexpr std::int64_t bits_width = 1024;
 constexpr std::int64_t grams_width = 1036;
-
-double process_cpu_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-struct timing {
-  double wall = 0, cpu = 0;
-};
-template <class Work>
-timing measure(Work&& work) {
-  const double cpu_start = process_cpu_seconds();
-  const auto wall_start = std::chrono::steady_clock::now();
-  work();
-  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(),
-          process_cpu_seconds() - cpu_start};
-}
 
 void make_input(const fs::path& path, std::uint64_t rows) {
   const fs::path reference = fs::path(CONVEYOR_SHARED_DATA_DIR) / "fakename_1k_bf_encoded.tsv";
