@@ -22,10 +22,11 @@
 // biased upwards. The values the tuners chose are printed after epoch 0 and
 // after the last epoch: convergence within the first epoch, and stability.
 //
-// The interleaved comparison alternates which of the two runs first in each
-// round (load that drifts over a round then favours neither), and prints the
-// median of the per-round ratios beside the process CPU time per batch of
-// each: on a loaded machine wall throughput follows the CPU share the
+// The interleaved comparison rotates which runs first in each round (load
+// that drifts over a round then favours none), runs a second pipeline of the
+// best setting beside the first (an A/A control: the ratio two identical
+// settings reach, the noise floor), and prints the median of the per-round
+// ratios beside the process CPU time per batch of each: on a loaded machine wall throughput follows the CPU share the
 // pipeline's threads get, CPU time per batch what the setting costs.
 //
 // Usage: bench_exec_autotune [grid_seconds=0.6] [rounds=11] [slice_seconds=0.75]
@@ -317,7 +318,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(budget),
       static_cast<unsigned long long>(budget / batch_bytes), std::thread::hardware_concurrency());
   double sink = 0;
-  double summary[3] = {0, 0, 0}, budget_summary[3] = {0, 0, 0}, rss_summary[3] = {0, 0, 0};
+  double summary[3] = {0, 0, 0}, control_summary[3] = {0, 0, 0}, budget_summary[3] = {0, 0, 0}, rss_summary[3] = {0, 0, 0};
   const unsigned grid_workers[] = {1, 2, 3, 4, 8, 16, 32, 48, 64};
   const std::size_t grid_depths[] = {1, 2, 4, 8};
   for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound}) {
@@ -358,22 +359,28 @@ int main(int argc, char** argv) {
     // alternating which goes first.
     // The fixed pipeline is made once and warmed by one epoch, as the
     // autotuned one is (a fresh pipeline's pool page-faults its buffers in).
-    std::vector<double> best_rate, auto_rate, ratio, best_cpu, auto_cpu, cpu_ratio;
+    // A second pipeline of the best setting runs in the same rounds: its
+    // ratio to the first (A/A) shows how far two identical settings land
+    // apart on this machine at this moment, the noise floor of the ratio.
+    std::vector<double> best_rate, auto_rate, ratio, best_cpu, auto_cpu, cpu_ratio, control_ratio;
     auto fixed = make_pipeline(k, best_setting);
+    auto control = make_pipeline(k, best_setting);
     run_epoch(fixed, 2, w.consume_rounds, 1e9, sink);
+    run_epoch(control, 2, w.consume_rounds, 1e9, sink);
     for (int round = 0; round < rounds; ++round) {
-      double bc = 0, ac = 0, br = 0, ar = 0;
+      double bc = 0, ac = 0, cc = 0, br = 0, ar = 0, cr = 0;
       auto epoch = static_cast<std::uint64_t>(3 + round);
-      if (round % 2 == 0) {
-        br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc);
-        ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac);
-      } else {
-        ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac);
-        br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc);
+      for (int turn = 0; turn < 3; ++turn) {  // the order rotates: each goes first in turn
+        switch ((round + turn) % 3) {
+          case 0: br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc); break;
+          case 1: ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac); break;
+          default: cr = run_epoch(control, epoch, w.consume_rounds, slice_s, sink, &cc); break;
+        }
       }
       best_rate.push_back(br);
       auto_rate.push_back(ar);
       ratio.push_back(ar / br);
+      control_ratio.push_back(cr / br);
       best_cpu.push_back(bc);
       auto_cpu.push_back(ac);
       cpu_ratio.push_back(ac / bc);
@@ -393,7 +400,11 @@ int main(int argc, char** argv) {
                 (e1 + e2) / 2 / best);
     std::printf("  interleaved, %d rounds of %.2f s each, per-round ratios:", rounds, slice_s);
     for (double r : ratio) std::printf(" %.3f", r);
-    std::printf("\n");
+    std::printf("\n  A/A control (the best setting against itself), per round:");
+    for (double r : control_ratio) std::printf(" %.3f", r);
+    std::printf("; median %.3f, range %.3f to %.3f\n", median(control_ratio),
+                *std::min_element(control_ratio.begin(), control_ratio.end()),
+                *std::max_element(control_ratio.begin(), control_ratio.end()));
     std::printf(
         "  interleaved medians: best grid point %.1f, autotune %.1f batches/s; median ratio %.3f "
         "(target >= 0.95); CPU per batch %.3f ms vs %.3f ms, median ratio %.3f\n",
@@ -416,11 +427,13 @@ int main(int argc, char** argv) {
     budget_summary[static_cast<int>(k)] = b.median_ratio;
     rss_summary[static_cast<int>(k)] = b.rss_growth_bytes / static_cast<double>(budget);
     summary[static_cast<int>(k)] = median(ratio);
+    control_summary[static_cast<int>(k)] = median(control_ratio);
   }
   std::printf(
       "\nsummary: interleaved median ratio decode-bound %.3f, io-bound %.3f, consumer-bound %.3f "
-      "(target >= 0.95)\n",
-      summary[0], summary[1], summary[2]);
+      "(target >= 0.95); A/A control %.3f, %.3f, %.3f\n",
+      summary[0], summary[1], summary[2], control_summary[0], control_summary[1],
+      control_summary[2]);
   std::printf(
       "summary under the budget: median ratio to the best fitting grid point %.3f, %.3f, %.3f; "
       "peak RSS growth %.2f, %.2f, %.2f of the budget\n",
