@@ -87,18 +87,25 @@ template <class... Columns>
 struct delivered_batch<record_batch<Columns...>> {
   using type = record_batch<Columns...>;
 };
-/// A batch type with a member `delivered_batch` delivers what that names.
-template <class Batch>
-  requires requires { typename Batch::delivered_batch; }
-struct delivered_batch<Batch> : delivered_batch<typename Batch::delivered_batch> {};
-
-/// The record_batch a batch type delivers (see delivered_batch).
-template <class Batch>
-using delivered_batch_t = typename delivered_batch<Batch>::type;
 
 /// Does Batch deliver a record_batch's columns (see delivered_batch)?
 template <class Batch>
 concept delivers_columns = requires { typename delivered_batch<Batch>::type; };
+
+/// A batch type with a member `delivered_batch` delivers what that names (or
+/// what the type it names delivers, for a wrapper of a wrapper). A member
+/// naming something else is an error the pipeline reports.
+template <class Batch>
+  requires requires { typename Batch::delivered_batch; }
+struct delivered_batch<Batch> {
+  using type = typename std::conditional_t<delivers_columns<typename Batch::delivered_batch>,
+                                           delivered_batch<typename Batch::delivered_batch>,
+                                           std::type_identity<typename Batch::delivered_batch>>::type;
+};
+
+/// The record_batch a batch type delivers (see delivered_batch).
+template <class Batch>
+using delivered_batch_t = typename delivered_batch<Batch>::type;
 
 /// What a stage learns once per epoch, when the chain is built, before the
 /// first batch: the schemas of upstream text columns (so decoders bind field
