@@ -21,7 +21,9 @@ struct matrix_batch {
 
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
   [[nodiscard]] std::size_t size_bytes() const noexcept { return rows_ * width * sizeof(float); }
-  [[nodiscard]] const float* data() const noexcept { return static_cast<const float*>(values.data()); }
+  [[nodiscard]] const float* data() const noexcept {
+    return static_cast<const float*>(values.data());
+  }
 };
 
 // The sink: a map stage that must stand last and returns the matrix.
@@ -32,7 +34,8 @@ struct to_matrix {
 
   [[nodiscard]] std::string_view name() const noexcept { return "to_matrix"; }
   template <class Batch>
-  matrix_batch<std::remove_cvref_t<Batch>> operator()(Batch&& batch, const cy::stage_context&) const {
+  matrix_batch<std::remove_cvref_t<Batch>> operator()(Batch&& batch,
+                                                      const cy::stage_context&) const {
     auto& x = batch.template get<"x">();
     const std::size_t rows = x.rows(), width = x.width();
     return {batch.info(), rows, width, std::move(x).take_buffer()};
@@ -42,8 +45,10 @@ struct to_matrix {
 int main() {
   auto source = cy::generate<cy::dense<"x", float>>(
       1'000, 4, [](std::uint64_t i, std::span<float> row) { row[0] = static_cast<float>(i); });
-  auto framework_pool = std::make_shared<cy::pageable_pool>();  // stands for the framework's allocator
-  auto pipe = cy::append_stage(source | cy::batch(100) | cy::with_pool(framework_pool), to_matrix{});
+  // Stands for another framework's allocator.
+  auto framework_pool = std::make_shared<cy::pageable_pool>();
+  auto pipe =
+      cy::append_stage(source | cy::batch(100) | cy::with_pool(framework_pool), to_matrix{});
 
   std::size_t rows = 0, from_pool = 0;
   double first_sum = 0;

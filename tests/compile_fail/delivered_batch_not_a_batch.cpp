@@ -23,7 +23,8 @@ struct to_wrong_rows {
 };
 
 int main() {
-  auto pipe = cy::append_stage(cy::generate<cy::dense<"x", float>>(10, 1, [](auto, auto) {}) | cy::batch(2),
-                               to_wrong_rows{});
+  auto pipe =
+      cy::append_stage(cy::generate<cy::dense<"x", float>>(10, 1, [](auto, auto) {}) | cy::batch(2),
+                       to_wrong_rows{});
   for (auto& rows : pipe.epoch(0)) (void)rows;
 }

@@ -19,9 +19,8 @@ namespace cy = conveyor;
 namespace {
 
 auto numbers(std::uint64_t n) {
-  return cy::generate<cy::dense<"x", float>>(n, 1, [](std::uint64_t i, std::span<float> row) {
-    row[0] = static_cast<float>(i);
-  });
+  return cy::generate<cy::dense<"x", float>>(
+      n, 1, [](std::uint64_t i, std::span<float> row) { row[0] = static_cast<float>(i); });
 }
 
 /// The user's batch types: each wraps the record_batch the sink received and,
@@ -73,7 +72,8 @@ struct conveyor::delivered_batch<specialized_rows<Batch>> {
 static_assert(std::is_same_v<cy::delivered_batch_t<x_batch>, x_batch>);
 static_assert(std::is_same_v<cy::delivered_batch_t<declared_rows<x_batch>>, x_batch>);
 static_assert(std::is_same_v<cy::delivered_batch_t<specialized_rows<x_batch>>, x_batch>);
-static_assert(std::is_same_v<cy::delivered_batch_t<declared_rows<specialized_rows<x_batch>>>, x_batch>);
+static_assert(
+    std::is_same_v<cy::delivered_batch_t<declared_rows<specialized_rows<x_batch>>>, x_batch>);
 static_assert(!cy::delivers_columns<silent_rows<x_batch>>);
 static_assert(!cy::delivers_columns<int>);
 static_assert(cy::delivers_columns<declared_rows<x_batch>>);
@@ -97,20 +97,23 @@ std::vector<bool> x_from_pool(Sink sink, const std::shared_ptr<cy::test::countin
 
 }  // namespace
 
-TEST_CASE("a user sink whose batch declares delivered_batch gets its columns from with_pool's pool") {
+TEST_CASE(
+    "a user sink whose batch declares delivered_batch gets its columns from with_pool's pool") {
   auto pool = std::make_shared<cy::test::counting_pool>();
   CHECK(x_from_pool(wrap_rows<declared_rows>{}, pool) == std::vector<bool>{true, true});
   CHECK(pool->acquired == 2);  // one "x" column per batch; the index columns are not delivered
   CHECK(pool->released == 2);
 }
 
-TEST_CASE("a specialization of conveyor::delivered_batch does the same for a type one does not own") {
+TEST_CASE(
+    "a specialization of conveyor::delivered_batch does the same for a type one does not own") {
   auto pool = std::make_shared<cy::test::counting_pool>();
   CHECK(x_from_pool(wrap_rows<specialized_rows>{}, pool) == std::vector<bool>{true, true});
   CHECK(pool->acquired == 2);
 }
 
-TEST_CASE("a user sink whose batch says nothing delivers no columns: with_pool's pool is not used") {
+TEST_CASE(
+    "a user sink whose batch says nothing delivers no columns: with_pool's pool is not used") {
   auto pool = std::make_shared<cy::test::counting_pool>();
   CHECK(x_from_pool(wrap_rows<silent_rows>{}, pool) == std::vector<bool>{false, false});
   CHECK(pool->acquired == 0);
@@ -120,7 +123,8 @@ namespace {
 /// A sink that rejects record 5 while wrapping: its output cannot drop a row.
 struct rejecting_sink : wrap_rows<declared_rows> {
   template <class Batch>
-  declared_rows<std::remove_cvref_t<Batch>> operator()(Batch&& batch, const cy::stage_context& ctx) const {
+  declared_rows<std::remove_cvref_t<Batch>> operator()(Batch&& batch,
+                                                       const cy::stage_context& ctx) const {
     for (auto i : batch.indices())
       if (i == 5) ctx.reject(cy::data_error("five is bad", "numbers", i));
     return {std::move(batch)};

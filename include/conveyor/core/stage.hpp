@@ -98,9 +98,10 @@ concept delivers_columns = requires { typename delivered_batch<Batch>::type; };
 template <class Batch>
   requires requires { typename Batch::delivered_batch; }
 struct delivered_batch<Batch> {
-  using type = typename std::conditional_t<delivers_columns<typename Batch::delivered_batch>,
-                                           delivered_batch<typename Batch::delivered_batch>,
-                                           std::type_identity<typename Batch::delivered_batch>>::type;
+  using type =
+      typename std::conditional_t<delivers_columns<typename Batch::delivered_batch>,
+                                  delivered_batch<typename Batch::delivered_batch>,
+                                  std::type_identity<typename Batch::delivered_batch>>::type;
 };
 
 /// The record_batch a batch type delivers (see delivered_batch).

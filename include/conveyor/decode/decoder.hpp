@@ -61,7 +61,8 @@ concept decoder = text_decoder<D> || column_decoder<D>;
 /// A decoder with the name of the column it writes: `decoder >> column<"x">`.
 template <decoder D, fixed_string Name>
 struct named_decoder {
-  using named_decoder_type = named_decoder;  ///< marks the type (decode(...) checks its arguments by it)
+  /// Marks the type: decode(...) recognizes its arguments by it.
+  using named_decoder_type = named_decoder;
   using decoder_type = D;
   using column_spec = dense<Name, typename D::value_type>;
   D decoder;

@@ -78,7 +78,8 @@ struct multi_hot_decoder {
   }
 };
 
-template <bit_element T = float, column_name_type Input>  // not column_name<Name>: see column_name_type
+// Input is column<"name">'s type, not column_name<Name>: see column_name_type.
+template <bit_element T = float, column_name_type Input>
 auto multi_hot(Input, std::size_t width) {
   return multi_hot_decoder<T, Input::name>{width};
 }

@@ -180,7 +180,8 @@ struct packed_bits_decoder {
                            detail::salt::bits + static_cast<std::uint64_t>(order));
   }
 };
-template <bit_element T = float, column_name_type Input>  // not column_name<Name>: see column_name_type
+// Input is column<"name">'s type, not column_name<Name>: see column_name_type.
+template <bit_element T = float, column_name_type Input>
 auto packed_bits(Input, std::size_t width, bit_order order = bit_order::big) {
   return packed_bits_decoder<T, Input::name>{width, order};
 }

@@ -28,8 +28,8 @@ enum class hdf5_content : std::uint8_t {
 /// H5Tget_native_type), so a matching `struct` can receive the bytes.
 struct hdf5_field {
   std::string name;
-  std::size_t offset = 0;  ///< bytes from the start of the record
-  std::size_t bytes = 0;   ///< total bytes of the field
+  std::size_t offset = 0;                        ///< bytes from the start of the record
+  std::size_t bytes = 0;                         ///< total bytes of the field
   hdf5_content content = hdf5_content::numeric;  ///< numeric or fixed_string
   element_type dtype = element_type::uint8;      ///< for numeric fields
   std::vector<std::uint64_t> shape;              ///< array fields' dimensions; empty for scalars
