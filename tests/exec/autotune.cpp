@@ -22,6 +22,10 @@
 
 namespace cy = conveyor;
 constexpr std::uint64_t thread_bytes = cy::detail::memory_governor::thread_bytes;
+// A batch of 8 rows x 3 floats as memory_budget charges it: "x" (96 bytes) and
+// the indices (64) each take pageable_pool's smallest class, 256 bytes, plus
+// the heap's 16-byte header (detail::allocation_bytes).
+constexpr std::uint64_t small_batch = 2 * (256 + 16);
 using x_batch = cy::record_batch<cy::dense<"x", float>>;
 
 namespace {
@@ -126,7 +130,7 @@ TEST_CASE(
       // then holds few of them: the tuners change, the order does not.
       auto tuned = records(500) | plan | io_wait(std::chrono::microseconds(300)) |
                    cy::parallel(cy::autotune, 24) | cy::prefetch(cy::autotune, 16) | widen(3) |
-                   cy::memory_budget(24 * thread_bytes + 8 * 7 * 3 * 4 + 8 * 7 * 8);
+                   cy::memory_budget(24 * thread_bytes + 8 * small_batch);
       for (std::uint64_t epoch : {0u, 1u, 5u, 1u}) {
         auto expected = batches_of(serial, epoch);
         CHECK(!expected.empty());
@@ -178,14 +182,17 @@ TEST_CASE("fixed stages report their setting as fixed") {
 TEST_CASE("memory_budget bounds the batches alive, however many workers the autotuner wants") {
   // Each batch: 16 rows x 16384 floats = 1 MiB of "x" plus 128 bytes of indices;
   // each pipeline thread is charged thread_bytes (64 KiB), far less than a batch.
+  // Charged as allocated: "x" a page more (a large heap block), the indices a 256-byte class.
   auto pool = std::make_shared<peak_pool>();
   constexpr std::uint64_t batch_bytes = 16 * 16384 * 4 + 16 * 8;
-  constexpr std::uint64_t budget = 6 * batch_bytes + 4 * thread_bytes;
+  constexpr std::uint64_t charged = 16 * 16384 * 4 + 4096 + 256 + 16;
+  constexpr std::uint64_t budget = 6 * charged + 4 * thread_bytes;
   auto pipe = records(960, 16384) | cy::batch(16) | io_wait(std::chrono::milliseconds(2)) |
               cy::parallel(cy::autotune, 32) | cy::with_pool(pool) | cy::memory_budget(budget);
   std::uint64_t batches = 0;
   for (auto& b : pipe.epoch(0)) {
     CHECK(b.size_bytes() == batch_bytes);
+    CHECK(cy::detail::host_bytes(b) == charged);
     ++batches;
   }
   CHECK(batches == 60);
@@ -194,24 +201,24 @@ TEST_CASE("memory_budget bounds the batches alive, however many workers the auto
                                 << s.queue_capacity << " (" << cy::to_string(s.tuning) << ")");
   // Only the delivered column "x" comes from `pool`: one buffer per batch
   // alive. At least one worker thread is charged, so at most
-  // (budget - thread_bytes) / batch_bytes = 6 batches fit.
+  // (budget - thread_bytes) / charged = 6 batches fit.
   CHECK(pool->peak.load() <= 6);
   CHECK(pool->live.load() == 0);
   CHECK(s.queue_capacity + 1 <= 6);  // the window and the consumer's batch
   CHECK(s.workers <= s.queue_capacity);
-  CHECK(s.queue_capacity * batch_bytes + batch_bytes + s.workers * thread_bytes <= budget);
+  CHECK(s.queue_capacity * charged + charged + s.workers * thread_bytes <= budget);
 }
 
 TEST_CASE("memory_budget with parallel and prefetch both autotuned stays within the budget") {
   auto pool = std::make_shared<peak_pool>();
-  constexpr std::uint64_t batch_bytes = 16 * 16384 * 4 + 16 * 8;
-  constexpr std::uint64_t budget = 9 * batch_bytes + 6 * thread_bytes;
+  constexpr std::uint64_t charged = 16 * 16384 * 4 + 4096 + 256 + 16;  // as above
+  constexpr std::uint64_t budget = 9 * charged + 6 * thread_bytes;
   auto pipe = records(960, 16384) | cy::batch(16) | io_wait(std::chrono::milliseconds(1)) |
               cy::parallel(cy::autotune, 32) | cy::prefetch(cy::autotune) | cy::with_pool(pool) |
               cy::memory_budget(budget);
   for (auto& b : pipe.epoch(0)) (void)b;
   MESSAGE("peak batches alive " << pool->peak.load());
-  // Two threads at least (a worker and prefetch's): (budget - 2 x thread_bytes) / batch_bytes = 9.
+  // Two threads at least (a worker and prefetch's): (budget - 2 x thread_bytes) / charged = 9.
   CHECK(pool->peak.load() <= 9);
   auto s = pipe.stats();
   // window + depth + the prefetch thread's batch + the consumer's
@@ -222,7 +229,7 @@ TEST_CASE("a memory budget smaller than one batch is an error naming the numbers
   CHECK_THROWS_WITH_AS(records(10) | cy::batch(2) | cy::memory_budget(0),
                        "memory_budget: the budget must be at least one batch, not 0 bytes",
                        std::invalid_argument);
-  // 8 rows x 3 floats + 8 indices = 160 bytes a batch.
+  // small_batch: 544 bytes (8 rows x 3 floats + 8 indices = 160 bytes used).
   auto pipe = records(80) | cy::batch(8) | cy::parallel(cy::autotune) | cy::memory_budget(100);
   std::string message;
   try {
@@ -231,7 +238,7 @@ TEST_CASE("a memory budget smaller than one batch is an error naming the numbers
     message = e.what();
   }
   CHECK(message ==
-        "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes");
+        "memory_budget(100 bytes) is smaller than one batch: a batch measures 544 bytes");
 
   // Through prefetch the error reaches the consumer the same way.
   auto prefetched =
@@ -240,7 +247,7 @@ TEST_CASE("a memory budget smaller than one batch is an error naming the numbers
       [&] {
         for (auto& b : prefetched.epoch(0)) (void)b;
       }(),
-      "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes",
+      "memory_budget(100 bytes) is smaller than one batch: a batch measures 544 bytes",
       std::invalid_argument);
 }
 
@@ -251,9 +258,9 @@ TEST_CASE("without parallel or prefetch the budget still checks the consumer's b
       [&] {
         for (auto& b : serial.epoch(0)) (void)b;
       }(),
-      "memory_budget(100 bytes) is smaller than one batch: a batch measures 160 bytes",
+      "memory_budget(100 bytes) is smaller than one batch: a batch measures 544 bytes",
       std::invalid_argument);
-  auto fits = records(80) | cy::batch(8) | cy::memory_budget(160);
+  auto fits = records(80) | cy::batch(8) | cy::memory_budget(small_batch);
   std::uint64_t rows = 0;
   for (auto& b : fits.epoch(0)) rows += b.rows();
   CHECK(rows == 80);
@@ -264,7 +271,7 @@ TEST_CASE("without parallel or prefetch the budget still checks the consumer's b
       [&] {
         for (auto& b : cached.epoch(0)) (void)b;
       }(),
-      "memory_budget(4196 bytes) is smaller than one batch: a batch measures 160 bytes, plus 4096 "
+      "memory_budget(4196 bytes) is smaller than one batch: a batch measures 544 bytes, plus 4096 "
       "bytes of in-memory cache tiers",
       std::invalid_argument);
 }
@@ -272,17 +279,18 @@ TEST_CASE("without parallel or prefetch the budget still checks the consumer's b
 TEST_CASE(
     "a stage after prefetch that makes batches larger: the consumer's batch is charged at the size "
     "delivered, the queued ones at theirs") {
-  // Before widen: 8 rows x 3 floats + 8 indices = 160 bytes. Delivered: 8 x 300 floats + 64 =
-  // 9,664 bytes. prefetch(4) holds 4 + 1 small batches, the consumer 1 large one; one thread.
-  constexpr std::uint64_t small = 160, large = 8 * 300 * 4 + 64;
+  // Before widen: small_batch (544 bytes). Delivered: 8 x 300 floats = 9,600 bytes in a 16 KiB
+  // class, plus the indices: 16,672 bytes. prefetch(4) holds 4 + 1 small batches, the consumer 1
+  // large one; one thread.
+  constexpr std::uint64_t small = small_batch, large = 16384 + 16 + 256 + 16;
   auto pipe = records(80) | cy::batch(8) | cy::prefetch(4) | widen(300) |
               cy::memory_budget(5 * small + large + thread_bytes - 1);
   CHECK_THROWS_WITH_AS(
       [&] {
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
-      "memory_budget(75999 bytes) is too small: this pipeline holds at least 6 (the consumer's 1 x "
-      "9664 bytes, prefetch queue and its producer's batch 5 x 160 bytes), 10464 bytes, and runs 1 "
+      "memory_budget(84927 bytes) is too small: this pipeline holds at least 6 (the consumer's 1 x "
+      "16672 bytes, prefetch queue and its producer's batch 5 x 544 bytes), 19392 bytes, and runs 1 "
       "threads charged 65536 bytes each",
       std::invalid_argument);
   auto enough = records(80) | cy::batch(8) | cy::prefetch(4) | widen(300) |
@@ -298,7 +306,8 @@ TEST_CASE(
                cy::memory_budget(budget);
   std::uint64_t batches = 0;
   for (auto& b : tuned.epoch(0)) {
-    CHECK(b.size_bytes() == large);
+    CHECK(b.size_bytes() == 8 * 300 * 4 + 64);
+    CHECK(cy::detail::host_bytes(b) == large);
     ++batches;
   }
   CHECK(batches == 200);
@@ -308,11 +317,11 @@ TEST_CASE(
   MESSAGE("parallel workers " << par.workers << " window " << par.queue_capacity << " ("
                               << cy::to_string(par.tuning) << "), prefetch depth "
                               << pre.queue_capacity << " (" << cy::to_string(pre.tuning) << ")");
-  // The window, prefetch's queue and its producer's batch at 160 bytes, the consumer's at 9,664.
+  // The window, prefetch's queue and its producer's batch at 544 bytes, the consumer's at 16,672.
   CHECK((par.queue_capacity + pre.queue_capacity + 1) * small + large +
             (par.workers + 1) * thread_bytes <=
         budget);
-  // Charged at 9,664 bytes, the 40 small batches' room would hold 2 queued batches at most.
+  // Charged at 16,672 bytes, the 40 small batches' room would hold 1 queued batch at most.
   CHECK(par.queue_capacity + pre.queue_capacity > 2);
 }
 
@@ -331,13 +340,13 @@ TEST_CASE("cache tiers are charged what they keep in memory: capacity, or a disk
                        "cache tiers of this pipeline already take 9437184 bytes",
                        std::invalid_argument);
   auto fits = records(80) | cy::batch(8) | cy::cache(stack) | cy::parallel(2) |
-              cy::memory_budget((9 << 20) + 2 * thread_bytes + 5 * 160);
+              cy::memory_budget((9 << 20) + 2 * thread_bytes + 5 * small_batch);
   std::uint64_t rows = 0;
   for (auto& b : fits.epoch(0)) rows += b.rows();
   CHECK(rows == 80);
 }
 
-TEST_CASE("device columns are not host memory: host_bytes counts indices and host columns") {
+TEST_CASE("host_bytes: buffers as allocated (size class, heap overhead), device columns not at all") {
   // The "device" column's buffer comes from a host pool here (no GPU needed):
   // what counts is the column's type, which is what a device stage delivers.
   auto pool = cy::default_pool();
@@ -349,26 +358,31 @@ TEST_CASE("device columns are not host memory: host_bytes counts indices and hos
   batch.get<"d">() = cy::dense_column<float, cy::memory_space::device>(pool, 2, 100);
   batch.get<"p">() = cy::dense_column<float, cy::memory_space::pinned>(pool, 2, 3);
   CHECK(batch.size_bytes() == 2 * 8 + 2 * 5 * 4 + 2 * 100 * 4 + 2 * 3 * 4);
-  CHECK(cy::detail::host_bytes(batch) == 2 * 8 + 2 * 5 * 4 + 2 * 3 * 4);
+  // Index, "x" and "p" each in a 256-byte class plus the heap's header; "d" not at all.
+  CHECK(cy::detail::host_bytes(batch) == 3 * (256 + 16));
+  // A large buffer: whole pages plus one (an mmap'd chunk's header and alignment).
+  static_assert(cy::detail::allocation_bytes(std::uint64_t{1} << 20) == (std::uint64_t{1} << 20) + 4096);
+  static_assert(cy::detail::allocation_bytes(200'000) == 49 * 4096 + 4096);
+  static_assert(cy::detail::allocation_bytes(0) == 0);
 }
 
 TEST_CASE("a budget too small for fixed settings names what they hold") {
   // parallel(4) keeps a window of 8 batches, prefetch(2) 2 and its producer's 1, the consumer 1: 12
-  // x 160 bytes; 4 workers and prefetch's thread are charged thread_bytes each.
+  // x 544 bytes; 4 workers and prefetch's thread are charged thread_bytes each.
   auto pipe =
       records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) | cy::memory_budget(1000);
   CHECK_THROWS_WITH_AS(
       [&] {
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
-      "memory_budget(1000 bytes) is too small: a batch measures 160 bytes and this pipeline holds "
+      "memory_budget(1000 bytes) is too small: a batch measures 544 bytes and this pipeline holds "
       "at least 12 (the "
-      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 1920 bytes, "
+      "consumer's 1, parallel window 8, prefetch queue and its producer's batch 3), 6528 bytes, "
       "and runs 5 threads "
       "charged 65536 bytes each",
       std::invalid_argument);
   auto enough = records(80) | cy::batch(8) | cy::parallel(4) | cy::prefetch(2) |
-                cy::memory_budget(1920 + 5 * thread_bytes);
+                cy::memory_budget(12 * small_batch + 5 * thread_bytes);
   std::uint64_t rows = 0;
   for (auto& b : enough.epoch(0)) rows += b.rows();
   CHECK(rows == 80);

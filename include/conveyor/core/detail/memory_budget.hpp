@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -228,10 +229,23 @@ class memory_governor {
   std::atomic<bool> delivered_{false};
 };
 
-/// The host memory a batch holds: its index column and its host-accessible
-/// columns (device columns live in GPU memory, which memory_budget does not
-/// cover).
-/// A type without columns() counts its size_bytes(), or 0 without one.
+/// What the heap takes for a buffer of `capacity` bytes: a large one (128
+/// KiB and up, glibc's first mmap threshold) whole pages plus a page of
+/// header and alignment; a small one its bytes plus a 16-byte header.
+constexpr std::uint64_t allocation_bytes(std::uint64_t capacity) noexcept {
+  if (capacity == 0) return 0;
+  constexpr std::uint64_t page = 4096;
+  if (capacity >= (std::uint64_t{128} << 10)) return (capacity + page - 1) / page * page + page;
+  return capacity + 16;
+}
+
+/// The host memory a batch holds: the buffers of its index column and its
+/// host-accessible columns (pageable or pinned) as allocated (a pool's size
+/// class, not the bytes used: pageable_pool rounds up to a power of two,
+/// which can nearly double a column), plus the heap's overhead
+/// (allocation_bytes). Device columns live in GPU memory, which
+/// memory_budget does not cover. A type without columns() counts its
+/// size_bytes(), or 0 without one.
 template <class Batch>
 std::uint64_t host_bytes(const Batch& batch) noexcept {
   if constexpr (requires { batch.columns(); batch.indices(); }) {
@@ -240,9 +254,17 @@ std::uint64_t host_bytes(const Batch& batch) noexcept {
       if constexpr (requires { column_type::space; }) {
         if constexpr (!host_accessible(column_type::space)) return 0;
       }
-      return column.size_bytes();
+      if constexpr (requires { column.buffer().capacity(); }) {
+        return allocation_bytes(std::max<std::uint64_t>(column.buffer().capacity(), column.size_bytes()));
+      } else {
+        return allocation_bytes(column.size_bytes());
+      }
     };
-    return std::uint64_t{batch.indices().size()} * sizeof(std::uint64_t) +
+    // The index column's buffer is not exposed: its size class as
+    // pageable_pool rounds it (powers of two from 256 bytes).
+    std::uint64_t index_bytes = std::uint64_t{batch.indices().size()} * sizeof(std::uint64_t);
+    std::uint64_t index_class = index_bytes == 0 ? 0 : std::max<std::uint64_t>(256, std::bit_ceil(index_bytes));
+    return allocation_bytes(index_class) +
            std::apply([&](const auto&... c) { return (std::uint64_t{0} + ... + column_bytes(c)); },
                       batch.columns());
   } else if constexpr (requires { batch.size_bytes(); }) {
