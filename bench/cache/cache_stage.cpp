@@ -23,6 +23,7 @@
 // same order (else exit 1; tests/cache/cache_stage.cpp checks every byte).
 //
 // Usage: cache_stage_bench [synthetic_records=32768] [dea_rows=100000] [rounds=3] [hdf5_rows=32768]
+//                          [memory_arena=1 (0: the memory tier's entries from operator new)]
 #include "conveyor/cache/cache_stage.hpp"
 
 #include <unistd.h>
@@ -104,6 +105,16 @@ epoch_result timed_epoch(Pipe& pipe, std::uint64_t epoch) {
   result.seconds = seconds(std::chrono::steady_clock::now() - begin).count();
   result.cpu_seconds = process_cpu_seconds() - cpu_begin;
   return result;
+}
+
+// The memory tier of every "memory" row: entries in its arena (the default),
+// or, with the fifth argument 0, from operator new (the tier before the arena).
+bool memory_arena = true;
+cy::memory_tier<> memory_cache(std::uint64_t capacity_bytes) {
+  cy::memory_tier_options options;
+  options.capacity_bytes = capacity_bytes;
+  options.use_arena = memory_arena;
+  return cy::memory_tier<>(std::move(options));
 }
 
 double median(std::vector<double> values) {
@@ -288,6 +299,8 @@ int main(int argc, char** argv) {
   std::uint64_t dea_rows = argc > 2 ? std::stoull(argv[2]) : 100000;
   int rounds = argc > 3 ? std::stoi(argv[3]) : 3;
   std::uint64_t hdf5_rows = argc > 4 ? std::stoull(argv[4]) : 32768;
+  memory_arena = argc > 5 ? std::stoi(argv[5]) != 0 : true;
+  std::printf("memory tier entries: %s\n", memory_arena ? "arena" : "operator new");
   bool ok = true;
 
   auto strings = std::make_shared<std::vector<std::string>>();
@@ -307,7 +320,7 @@ int main(int argc, char** argv) {
     if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
     if (kind == 1)
       return two_epochs(synthetic_pipe(records, strings) |
-                        cy::cache(cy::memory_tier<>(synthetic_bytes)) | cy::parallel(2));
+                        cy::cache(memory_cache(synthetic_bytes)) | cy::parallel(2));
     return two_epochs(
         synthetic_pipe(records, strings) |
         cy::cache(std::make_shared<cy::disk_tier>(
@@ -330,7 +343,7 @@ int main(int argc, char** argv) {
     ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
       if (kind == 0) return two_epochs(hdf5_pipe(hdf5_path) | cy::parallel(2));
       if (kind == 1)
-        return two_epochs(hdf5_pipe(hdf5_path) | cy::cache(cy::memory_tier<>(hdf5_bytes)) |
+        return two_epochs(hdf5_pipe(hdf5_path) | cy::cache(memory_cache(hdf5_bytes)) |
                           cy::parallel(2));
       return two_epochs(
           hdf5_pipe(hdf5_path) |
@@ -361,7 +374,7 @@ int main(int argc, char** argv) {
   ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
     if (kind == 1)
-      return two_epochs(dea_pipe(path) | cy::cache(cy::memory_tier<>(dea_bytes)) | cy::parallel(2));
+      return two_epochs(dea_pipe(path) | cy::cache(memory_cache(dea_bytes)) | cy::parallel(2));
     return two_epochs(
         dea_pipe(path) |
         cy::cache(std::make_shared<cy::disk_tier>(
@@ -375,7 +388,7 @@ int main(int argc, char** argv) {
   ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
     if (kind == 1)
-      return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(cy::memory_tier<>(dea_bytes / 4)) |
+      return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(memory_cache(dea_bytes / 4)) |
                         cy::parallel(2));
     return two_epochs(
         dea_pipe<std::uint8_t>(path) |
@@ -392,7 +405,7 @@ int main(int argc, char** argv) {
   ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
     if (kind == 1)
-      return two_epochs(dea_packed_front(path) | cy::cache(cy::memory_tier<>(dea_rows * 1024)) |
+      return two_epochs(dea_packed_front(path) | cy::cache(memory_cache(dea_rows * 1024)) |
                         dea_expand() | cy::parallel(2));
     return two_epochs(
         dea_packed_front(path) |
