@@ -49,6 +49,7 @@
 #include <mutex>
 #include <new>
 #include <span>
+#include <utility>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
