@@ -265,7 +265,8 @@ class delimited_file {
   // for the pages, not prefetches: alone, software prefetches of the lines
   // (all first, or a few records ahead) gained little or lost; a load that
   // misses the TLB walks the page table, after which the prefetches work.
-  void touch_records(const std::vector<std::pair<std::uint64_t, std::size_t>>& sorted) const noexcept {
+  void touch_records(
+      const std::vector<std::pair<std::uint64_t, std::size_t>>& sorted) const noexcept {
     constexpr std::uint64_t page = detail::delimited::page_bytes;
     constexpr std::uint64_t line = detail::delimited::cache_line_bytes;
     unsigned sum = 0;
@@ -274,7 +275,8 @@ class delimited_file {
       const std::uint64_t begin = index_.offsets[entry.first];
       const std::uint64_t end = std::min(record_end(entry.first), begin + touch_bytes);
       sum += file_.byte_at(begin);
-      for (std::uint64_t at = (begin | (page - 1)) + 1; at < end; at += page) sum += file_.byte_at(at);
+      for (std::uint64_t at = (begin | (page - 1)) + 1; at < end; at += page)
+        sum += file_.byte_at(at);
       if (begin != previous_end)
         for (std::uint64_t at = (begin | (line - 1)) + 1; at < end; at += line) file_.prefetch(at);
       previous_end = record_end(entry.first);

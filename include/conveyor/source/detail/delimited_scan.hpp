@@ -70,19 +70,23 @@ inline bool delimited_cpu_has_avx2() noexcept {
 // strings are 1024 bytes); compiled for AVX2 whatever the build's flags, run
 // only where delimited_cpu_has_avx2(). Leaves fewer than 64 bytes to the caller,
 // returning the first of them, or the match.
-__attribute__((target("avx2"))) inline const char* find_first_of3_avx2(const char* p, const char* end, char a,
+__attribute__((target("avx2"))) inline const char* find_first_of3_avx2(const char* p,
+                                                                       const char* end, char a,
                                                                        char b, char c) noexcept {
   const __m256i va = _mm256_set1_epi8(a), vb = _mm256_set1_epi8(b), vc = _mm256_set1_epi8(c);
   while (end - p >= 64) {
     const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-    const __m256i hit_low = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(low, va), _mm256_cmpeq_epi8(low, vb)),
-                                            _mm256_cmpeq_epi8(low, vc));
-    const __m256i hit_high = _mm256_or_si256(
-        _mm256_or_si256(_mm256_cmpeq_epi8(high, va), _mm256_cmpeq_epi8(high, vb)), _mm256_cmpeq_epi8(high, vc));
-    const std::uint64_t mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(hit_low)) |
-                               static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hit_high)))
-                                   << 32;
+    const __m256i hit_low =
+        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(low, va), _mm256_cmpeq_epi8(low, vb)),
+                        _mm256_cmpeq_epi8(low, vc));
+    const __m256i hit_high =
+        _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(high, va), _mm256_cmpeq_epi8(high, vb)),
+                        _mm256_cmpeq_epi8(high, vc));
+    const std::uint64_t mask =
+        static_cast<std::uint32_t>(_mm256_movemask_epi8(hit_low)) |
+        static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hit_high)))
+            << 32;
     if (mask != 0) return p + std::countr_zero(mask);
     p += 64;
   }
