@@ -290,6 +290,17 @@ TEST_CASE("memory_tier put_many_with whose write throws returns every block to t
   CHECK(arena_live_bytes(stats) == 0);
 }
 
+TEST_CASE("memory_tier with the largest budget maps chunks as it fills, without overflow") {
+  cy::memory_tier<> tier(tier_options(UINT64_MAX, 2));
+  auto value = value_for(4, 0, 5000);
+  REQUIRE(tier.put(key_of(4), bytes(value)));
+  cy::byte_buffer out;
+  REQUIRE(tier.get(key_of(4), out));
+  CHECK(out == value);
+  CHECK(tier.arena_stats().mapped_bytes == d::entry_arena::chunk_bytes);
+  CHECK(tier.arena_stats().heap_blocks == 0);
+}
+
 TEST_CASE("memory_tier with use_arena = false takes every entry from the heap") {
   auto options = tier_options(4 << 20, 2);
   options.use_arena = false;

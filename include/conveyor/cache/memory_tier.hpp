@@ -475,7 +475,9 @@ class memory_tier {
       detail::entry_arena_options out;
       // Room for the budget and for the blocks of a batch being put while the
       // entries it will evict are still held (a few chunks).
-      out.limit_bytes = options.capacity_bytes + 4 * detail::entry_arena::chunk_bytes;
+      constexpr std::uint64_t slack = 4 * detail::entry_arena::chunk_bytes;
+      out.limit_bytes =
+          options.capacity_bytes > UINT64_MAX - slack ? UINT64_MAX : options.capacity_bytes + slack;
       out.huge_pages = options.huge_pages;
       out.prefault = options.prefault_chunks;
       out.use_heap = !options.use_arena;

@@ -156,7 +156,10 @@ class entry_arena {
   static constexpr int slow_huge_pages_to_decline = 2;
 
   explicit entry_arena(entry_arena_options options) : options_(std::move(options)) {
-    options_.limit_bytes = (options_.limit_bytes + chunk_bytes - 1) / chunk_bytes * chunk_bytes;
+    const std::uint64_t limit = options_.limit_bytes;  // rounded up to chunks, without overflow
+    options_.limit_bytes = limit / chunk_bytes * chunk_bytes;
+    if (options_.limit_bytes != limit && options_.limit_bytes <= UINT64_MAX - chunk_bytes)
+      options_.limit_bytes += chunk_bytes;
     if (!options_.huge_pages) huge_ = huge_pages::not_asked;
   }
   entry_arena(const entry_arena&) = delete;
