@@ -26,8 +26,8 @@
 // that drifts over a round then favours none), runs a second pipeline of the
 // best setting beside the first (an A/A control: the ratio two identical
 // settings reach, the noise floor), and prints the median of the per-round
-// ratios beside the process CPU time per batch of each: on a loaded machine wall throughput follows the CPU share the
-// pipeline's threads get, CPU time per batch what the setting costs.
+// ratios beside the process CPU time per batch of each: on a loaded machine wall throughput follows
+// the CPU share the pipeline's threads get, CPU time per batch what the setting costs.
 //
 // Usage: bench_exec_autotune [grid_seconds=0.6] [rounds=11] [slice_seconds=0.75]
 #include <sys/wait.h>
@@ -164,7 +164,8 @@ double run_epoch(Pipe& pipe, std::uint64_t epoch, int consume_rounds, double lim
   }
   elapsed = std::chrono::duration<double>(clock_type::now() - begin).count();
   if (cpu_per_batch != nullptr)
-    *cpu_per_batch = (process_cpu_s() - cpu_begin) / static_cast<double>(std::max<std::uint64_t>(n, 1));
+    *cpu_per_batch =
+        (process_cpu_s() - cpu_begin) / static_cast<double>(std::max<std::uint64_t>(n, 1));
   return static_cast<double>(n) / elapsed;
 }
 
@@ -272,10 +273,14 @@ child_result budgeted_in_child(kind k, std::uint64_t budget, setting fixed, int 
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    std::string args[] = {"bench_exec_autotune", "--budgeted",
-                          std::to_string(static_cast<int>(k)), std::to_string(budget),
-                          std::to_string(fixed.workers), std::to_string(fixed.depth),
-                          std::to_string(rounds), std::to_string(fds[1]),
+    std::string args[] = {"bench_exec_autotune",
+                          "--budgeted",
+                          std::to_string(static_cast<int>(k)),
+                          std::to_string(budget),
+                          std::to_string(fixed.workers),
+                          std::to_string(fixed.depth),
+                          std::to_string(rounds),
+                          std::to_string(fds[1]),
                           std::to_string(slice_s)};
     char* argv[10] = {};
     for (int i = 0; i < 9; ++i) argv[i] = args[i].data();
@@ -298,7 +303,8 @@ child_result budgeted_in_child(kind k, std::uint64_t budget, setting fixed, int 
 int main(int argc, char** argv) {
   if (argc == 9 && std::string(argv[1]) == "--budgeted") {
     slice_s = std::atof(argv[8]);
-    return budgeted_child(static_cast<kind>(std::atoi(argv[2])), std::strtoull(argv[3], nullptr, 10),
+    return budgeted_child(static_cast<kind>(std::atoi(argv[2])),
+                          std::strtoull(argv[3], nullptr, 10),
                           setting{static_cast<unsigned>(std::atoi(argv[4])),
                                   static_cast<std::size_t>(std::atoi(argv[5])), 0},
                           std::atoi(argv[6]), std::atoi(argv[7]));
@@ -318,7 +324,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(budget),
       static_cast<unsigned long long>(budget / batch_bytes), std::thread::hardware_concurrency());
   double sink = 0;
-  double summary[3] = {0, 0, 0}, control_summary[3] = {0, 0, 0}, budget_summary[3] = {0, 0, 0}, rss_summary[3] = {0, 0, 0};
+  double summary[3] = {0, 0, 0}, control_summary[3] = {0, 0, 0}, budget_summary[3] = {0, 0, 0},
+         rss_summary[3] = {0, 0, 0};
   const unsigned grid_workers[] = {1, 2, 3, 4, 8, 16, 32, 48, 64};
   const std::size_t grid_depths[] = {1, 2, 4, 8};
   for (kind k : {kind::decode_bound, kind::io_bound, kind::consumer_bound}) {
@@ -372,9 +379,15 @@ int main(int argc, char** argv) {
       auto epoch = static_cast<std::uint64_t>(3 + round);
       for (int turn = 0; turn < 3; ++turn) {  // the order rotates: each goes first in turn
         switch ((round + turn) % 3) {
-          case 0: br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc); break;
-          case 1: ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac); break;
-          default: cr = run_epoch(control, epoch, w.consume_rounds, slice_s, sink, &cc); break;
+          case 0:
+            br = run_epoch(fixed, epoch, w.consume_rounds, slice_s, sink, &bc);
+            break;
+          case 1:
+            ar = run_epoch(p, epoch, w.consume_rounds, slice_s, sink, &ac);
+            break;
+          default:
+            cr = run_epoch(control, epoch, w.consume_rounds, slice_s, sink, &cc);
+            break;
         }
       }
       best_rate.push_back(br);
@@ -392,9 +405,8 @@ int main(int argc, char** argv) {
     std::printf("  autotune after epoch 0: workers %u (%s), depth %zu (%s)\n", after0.workers,
                 after0.why_workers.c_str(), after0.depth, after0.why_depth.c_str());
     std::printf("  autotune after epoch 2: workers %u (%s), depth %zu (%s); after %d more: %s\n",
-                after2.workers, after2.why_workers.c_str(), after2.depth,
-                after2.why_depth.c_str(), rounds,
-                after0 == after2 && after2 == last ? "unchanged since epoch 0" : "CHANGED");
+                after2.workers, after2.why_workers.c_str(), after2.depth, after2.why_depth.c_str(),
+                rounds, after0 == after2 && after2 == last ? "unchanged since epoch 0" : "CHANGED");
     std::printf("  autotune epoch 0 (searching): %.1f batches/s, ratio %.3f\n", e0, e0 / best);
     std::printf("  autotune epochs 1-2:          %.1f batches/s, ratio %.3f\n", (e1 + e2) / 2,
                 (e1 + e2) / 2 / best);
@@ -421,7 +433,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(budget), b.workers, b.window, b.depth,
         b.rss_growth_bytes / (1 << 20), b.rss_growth_bytes / static_cast<double>(budget),
         b.rss_growth_bytes <= static_cast<double>(budget) ? "within" : "OVER");
-    std::printf("    interleaved with the best grid point within the budget there, per-round ratios:");
+    std::printf(
+        "    interleaved with the best grid point within the budget there, per-round ratios:");
     for (int i = 0; i < b.rounds; ++i) std::printf(" %.3f", b.ratios[i]);
     std::printf("; median %.3f (epoch 0, searching: %.1f batches/s)\n", b.median_ratio, b.epoch0);
     budget_summary[static_cast<int>(k)] = b.median_ratio;

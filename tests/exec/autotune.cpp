@@ -290,7 +290,8 @@ TEST_CASE(
         for (auto& b : pipe.epoch(0)) (void)b;
       }(),
       "memory_budget(84927 bytes) is too small: this pipeline holds at least 6 (the consumer's 1 x "
-      "16672 bytes, prefetch queue and its producer's batch 5 x 544 bytes), 19392 bytes, and runs 1 "
+      "16672 bytes, prefetch queue and its producer's batch 5 x 544 bytes), 19392 bytes, and runs "
+      "1 "
       "threads charged 65536 bytes each",
       std::invalid_argument);
   auto enough = records(80) | cy::batch(8) | cy::prefetch(4) | widen(300) |
@@ -325,7 +326,9 @@ TEST_CASE(
   CHECK(par.queue_capacity + pre.queue_capacity > 2);
 }
 
-TEST_CASE("cache tiers are charged what they keep in memory: capacity, or a disk tier's write-behind queue") {
+TEST_CASE(
+    "cache tiers are charged what they keep in memory: capacity, or a disk tier's write-behind "
+    "queue") {
   cy::test::temp_dir dir("budget");
   auto disk = std::make_shared<cy::disk_tier>(
       dir.path() / "cache", cy::disk_tier_options{.write_behind_bytes = std::uint64_t{8} << 20});
@@ -346,7 +349,8 @@ TEST_CASE("cache tiers are charged what they keep in memory: capacity, or a disk
   CHECK(rows == 80);
 }
 
-TEST_CASE("host_bytes: buffers as allocated (size class, heap overhead), device columns not at all") {
+TEST_CASE(
+    "host_bytes: buffers as allocated (size class, heap overhead), device columns not at all") {
   // The "device" column's buffer comes from a host pool here (no GPU needed):
   // what counts is the column's type, which is what a device stage delivers.
   auto pool = cy::default_pool();
@@ -361,7 +365,8 @@ TEST_CASE("host_bytes: buffers as allocated (size class, heap overhead), device 
   // Index, "x" and "p" each in a 256-byte class plus the heap's header; "d" not at all.
   CHECK(cy::detail::host_bytes(batch) == 3 * (256 + 16));
   // A large buffer: whole pages plus one (an mmap'd chunk's header and alignment).
-  static_assert(cy::detail::allocation_bytes(std::uint64_t{1} << 20) == (std::uint64_t{1} << 20) + 4096);
+  static_assert(cy::detail::allocation_bytes(std::uint64_t{1} << 20) ==
+                (std::uint64_t{1} << 20) + 4096);
   static_assert(cy::detail::allocation_bytes(200'000) == 49 * 4096 + 4096);
   static_assert(cy::detail::allocation_bytes(0) == 0);
 }

@@ -113,8 +113,8 @@ inline constexpr double blocked_threshold = 0.03;
 /// What one probe of a parallel stage measured.
 struct parallel_probe {
   std::uint64_t batches = 0;
-  double wall_s = 0;       ///< probe length
-  double starved_s = 0;    ///< the consumer waiting for the next batch in order
+  double wall_s = 0;         ///< probe length
+  double starved_s = 0;      ///< the consumer waiting for the next batch in order
   double busy_wall_s = 0;    ///< sum over workers of the time producing batches
   double busy_cpu_s = 0;     ///< the CPU time within busy_wall_s
   double busy_queued_s = 0;  ///< the time within busy_wall_s spent waiting for a CPU

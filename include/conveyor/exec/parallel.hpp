@@ -18,12 +18,11 @@
 // count is decided on the consumer's thread, once per probe (see
 // exec/autotune.hpp); a worker pays one atomic load per batch for it (under
 // autotune also two reads each of its CPU clock and of its run-queue time, a
-// pread of /proc/thread-self/schedstat on Linux), and nothing per record. Errors: an exception in batch b reaches the consumer
-// after batches before b, as a stage_error naming the stage; a budget too small
-// for the pipeline's minimum is a std::invalid_argument naming the numbers,
-// thrown when the first batch is measured. Early exit: destroying the run
-// wakes and joins every worker; each finishes at most its current batch. It
-// must come before prefetch (which streams) and appear once.
+// pread of /proc/thread-self/schedstat on Linux), and nothing per record. Errors: an exception in
+// batch b reaches the consumer after batches before b, as a stage_error naming the stage; a budget
+// too small for the pipeline's minimum is a std::invalid_argument naming the numbers, thrown when
+// the first batch is measured. Early exit: destroying the run wakes and joins every worker; each
+// finishes at most its current batch. It must come before prefetch (which streams) and appear once.
 #pragma once
 
 #include <algorithm>

@@ -9,8 +9,8 @@
 // one held by the consumer); the queue's slots (empty optionals) are
 // allocated once for the largest depth. Under memory_budget(bytes) the depth
 // is what the budget allows beside the other stages, and one batch is queued
-// until the consumer was handed the first one (measured there). Thread: one std::thread per epoch run, started
-// by begin(); autotune decides on the consumer's thread once per probe (see
+// until the consumer was handed the first one (measured there). Thread: one std::thread per epoch
+// run, started by begin(); autotune decides on the consumer's thread once per probe (see
 // exec/autotune.hpp), nothing per record. Errors: an exception upstream is
 // delivered after the batches produced before it, on the consumer's thread; a
 // budget too small for the pipeline's minimum is a std::invalid_argument naming

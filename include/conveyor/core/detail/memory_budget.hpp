@@ -207,8 +207,7 @@ class memory_governor {
       for (const auto& h : holders_) {
         if (h.minimum + h.extra == 0) continue;
         parts += (parts.empty() ? "" : ", ") + h.what + " " + std::to_string(h.minimum + h.extra);
-        if (!uniform)
-          parts += " x " + std::to_string(h.bytes != 0 ? h.bytes : most) + " bytes";
+        if (!uniform) parts += " x " + std::to_string(h.bytes != 0 ? h.bytes : most) + " bytes";
       }
       message += "is too small: ";
       if (uniform) message += "a batch measures " + std::to_string(most) + " bytes and ";
@@ -248,14 +247,18 @@ constexpr std::uint64_t allocation_bytes(std::uint64_t capacity) noexcept {
 /// size_bytes(), or 0 without one.
 template <class Batch>
 std::uint64_t host_bytes(const Batch& batch) noexcept {
-  if constexpr (requires { batch.columns(); batch.indices(); }) {
+  if constexpr (requires {
+                  batch.columns();
+                  batch.indices();
+                }) {
     auto column_bytes = [](const auto& column) -> std::uint64_t {
       using column_type = std::remove_cvref_t<decltype(column)>;
       if constexpr (requires { column_type::space; }) {
         if constexpr (!host_accessible(column_type::space)) return 0;
       }
       if constexpr (requires { column.buffer().capacity(); }) {
-        return allocation_bytes(std::max<std::uint64_t>(column.buffer().capacity(), column.size_bytes()));
+        return allocation_bytes(
+            std::max<std::uint64_t>(column.buffer().capacity(), column.size_bytes()));
       } else {
         return allocation_bytes(column.size_bytes());
       }
@@ -263,7 +266,8 @@ std::uint64_t host_bytes(const Batch& batch) noexcept {
     // The index column's buffer is not exposed: its size class as
     // pageable_pool rounds it (powers of two from 256 bytes).
     std::uint64_t index_bytes = std::uint64_t{batch.indices().size()} * sizeof(std::uint64_t);
-    std::uint64_t index_class = index_bytes == 0 ? 0 : std::max<std::uint64_t>(256, std::bit_ceil(index_bytes));
+    std::uint64_t index_class =
+        index_bytes == 0 ? 0 : std::max<std::uint64_t>(256, std::bit_ceil(index_bytes));
     return allocation_bytes(index_class) +
            std::apply([&](const auto&... c) { return (std::uint64_t{0} + ... + column_bytes(c)); },
                       batch.columns());
