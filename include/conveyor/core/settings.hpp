@@ -8,7 +8,8 @@
 // comes only through a device stage). `pipe | memory_budget(bytes)` bounds
 // the host memory of the batches the pipeline holds (parallel's reorder
 // window, prefetch's queue and the batch each producer and the consumer hold,
-// at the largest batch measured, including as delivered after every stage),
+// each at the largest batch measured where it is held, as allocated; the
+// consumer's as delivered after every stage),
 // the cache tiers' resident bytes and 64 KiB per pipeline thread:
 // parallel(autotune) and prefetch(autotune) grow only within it, and a budget
 // too small for the pipeline's minimum is a std::invalid_argument naming the
