@@ -8,12 +8,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "cache_stage_support.hpp"
+#include "conveyor/cache/detail/disk_segment_format.hpp"
 #include "conveyor/cache/detail/row_codec.hpp"
 #include "conveyor/cache/disk_tier.hpp"
 #include "conveyor/cache/memory_tier.hpp"
@@ -492,6 +497,124 @@ cy::disk_tier_options roomy_write_behind() {
 
 }  // namespace
 
+namespace {
+
+// The segment files of a disk tier's directory, oldest first.
+std::vector<std::filesystem::path> disk_segments(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".cvs") out.push_back(entry.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Where one value record of a segment file lies.
+struct disk_record {
+  cy::cache_key key;
+  std::uint64_t value_offset = 0;  // of its value's first byte in the file
+  std::uint64_t value_length = 0;
+};
+
+std::uint64_t load_u64(const std::vector<char>& bytes, std::uint64_t at) {
+  std::uint64_t v = 0;
+  for (int b = 7; b >= 0; --b)
+    v = (v << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(at) + b]);
+  return v;
+}
+
+// Walks a segment file's records (layout: cache/detail/disk_segment_format.hpp).
+std::vector<disk_record> disk_records(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  namespace f = cy::detail::disk_format;
+  std::vector<disk_record> out;
+  std::uint64_t at = f::segment_header_size;
+  while (at + f::record_header_size <= bytes.size()) {
+    const std::uint64_t length = load_u64(bytes, at + 40);
+    if (static_cast<unsigned char>(bytes[at + 6]) == 1)  // a value, not a tombstone
+      out.push_back({cy::cache_key{load_u64(bytes, at + 8), load_u64(bytes, at + 16),
+                                   load_u64(bytes, at + 24)},
+                     at + f::record_header_size, length});
+    at += f::record_header_size + length;
+  }
+  return out;
+}
+
+void xor_byte(const std::filesystem::path& file, std::uint64_t offset, unsigned char mask) {
+  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+  stream.seekg(static_cast<std::streamoff>(offset));
+  char byte = 0;
+  stream.read(&byte, 1);
+  byte = static_cast<char>(byte ^ static_cast<char>(mask));
+  stream.seekp(static_cast<std::streamoff>(offset));
+  stream.write(&byte, 1);
+}
+
+}  // namespace
+
+// The disk tier checks each record's CRC32C on its own copy (`verifying_tier`),
+// so the stage does not verify the row's CRC32C again on a disk hit; a record
+// damaged on disk must still never become a row.
+TEST_CASE(
+    "cache_stage: a disk tier's record damaged on disk after open is a counted miss, never a "
+    "wrong row, with the stage trusting the tier's check") {
+  for (bool map_segments : {true, false}) {
+    CAPTURE(map_segments);
+    cy::test::temp_dir dir("cache-stage");
+    // Writes inside put: the segment holds every record once epoch 0 ends.
+    auto disk = std::make_shared<cy::disk_tier>(
+        dir.path() / "cache",
+        cy::disk_tier_options{.write_behind_bytes = 0, .map_segments = map_segments});
+    auto expected = reference_epochs();
+    auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+    auto pipe = base_pipe(calls) | cy::cache(disk) | cy::parallel(2);
+    CHECK(run_epoch(pipe, 0) == expected[0]);
+    REQUIRE(calls->load() == record_count);
+    auto files = disk_segments(dir.path() / "cache");
+    REQUIRE(files.size() == 1);
+    auto records = disk_records(files[0]);
+    REQUIRE(records.size() == record_count);
+
+    // The stage trusts a disk hit's row past its header: a row marked "no
+    // CRC32C computed" (which a verifying read refuses) is served as a hit.
+    cy::byte_buffer value;
+    REQUIRE(disk->get(records[10].key, value));
+    REQUIRE(value.size() > cy::detail::row_fixed_header_bytes);
+    for (std::size_t b = 16; b < 20; ++b) value[b] = std::byte{0};  // the row's CRC32C
+    value[20] |= std::byte{cy::detail::row_flag_no_checksum};        // flags: not computed
+    REQUIRE(disk->put(records[10].key, value));
+    // Damage 6 records' payload bytes (past the row header: a row that trusts
+    // its tier would accept them) after the tier opened: the tier's own check
+    // catches them on the hit path (mapping or preadv).
+    std::vector<cy::cache_key> damaged_records;
+    for (std::size_t k = 0; k < 6; ++k) {
+      const auto& r = records[100 * k + 7];
+      REQUIRE(r.value_length > cy::detail::row_fixed_header_bytes + 16);
+      xor_byte(files[0], r.value_offset + r.value_length - 1 - k, 0x10);
+      damaged_records.push_back(r.key);
+    }
+    const auto failures_before = disk->stats().failures;
+    CHECK(run_epoch(pipe, 1) == expected[1]);
+    auto stats = cy::cache_stats(pipe);
+    CHECK(disk->stats().failures - failures_before == damaged_records.size());
+    CHECK(stats.invalid == 0);  // refused by the tier, not by the row check; the marked row taken
+    CHECK(stats.hits == record_count - damaged_records.size());
+    CHECK(stats.misses == record_count + damaged_records.size());
+    CHECK(calls->load() == record_count + damaged_records.size());
+    // Recomputed and stored again: the next epoch is all hits.
+    CHECK(run_epoch(pipe, 2) == expected[2]);
+    CHECK(calls->load() == record_count + damaged_records.size());
+  }
+}
+
+static_assert(cy::verifying_tier<cy::disk_tier>);
+static_assert(cy::verifying_tier<cy::tiered<cy::memory_tier<>, cy::disk_tier&>>);
+static_assert(cy::verifying_tier<cy::tiered<cy::memory_tier<>, cy::memory_tier<>>>);
+static_assert(!cy::verifying_tier<cy::memory_tier<>>);  // in-process: trusted for that reason
+// A wrapper promises nothing it does not declare, and one such tier in a
+// stack makes the stack verify rows again.
+static_assert(!cy::verifying_tier<instrumented_tier<cy::disk_tier>>);
+static_assert(!cy::verifying_tier<cy::tiered<cy::memory_tier<>, instrumented_tier<cy::disk_tier>>>);
 static_assert(cy::flushable_tier<cy::disk_tier>);
 static_assert(cy::flushable_tier<flush_watching_tier>);
 static_assert(!cy::flushable_tier<cy::memory_tier<>>);

@@ -13,7 +13,8 @@
 // record index} (`visit_values`: a memory tier shows its values in place,
 // one lock per shard per batch; other tiers answer one `get_many`); each
 // value is checked (type tag and lengths always; CRC32C unless the tier is
-// an `in_process_tier`, whose bytes never left this process) and one that
+// an `in_process_tier`, whose bytes never left this process, or a
+// `verifying_tier`, which checked them against its own checksum) and one that
 // fails is a counted miss; a valid hit is copied once, straight into its row
 // of the output columns. The upstream stages run once, for the missing
 // records only, with the batch's batch_info; each of their rows is copied
@@ -143,9 +144,16 @@ struct cache_function {
   using codec = cached_batch<batch_type>;
   using fields = typename codec::fields;
   using widths_type = std::array<std::uint64_t, codec::column_count>;
-  // Bytes that never leave this process are trusted past their header, and
-  // written without a CRC32C (marked so: row_codec.hpp).
-  static constexpr row_checksum checksum =
+  // Read: bytes that never left this process, or that the tier itself
+  // checked against its own checksum on a private copy (`verifying_tier`:
+  // the disk tier's record CRC32C), are trusted past their header; the rest
+  // have their row CRC32C verified. Write: a tier whose values stay in this
+  // process gets them without a CRC32C (marked so: row_codec.hpp); every
+  // other tier with it (the fill pays that, not the hit).
+  static constexpr row_checksum read_checksum = in_process_tier<Tier> || verifying_tier<Tier>
+                                                    ? row_checksum::trust
+                                                    : row_checksum::verify;
+  static constexpr row_checksum write_checksum =
       in_process_tier<Tier> ? row_checksum::trust : row_checksum::verify;
 
   Up up;
@@ -223,7 +231,7 @@ struct cache_function {
   }
 
   // Visits the tier's values of the batch's keys: each that parses (type tag,
-  // lengths; CRC32C unless the tier is in-process) and agrees on dense widths
+  // lengths; CRC32C unless the tier is in-process or verifying) and agrees on dense widths
   // with the first accepted one is copied into row i of `out`. Returns the
   // tier's hit count; `accepted` counts the rows copied. A tier that throws
   // counts as a tier error and answers nothing (rows copied before the throw
@@ -238,7 +246,7 @@ struct cache_function {
     auto visit = [&](std::size_t i, std::span<const std::byte> value) {
       if (i >= n || s.from_hit[i]) return;  // a tier that shows a key twice or outside the batch
       fields parsed;
-      if (codec::parse(value, parsed, checksum) != row_check::ok) return;
+      if (codec::parse(value, parsed, read_checksum) != row_check::ok) return;
       const widths_type hit_widths = codec::dense_widths(parsed);
       if (!have_columns) {
         codec::allocate_dense(out, ctx, n, hit_widths);
@@ -275,7 +283,7 @@ struct cache_function {
       stored = put_values(*tier, std::span<const cache_key>(s.put_keys),
                           std::span<const std::size_t>(s.put_sizes),
                           [&](std::size_t r, std::span<std::byte> destination) {
-                            codec::write_value(fresh, r, destination, checksum);
+                            codec::write_value(fresh, r, destination, write_checksum);
                           });
     } catch (...) {
       cache_counters->tier_errors.fetch_add(1, std::memory_order_relaxed);

@@ -376,6 +376,13 @@ class disk_tier {
   }
   /// The largest value `put` accepts.
   [[nodiscard]] std::uint64_t max_value_bytes() const noexcept { return store_.max_value_bytes(); }
+
+  /// Every value `get`, `get_many` and `visit_many` hand out is either still
+  /// in the write-behind queue (never left this process) or was copied out of
+  /// its segment (mapping or preadv) into memory of this process and checked
+  /// there against its record's CRC32C, key and length (`verifying_tier`):
+  /// the cache stage does not compute the row's CRC32C again on a hit.
+  static constexpr bool values_verified = true;
   /// Number of segment files.
   [[nodiscard]] std::size_t segment_count() const { return store_.segment_count(); }
 
@@ -456,5 +463,6 @@ static_assert(cache_tier<disk_tier>, "disk_tier must satisfy the cache_tier conc
 static_assert(put_reporting_tier<disk_tier>);
 static_assert(visiting_tier<disk_tier>);
 static_assert(in_place_put_tier<disk_tier>);
+static_assert(verifying_tier<disk_tier> && !in_process_tier<disk_tier>);
 
 }  // namespace conveyor

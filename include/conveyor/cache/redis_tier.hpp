@@ -277,5 +277,8 @@ class redis_tier {
 
 static_assert(cache_tier<redis_tier>, "redis_tier must satisfy the cache_tier concept");
 static_assert(put_reporting_tier<redis_tier>);
+// Values come back from the server as they were sent, with no checksum of the
+// tier's own: the cache stage verifies each hit's row CRC32C.
+static_assert(!verifying_tier<redis_tier> && !in_process_tier<redis_tier>);
 
 }  // namespace conveyor

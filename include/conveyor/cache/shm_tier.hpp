@@ -179,6 +179,12 @@ class shm_tier {
   [[nodiscard]] const std::string& unavailable_reason() const noexcept {
     return unavailable_reason_;
   }
+  /// `get` (and `get_many`, one `get` per key) copies the value out of the
+  /// shared segment into `out` and checks the slot's CRC32C (key, length,
+  /// value) on that copy, which no other process can change
+  /// (`verifying_tier`): the cache stage does not check the row's CRC32C again.
+  static constexpr bool values_verified = true;
+
   /// The largest value `put` accepts: a quarter of the arena.
   [[nodiscard]] std::uint64_t max_value_bytes() const noexcept { return shape_.arena_bytes / 4; }
   /// Times this object found the lock's owner dead and repaired the segment.
@@ -370,5 +376,6 @@ class shm_tier {
 
 static_assert(cache_tier<shm_tier>, "shm_tier must satisfy the cache_tier concept");
 static_assert(put_reporting_tier<shm_tier>);
+static_assert(verifying_tier<shm_tier> && !in_process_tier<shm_tier>);
 
 }  // namespace conveyor

@@ -225,6 +225,22 @@ concept in_process_tier = cache_tier<T> && requires {
   requires std::bool_constant<T::values_stay_in_process>::value;
 };
 
+/// A tier that checks its values itself where they can go wrong: every value
+/// it hands out (from `get`, `get_many` and `visit_many`) either never left
+/// this process's memory, or was checked by the tier against a checksum the
+/// tier stored over exactly those bytes, after they crossed the file, the
+/// other process or the network, on a copy of this process that cannot change
+/// after the check. A value that fails is a counted failure and a miss. The
+/// cache stage then trusts the bytes of a hit as it does an
+/// `in_process_tier`'s (type tag and lengths checked, the row's CRC32C not
+/// computed again); it still writes the row's CRC32C. A tier says so with
+/// `static constexpr bool values_verified = true;` (disk_tier, shm_tier, and
+/// a `tiered` whose every tier is in-process or verifying).
+template <class T>
+concept verifying_tier = cache_tier<T> && requires {
+  requires std::bool_constant<T::values_verified>::value;
+};
+
 /// Calls visit(i, value) for every key of `keys` that `tier` holds and returns
 /// the hit count. A `visiting_tier` shows its values in place; any other tier
 /// answers one `get_many` into buffers reused per thread, and each found value

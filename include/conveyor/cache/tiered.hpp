@@ -106,6 +106,14 @@ requires(sizeof...(Tiers) >= 1 &&
 
   [[nodiscard]] write_policy policy() const noexcept { return state_->policy; }
 
+  /// A `verifying_tier` when each of its tiers is in-process or verifying:
+  /// every value it hands out comes from one of its tiers' `get_many` or
+  /// `visit_many` (a value promoted into an upper tier was handed out, so
+  /// checked, by the lower one on its way up).
+  static constexpr bool values_verified =
+      ((in_process_tier<std::remove_reference_t<Tiers>> ||
+        verifying_tier<std::remove_reference_t<Tiers>>)&&...);
+
   /// Looks `key` up top-down; on a hit below the top, copies the value into
   /// every tier above the one that had it. On a miss `out` is empty (each tier
   /// clears it).
