@@ -20,33 +20,13 @@ namespace cy = conveyor;
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "dea_like_records.hpp"
+
 namespace {
-std::filesystem::path write_records(const std::filesystem::path& dir, int count) {
-  std::filesystem::create_directories(dir);
-  auto path = dir / "train.tsv";
-  std::ofstream out(path);
-  std::mt19937 random(7);
-  auto word = [&](int length) {
-    std::string s;
-    for (int i = 0; i < length; ++i) s += static_cast<char>('a' + random() % 26);
-    return s;
-  };
-  out << "GivenName\tSurname\tBirthday\tbloomfilter\tuid\n";
-  for (int r = 0; r < count; ++r) {
-    std::string bits(1024, '0');
-    for (auto& bit : bits) bit = random() % 4 == 0 ? '1' : '0';
-    out << word(3 + static_cast<int>(random() % 6)) << '\t'
-        << word(4 + static_cast<int>(random() % 6)) << '\t' << 1 + random() % 12 << '/'
-        << 1 + random() % 28 << '/' << 1930 + random() % 70 << '\t' << bits << '\t' << r << '\n';
-  }
-  return path;
-}
 
 // Each record's x and y sums, by record index, per epoch: epochs must agree.
 std::vector<double> seen(512 * 2);
@@ -74,7 +54,7 @@ void train_step(const Batch& batch) {
 int main() {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("conveyor-docs-cache-" + std::to_string(::getpid()));
-  const auto path = write_records(dir, 512);
+  const auto path = docs_example::write_records(dir, 512);
   const auto cache_dir = dir / "cache";
   bool ok = true;
   {

@@ -273,13 +273,14 @@ class delimited_file {
     std::uint64_t previous_end = unknown_position;
     for (const auto& entry : sorted) {
       const std::uint64_t begin = index_.offsets[entry.first];
-      const std::uint64_t end = std::min(record_end(entry.first), begin + touch_bytes);
+      const std::uint64_t record_stop = record_end(entry.first);
+      const std::uint64_t end = std::min(record_stop, begin + touch_bytes);
       sum += file_.byte_at(begin);
       for (std::uint64_t at = (begin | (page - 1)) + 1; at < end; at += page)
         sum += file_.byte_at(at);
       if (begin != previous_end)
         for (std::uint64_t at = (begin | (line - 1)) + 1; at < end; at += line) file_.prefetch(at);
-      previous_end = record_end(entry.first);
+      previous_end = record_stop;
     }
     const volatile unsigned keep = sum;  // the loads must happen
     (void)keep;
