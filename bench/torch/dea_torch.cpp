@@ -172,8 +172,10 @@ class dea_dataset : public torch::data::datasets::Dataset<dea_dataset> {
 
 void report(const char* label, const timing& t, std::int64_t rows) {
   std::printf(
-      "  %-34s %10.0f samples/s  (%6.2f s wall, %6.2f s CPU, %10.0f samples per CPU-second)\n",
-      label, static_cast<double>(rows) / t.wall, t.wall, t.cpu, static_cast<double>(rows) / t.cpu);
+      "  %-34s %10.0f samples/s  (%6.2f s wall, %6.2f s CPU, %10.0f samples per CPU-second, "
+      "%.2f page faults per sample)\n",
+      label, static_cast<double>(rows) / t.wall, t.wall, t.cpu, static_cast<double>(rows) / t.cpu,
+      static_cast<double>(t.minor_faults) / static_cast<double>(rows));
 }
 
 }  // namespace
