@@ -1,5 +1,6 @@
-// conveyor/decode/detail/bit_values.hpp: the element types a bit decoder writes,
-// the encodings of 0 and 1 in each, and the portable (scalar) kernels.
+// conveyor/decode/detail/bit_values.hpp: the encodings of 0 and 1 in each
+// element type a bit decoder writes (bit_element, decode/bit_element.hpp),
+// and the portable (scalar) kernels.
 //
 // The portable kernels are the reference: the AVX2 kernels hand their last,
 // partial block and any block that holds a bad character to them, so both paths
@@ -12,14 +13,9 @@
 #include <cstring>
 
 #include "conveyor/core/half.hpp"
+#include "conveyor/decode/bit_element.hpp"
 
 namespace conveyor {
-
-/// Element types the bit decoders can write: 0/1 as float, float16, bfloat16 or uint8.
-template <class T>
-concept bit_element = std::same_as<T, float> || std::same_as<T, float16> ||
-                      std::same_as<T, bfloat16> || std::same_as<T, std::uint8_t>;
-
 namespace detail {
 
 /// The value a set bit decodes to in T.

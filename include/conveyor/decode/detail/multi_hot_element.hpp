@@ -14,12 +14,9 @@
 
 #include "conveyor/core/host_device.hpp"
 #include "conveyor/decode/detail/packed_bit_element.hpp"
+#include "conveyor/decode/index_rows.hpp"
 
 namespace conveyor {
-
-/// The padding of an index-list row: no value.
-inline constexpr std::int32_t no_index = -1;
-
 namespace detail {
 
 /// Writes out_row[column] as T's 1 when `column` is among the `count`
