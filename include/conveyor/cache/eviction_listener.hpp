@@ -1,9 +1,13 @@
-// conveyor/cache/eviction_listener.hpp: how a tier reports what it evicts.
+// conveyor/cache/eviction_listener.hpp: how a tier reports what it evicts,
+// and how it takes a conditional put: the two hooks `tiered<...>` uses.
 //
 // `tiered<...>` in write-back mode hands each value its upper tier evicts to
 // the tier below; tiers that can report evictions satisfy
 // `eviction_reporting_tier` (`memory_tier`; the shm, disk and Redis tiers do
-// not report, so a write-back stack writes through past them).
+// not report, so a write-back stack writes through past them). `tiered`
+// promotes a value into an upper tier with a conditional put where the tier
+// has one (`conditional_put_tier`), so that a promotion never lands after a
+// newer put or an erase of the key.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +43,20 @@ using eviction_listener = std::function<void(const cache_key&, std::span<const s
 template <class T>
 concept eviction_reporting_tier = cache_tier<T> && requires(T& tier, eviction_listener listener) {
   tier.set_eviction_listener(std::move(listener));
+};
+
+/// A tier with a put evaluated under its own lock: `put_if(key, value, keep)`
+/// stores `value` only if keep() returns true, keep() being called under the
+/// lock that every put, erase and eviction of `key` in this tier holds, so no
+/// such call lands between keep() and the store. When keep() is false or the
+/// value does not fit, the tier is left as it was (an older value is not
+/// erased) and it returns false. `tiered` promotes with it: keep() checks that
+/// no write of the key began since the lookup (tiered.hpp). `memory_tier` has it.
+template <class T>
+concept conditional_put_tier =
+    cache_tier<T> && requires(T& tier, const cache_key& key, std::span<const std::byte> value,
+                              bool (&keep)()) {
+  { tier.put_if(key, value, keep) } -> std::same_as<bool>;
 };
 
 }  // namespace conveyor

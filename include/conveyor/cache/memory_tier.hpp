@@ -179,6 +179,35 @@ class memory_tier {
     return true;
   }
 
+  /// `put` that stores `value` only if keep() returns true, keep() being
+  /// called under the exclusive lock of the key's shard, the lock every put,
+  /// erase and eviction of the key holds (`conditional_put_tier`; `tiered`'s
+  /// promotions use it). When keep() is false, or the value cannot fit,
+  /// nothing changes (an older value is not erased) and it returns false.
+  /// keep() must not call into the tier; an exception from it propagates and
+  /// nothing is stored.
+  template <class Keep>
+  bool put_if(const cache_key& key, std::span<const std::byte> value, Keep&& keep) {
+    std::uint64_t hash = key.hash();
+    shard& s = shard_for(hash);
+    std::uint64_t charge = charged_bytes(value.size());
+    if (charge > s.capacity_bytes) {
+      s.rejected_puts.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    auto entry = detail::make_memory_entry(state_->arena, key, hash, value, charge);
+    evicted_entries evicted;
+    {
+      std::unique_lock lock(s.mutex);
+      if (!keep()) return false;
+      insert_locked(s, std::move(entry), evicted);
+      report_evictions(s, evicted);  // under the lock: see eviction_listener.hpp
+    }
+    s.puts.fetch_add(1, std::memory_order_relaxed);
+    s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
+    return true;
+  }
+
   /// Removes `key`; returns whether it was present. Not reported to the listener.
   bool erase(const cache_key& key) {
     shard& s = shard_for(key.hash());
@@ -625,5 +654,6 @@ static_assert(eviction_reporting_tier<memory_tier<>>);
 static_assert(visiting_tier<memory_tier<>>);
 static_assert(in_place_put_tier<memory_tier<>>);
 static_assert(in_process_tier<memory_tier<>>);
+static_assert(conditional_put_tier<memory_tier<>>);
 
 }  // namespace conveyor
