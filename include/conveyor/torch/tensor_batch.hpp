@@ -232,9 +232,10 @@ class tensor_batch<record_batch<Columns...>> {
   [[nodiscard]] const torch::Tensor& get() const noexcept {
     return const_cast<tensor_batch*>(this)->template get<Name>();
   }
-  template <fixed_string Name>
-  [[nodiscard]] torch::Tensor& operator[](column_name<Name>) noexcept {
-    return get<Name>();
+  /// `batch[column<"x">]`: column "x"'s tensor, as get<"x">().
+  template <column_name_type Column>  // not column_name<Name>: see column_name_type
+  [[nodiscard]] torch::Tensor& operator[](Column) noexcept {
+    return get<Column::name>();
   }
   /// Column `name`'s tensor, found at run time; throws std::out_of_range.
   [[nodiscard]] const torch::Tensor& at(std::string_view name) const {
