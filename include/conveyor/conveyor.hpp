@@ -15,6 +15,7 @@
 #include "conveyor/core/settings.hpp"
 #include "conveyor/core/state.hpp"
 #include "conveyor/core/stats.hpp"
+#include "conveyor/core/stream.hpp"
 #include "conveyor/core/trace.hpp"
 #include "conveyor/exec/parallel.hpp"
 #include "conveyor/exec/prefetch.hpp"

@@ -42,7 +42,9 @@
 // A stage opts into messages that name it with CONVEYOR_STAGE_MESSAGES("its
 // name(...)") inside its class; without it the messages say "this stage" and
 // the compiler's instantiation note names the type. New kinds of stages (a
-// device stager, a LibTorch sink) are written against this header alone.
+// device stager, a LibTorch sink) are written against this header and, for
+// the upstream a wrap or stream stage attaches to (batch_function,
+// batch_stream, as_stream, build_env, run_stage), core/stream.hpp.
 #pragma once
 
 #include <cstdint>
