@@ -3,9 +3,9 @@
 // consumer's thread after parallel(n), sees each epoch start and stop, and
 // keeps state across the epoch's batches: here, where each batch's rows start
 // in the epoch, also when the epoch resumes from a checkpoint.
+#include <chrono>
 #include <conveyor/conveyor.hpp>
 #include <conveyor/core/stream.hpp>
-#include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <memory>

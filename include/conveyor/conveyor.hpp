@@ -7,6 +7,7 @@
 #include "conveyor/core/closure.hpp"
 #include "conveyor/core/column.hpp"
 #include "conveyor/core/error.hpp"
+#include "conveyor/core/fingerprint.hpp"
 #include "conveyor/core/map.hpp"
 #include "conveyor/core/order.hpp"
 #include "conveyor/core/pipeline.hpp"

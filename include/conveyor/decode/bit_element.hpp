@@ -18,6 +18,6 @@ namespace conveyor {
 /// Element types the bit decoders can write: 0/1 as float, float16, bfloat16 or uint8.
 template <class T>
 concept bit_element = std::same_as<T, float> || std::same_as<T, float16> ||
-                      std::same_as<T, bfloat16> || std::same_as<T, std::uint8_t>;
+    std::same_as<T, bfloat16> || std::same_as<T, std::uint8_t>;
 
 }  // namespace conveyor

@@ -11,7 +11,8 @@
 namespace cy = conveyor;
 
 int main() {
-  auto pipe = cy::generate<cy::dense<"x", float>>(10, 1, [](auto, auto) {}) | cy::batch(2) | cy::to_torch();
+  auto pipe =
+      cy::generate<cy::dense<"x", float>>(10, 1, [](auto, auto) {}) | cy::batch(2) | cy::to_torch();
   for (auto& batch : pipe.epoch(0)) {
     torch::Tensor& x = batch[cy::column<"x">];  // a column it has: fine
     torch::Tensor& z = batch[cy::column<"z">];
