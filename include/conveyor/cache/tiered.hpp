@@ -115,11 +115,12 @@ requires(sizeof...(Tiers) >= 1 &&
         verifying_tier<std::remove_reference_t<Tiers>>)&&...);
 
   /// Looks `key` up top-down; on a hit below the top, copies the value into
-  /// every tier above the one that had it. On a miss `out` is empty (each tier
-  /// clears it).
+  /// every tier above the one that had it, unless a put or erase of the key
+  /// began since the lookup started (see "Promotion" in tiered's comment).
+  /// On a miss `out` is empty (each tier clears it).
   bool get(const cache_key& key, byte_buffer& out) {
     auto started = std::chrono::steady_clock::now();
-    bool hit = get_from<0>(key, out);
+    bool hit = get_from<0>(key, out, tier_count > 1 ? state_->writes.read(key) : 0);
     count_lookups(hit ? 1 : 0, hit ? 0 : 1, hit ? out.size() : 0);
     state_->get_latency.record(std::chrono::steady_clock::now() - started);
     return hit;
@@ -128,8 +129,12 @@ requires(sizeof...(Tiers) >= 1 &&
   /// Stores `value` according to the write policy; true when some tier stored it.
   bool put(const cache_key& key, std::span<const std::byte> value) {
     auto started = std::chrono::steady_clock::now();
-    bool stored = state_->policy == write_policy::write_through ? put_through<0>(key, value)
-                                                                : put_back_from<0>(key, value);
+    bool stored = false;
+    {
+      write_scope writing(*state_, std::span(&key, 1));
+      stored = state_->policy == write_policy::write_through ? put_through<0>(key, value)
+                                                             : put_back_from<0>(key, value);
+    }
     count_put(stored, value.size());
     state_->put_latency.record(std::chrono::steady_clock::now() - started);
     return stored;
@@ -139,6 +144,7 @@ requires(sizeof...(Tiers) >= 1 &&
   /// Top first matters in write-back: an eviction of `key` being handed down
   /// finishes before the top tier's erase, so the lower erase removes it too.
   bool erase(const cache_key& key) {
+    write_scope writing(*state_, std::span(&key, 1));
     for (auto& marks : state_->clean) marks.forget(key);
     bool held = false;
     std::apply([&](auto&... tiers) { ((held = tiers.erase(key) || held), ...); }, state_->tiers);
@@ -176,8 +182,9 @@ requires(sizeof...(Tiers) >= 1 &&
     keys = keys.first(count);
     values = values.first(count);
     found = found.first(count);
+    const auto snapshots = read_generations(keys);
     std::size_t hits = std::get<0>(state_->tiers).get_many(keys, values, found);
-    if (hits < count) hits += get_many_below<1>(keys, values, found);
+    if (hits < count) hits += get_many_below<1>(keys, values, found, snapshots);
     std::uint64_t bytes = 0;
     for (std::size_t i = 0; i < count; ++i)
       if (found[i] != 0) bytes += values[i].size();
@@ -203,6 +210,7 @@ requires(sizeof...(Tiers) >= 1 &&
     thread_local std::vector<byte_buffer> values;
     found.assign(count, 0);
     std::uint64_t bytes = 0;
+    const auto snapshots = read_generations(keys);
     std::size_t hits = std::get<0>(state_->tiers).visit_many(
         keys, [&](std::size_t i, std::span<const std::byte> value) {
           found[i] = 1;
@@ -215,7 +223,8 @@ requires(sizeof...(Tiers) >= 1 &&
         std::span<byte_buffer> below_values(values.data(), count);
         // found[] marks the top's hits, so lower tiers are asked only for the rest.
         std::vector<std::uint8_t> top_hit(found.begin(), found.end());
-        std::size_t below = get_many_below<1>(keys, below_values, std::span<std::uint8_t>(found));
+        std::size_t below =
+            get_many_below<1>(keys, below_values, std::span<std::uint8_t>(found), snapshots);
         hits += below;
         for (std::size_t i = 0; i < count && below != 0; ++i) {
           if (found[i] == 0 || top_hit[i] != 0) continue;
@@ -252,7 +261,10 @@ requires(sizeof...(Tiers) >= 1 &&
     values = values.first(count);
     stored = stored.first(count);
     std::fill(stored.begin(), stored.end(), std::uint8_t{0});
-    if (count != 0) put_many_from<0>(keys, values, {}, stored);
+    if (count != 0) {
+      write_scope writing(*state_, keys);
+      put_many_from<0>(keys, values, {}, stored);
+    }
     std::size_t stored_count = 0;
     std::uint64_t bytes = 0;
     for (std::size_t i = 0; i < count; ++i) {
@@ -310,6 +322,51 @@ requires(sizeof...(Tiers) >= 1 &&
   [[nodiscard]] std::string_view name() const noexcept { return state_->name; }
 
  private:
+  // Promotion's guard (docs/cache-memory.md, "Promotion never undoes a write").
+  // Per stripe of keys one counter: its low bits count the puts and erases in
+  // progress, its high bits those finished. A writer adds one_started before
+  // touching any tier and one_finished - one_started after the last one, so
+  // the counter never takes the same value twice while writers come and go.
+  // A reader reads it before its first lookup (the snapshot); a promotion
+  // lands only if the snapshot had no writer in progress and the counter
+  // still equals it where the upper tier orders the key's puts and erases:
+  // under the tier's lock (`conditional_put_tier`), or else under a stripe
+  // mutex that every writer passes through after its start and before it
+  // touches a tier. Either way a writer either started before the check (the
+  // promotion is dropped) or reaches the upper tier after the promotion (and
+  // overwrites or erases it).
+  class write_generations {
+   public:
+    static constexpr std::uint64_t one_started = 1;
+    static constexpr std::uint64_t in_progress_mask = (std::uint64_t{1} << 24) - 1;
+    static constexpr std::uint64_t one_finished = std::uint64_t{1} << 24;
+
+    [[nodiscard]] std::uint64_t read(const cache_key& key) const noexcept {
+      return stripe(key).load(std::memory_order_acquire);
+    }
+    [[nodiscard]] static bool settled(std::uint64_t snapshot) noexcept {
+      return (snapshot & in_progress_mask) == 0;
+    }
+    void start(const cache_key& key) noexcept {
+      stripe(key).fetch_add(one_started, std::memory_order_acq_rel);
+    }
+    void finish(const cache_key& key) noexcept {
+      stripe(key).fetch_add(one_finished - one_started, std::memory_order_release);
+    }
+    std::mutex& promotion_mutex(const cache_key& key) noexcept {
+      return promotion_mutexes_[(key.hash() >> 20) % promotion_mutexes_.size()];
+    }
+
+   private:
+    // Bits 20..29 of the hash: independent of the memory tier's shard (the
+    // upper half) and of its index slot (the low bits).
+    std::atomic<std::uint64_t>& stripe(const cache_key& key) const noexcept {
+      return stripes_[(key.hash() >> 20) % stripes_.size()];
+    }
+    mutable std::array<std::atomic<std::uint64_t>, 1024> stripes_{};
+    std::array<std::mutex, 64> promotion_mutexes_;
+  };
+
   // Why a digest and not a flag: a put of a newer value may replace a promoted
   // one in the upper tier at any moment; comparing the evicted bytes' digest
   // with the promoted ones' needs no ordering between the two. The digest is
@@ -320,23 +377,29 @@ requires(sizeof...(Tiers) >= 1 &&
       return (std::uint64_t{value.size()} << 32) ^
              detail::crc32c_update(0, value.data(), value.size());
     }
-    void mark(const cache_key& key, std::uint64_t value_digest) {
+    // `generation`: the promoting reader's snapshot of the key's write
+    // generation. The mark holds only while no put or erase of the key began
+    // since (a put of the same bytes and then of others below would make a
+    // digest alone lie).
+    void mark(const cache_key& key, std::uint64_t value_digest, std::uint64_t generation) {
       auto& part = part_of(key);
       std::lock_guard lock(part.mutex);
-      part.digests[key] = value_digest;
+      part.digests[key] = promoted{value_digest, generation};
     }
-    // True (and forgotten) when `value` is what was promoted under `key`.
-    bool take_if_same(const cache_key& key, std::span<const std::byte> value) {
+    // True (and forgotten) when `value` is what was promoted under `key` and
+    // the key's generation is still `generation_now`'s.
+    bool take_if_same(const cache_key& key, std::span<const std::byte> value,
+                      std::uint64_t generation_now) {
       auto& part = part_of(key);
-      std::uint64_t promoted = 0;
+      promoted mark;
       {
         std::lock_guard lock(part.mutex);
         auto found = part.digests.find(key);
         if (found == part.digests.end()) return false;
-        promoted = found->second;
+        mark = found->second;
         part.digests.erase(found);
       }
-      return promoted == digest(value);
+      return mark.generation == generation_now && mark.digest == digest(value);
     }
     void forget(const cache_key& key) {
       auto& part = part_of(key);
@@ -345,9 +408,13 @@ requires(sizeof...(Tiers) >= 1 &&
     }
 
    private:
+    struct promoted {
+      std::uint64_t digest = 0;
+      std::uint64_t generation = 0;
+    };
     struct part {
       std::mutex mutex;
-      std::unordered_map<cache_key, std::uint64_t, cache_key_hash> digests;
+      std::unordered_map<cache_key, promoted, cache_key_hash> digests;
     };
     part& part_of(const cache_key& key) noexcept { return parts_[key.hash() % parts_.size()]; }
     std::array<part, 16> parts_;
@@ -367,7 +434,53 @@ requires(sizeof...(Tiers) >= 1 &&
     // of their bytes (write-back only). An eviction from tier I whose bytes
     // match is dropped instead of written down again.
     std::array<clean_values, tier_count> clean;
+    write_generations writes;
   };
+
+  // Which upper tiers take promotions without a conditional put: writers
+  // then pass through the promotion mutex of each key they write.
+  static constexpr bool promotions_need_mutex = [] {
+    return []<std::size_t... Upper>(std::index_sequence<Upper...>) {
+      return (!conditional_put_tier<
+                  std::remove_reference_t<std::tuple_element_t<Upper, std::tuple<Tiers...>>>> ||
+              ...);
+    }(std::make_index_sequence<tier_count - 1>{});
+  }();
+
+  // A put, put_many or erase of `keys`: started on construction, before any
+  // tier is touched, finished on destruction, after the last one (also when
+  // a tier throws). A stack of one tier never promotes: nothing to do.
+  class write_scope {
+   public:
+    write_scope(state& shared, std::span<const cache_key> keys) : shared_(shared), keys_(keys) {
+      if constexpr (tier_count > 1) {
+        for (const auto& key : keys_) shared_.writes.start(key);
+        if constexpr (promotions_need_mutex)
+          for (const auto& key : keys_) std::lock_guard wait(shared_.writes.promotion_mutex(key));
+      }
+    }
+    ~write_scope() {
+      if constexpr (tier_count > 1)
+        for (const auto& key : keys_) shared_.writes.finish(key);
+    }
+    write_scope(const write_scope&) = delete;
+    write_scope& operator=(const write_scope&) = delete;
+
+   private:
+    state& shared_;
+    std::span<const cache_key> keys_;
+  };
+
+  // Each key's write generation, read before the first lookup of a batch;
+  // per thread, valid until this thread's next batched lookup on this type.
+  std::span<const std::uint64_t> read_generations(std::span<const cache_key> keys) const {
+    thread_local std::vector<std::uint64_t> snapshots;
+    if constexpr (tier_count > 1) {
+      snapshots.resize(keys.size());
+      for (std::size_t i = 0; i < keys.size(); ++i) snapshots[i] = state_->writes.read(keys[i]);
+    }
+    return {snapshots.data(), tier_count > 1 ? keys.size() : 0};
+  }
 
   template <std::size_t I>
   using tier_type = std::remove_reference_t<std::tuple_element_t<I, std::tuple<Tiers...>>>;
@@ -398,7 +511,8 @@ requires(sizeof...(Tiers) >= 1 &&
         std::get<I>(state_->tiers)
             .set_eviction_listener(
                 [shared](const cache_key& key, std::span<const std::byte> value) {
-                  if (shared->clean[I].take_if_same(key, value)) return;  // already below
+                  if (shared->clean[I].take_if_same(key, value, shared->writes.read(key)))
+                    return;  // already below
                   put_back_from<I + 1>(*shared, key, value);
                 });
       }
@@ -419,42 +533,56 @@ requires(sizeof...(Tiers) >= 1 &&
   }
 
   template <std::size_t I>
-  bool get_from(const cache_key& key, byte_buffer& out) {
+  bool get_from(const cache_key& key, byte_buffer& out, std::uint64_t snapshot) {
     if (std::get<I>(state_->tiers).get(key, out)) {
-      promote_above<I>(key, out);
+      promote_above<I>(key, std::span<const std::byte>(out.data(), out.size()), snapshot);
       return true;
     }
     if constexpr (I + 1 < tier_count)
-      return get_from<I + 1>(key, out);
+      return get_from<I + 1>(key, out, snapshot);
     else
       return false;
   }
 
+  // Copies a value found in tier I into every tier above it, top first,
+  // unless a writer of the key was in progress at `snapshot` or started since.
   template <std::size_t I>
-  void promote_above(const cache_key& key, const byte_buffer& value) {
+  void promote_above(const cache_key& key, std::span<const std::byte> value,
+                     std::uint64_t snapshot) {
     if constexpr (I > 0) {
-      std::span<const std::byte> bytes(value.data(), value.size());
-      if (state_->policy == write_policy::write_back)
-        mark_clean_above<I>(std::span(&key, 1), std::span(&bytes, 1));
+      if (!write_generations::settled(snapshot)) return;
+      if (state_->policy == write_policy::write_back) mark_clean_above<I>(key, value, snapshot);
       [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
-        (std::get<Upper>(state_->tiers).put(key, bytes), ...);
+        (promote_into<Upper>(key, value, snapshot), ...);
       }
       (std::make_index_sequence<I>{});
     }
   }
 
-  // Marks values about to be promoted from tier I as clean in each reporting
+  template <std::size_t J>
+  void promote_into(const cache_key& key, std::span<const std::byte> value,
+                    std::uint64_t snapshot) {
+    auto& tier = std::get<J>(state_->tiers);
+    auto unchanged = [&] { return state_->writes.read(key) == snapshot; };
+    if constexpr (conditional_put_tier<tier_type<J>>) {
+      tier.put_if(key, value, unchanged);
+    } else {
+      std::lock_guard lock(state_->writes.promotion_mutex(key));
+      if (unchanged()) tier.put(key, value);
+    }
+  }
+
+  // Marks a value about to be promoted from tier I as clean in each reporting
   // tier above it (before the put, so that an eviction caused by the put
   // itself already sees the mark).
   template <std::size_t I>
-  void mark_clean_above(std::span<const cache_key> keys,
-                        std::span<const std::span<const std::byte>> values) {
+  void mark_clean_above(const cache_key& key, std::span<const std::byte> value,
+                        std::uint64_t snapshot) {
     [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
       (
           [&] {
             if constexpr (reports_evictions<Upper>)
-              for (std::size_t j = 0; j < keys.size(); ++j)
-                state_->clean[Upper].mark(keys[j], clean_values::digest(values[j]));
+              state_->clean[Upper].mark(key, clean_values::digest(value), snapshot);
           }(),
           ...);
     }
@@ -530,7 +658,8 @@ requires(sizeof...(Tiers) >= 1 &&
   // are swapped into the scratch array and back so their capacity is reused.
   template <std::size_t I>
   std::size_t get_many_below(std::span<const cache_key> keys, std::span<byte_buffer> values,
-                             std::span<std::uint8_t> found) {
+                             std::span<std::uint8_t> found,
+                             std::span<const std::uint64_t> snapshots) {
     if constexpr (I >= tier_count) {
       return 0;
     } else {
@@ -547,26 +676,19 @@ requires(sizeof...(Tiers) >= 1 &&
       }
       std::size_t hits =
           std::get<I>(state_->tiers).get_many(missing_keys, missing_values, missing_found);
-      std::vector<cache_key> promoted_keys;
-      std::vector<std::span<const std::byte>> promoted_values;
       for (std::size_t j = 0; j < missing.size(); ++j) {
         std::swap(missing_values[j], values[missing[j]]);
         found[missing[j]] = missing_found[j] != 0 ? 1 : 0;
-        if (missing_found[j] != 0) {
-          promoted_keys.push_back(missing_keys[j]);
-          const byte_buffer& value = values[missing[j]];
-          promoted_values.emplace_back(value.data(), value.size());
-        }
       }
-      if (!promoted_keys.empty()) {
-        if (state_->policy == write_policy::write_back)
-          mark_clean_above<I>(promoted_keys, promoted_values);
-        [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
-          (std::get<Upper>(state_->tiers).put_many(promoted_keys, promoted_values), ...);
-        }
-        (std::make_index_sequence<I>{});
+      // One conditional put per promoted value and upper tier: each is checked
+      // against its own key's snapshot where it lands (see write_generations).
+      for (std::size_t j = 0; j < missing.size(); ++j) {
+        if (missing_found[j] == 0) continue;
+        const byte_buffer& value = values[missing[j]];
+        promote_above<I>(missing_keys[j], std::span<const std::byte>(value.data(), value.size()),
+                         snapshots[missing[j]]);
       }
-      if (hits < missing.size()) hits += get_many_below<I + 1>(keys, values, found);
+      if (hits < missing.size()) hits += get_many_below<I + 1>(keys, values, found, snapshots);
       return hits;
     }
   }
