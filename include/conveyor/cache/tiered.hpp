@@ -45,9 +45,18 @@ enum class write_policy : std::uint8_t {
 ///
 /// `get` asks the tiers top-down; a hit in a lower tier is copied ("promoted")
 /// into every tier above it. `get_many` issues one `get_many` per tier for the
-/// keys still missing and promotes with one `put_many` per upper tier. `put`
+/// keys still missing and promotes each hit into every upper tier. `put`
 /// follows the `write_policy`. `erase` erases from every tier; `contains` asks
 /// each in turn.
+///
+/// Promotion never undoes a write: a value read below lands in an upper tier
+/// only if no `put`, `put_many` or `erase` of its key began since the lookup
+/// started and none was in progress then; otherwise it is returned but not
+/// copied up. The check is made where it cannot race: under the upper tier's
+/// lock for a `conditional_put_tier` (`memory_tier::put_if`), else under a
+/// promotion mutex per stripe of keys that writers pass through before they
+/// touch a tier (docs/cache-memory.md gives the argument). Writes made by other
+/// processes to a shared lower tier (shm, Redis) are not seen by this guard.
 ///
 /// Ownership: each template argument says how its tier is held. A plain type
 /// is held by value (moved in); an lvalue reference type is held by reference,
@@ -58,8 +67,9 @@ enum class write_policy : std::uint8_t {
 /// (replacing theirs) and removes itself when destroyed.
 ///
 /// Allocation: the tiers live in one heap block so that a `tiered` moves
-/// cheaply and the listeners' pointer stays valid; batched calls allocate
-/// scratch arrays for the keys that lower tiers are asked about. Thread-safety:
+/// cheaply and the listeners' pointer stays valid, with the guard's 1024 write
+/// generations and 64 promotion mutexes; batched calls allocate scratch
+/// arrays for the keys that lower tiers are asked about. Thread-safety:
 /// as thread-safe as its tiers (all conveyor tiers are); construction, move
 /// and destruction are not, and a moved-from `tiered` may only be destroyed or
 /// assigned to. Errors: none of its own; tiers answer failures as
@@ -173,7 +183,8 @@ requires(sizeof...(Tiers) >= 1 &&
   }
 
   /// Batched `get`: tier 0 is asked for all keys, each lower tier once for the
-  /// keys still missing; hits are promoted with one `put_many` per upper tier.
+  /// keys still missing; each hit is promoted into every upper tier, one
+  /// conditional put per value (see "Promotion never undoes a write" above).
   /// Returns the number of hits; found[i] says which.
   std::size_t get_many(std::span<const cache_key> keys, std::span<byte_buffer> values,
                        std::span<std::uint8_t> found) {
