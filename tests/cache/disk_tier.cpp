@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -777,4 +778,46 @@ TEST_CASE("disk write queue: bounded, in order, flushed; lookups answer from it"
   CHECK(most_queued <= 3000);
   CHECK(queue.find(key_of(3), &out) ==
         pending_lookup::absent);  // written: the tier's index answers
+}
+
+TEST_CASE("disk index: agrees with a std::map through growth, overwrites and erases") {
+  using namespace conveyor::detail::disk_format;
+  disk_index index;
+  std::map<std::uint64_t, record_location> model;
+  std::mt19937_64 random(23);
+  auto check_all = [&] {
+    REQUIRE(index.size() == model.size());
+    for (std::uint64_t r = 0; r < 4000; ++r) {
+      const record_location* found = index.find(key_of(r));
+      auto expected = model.find(r);
+      REQUIRE((found != nullptr) == (expected != model.end()));
+      if (found != nullptr) {
+        CHECK(found->segment_id == expected->second.segment_id);
+        CHECK(found->offset == expected->second.offset);
+        CHECK(found->fd == expected->second.fd);
+      }
+    }
+  };
+  for (int step = 0; step < 40000; ++step) {
+    // Keys from a range that grows, so the table grows while keys are erased
+    // and overwritten in runs that wrap around its end.
+    const std::uint64_t r = random() % (100 + static_cast<std::uint64_t>(step) / 10);
+    if (random() % 3 == 0) {
+      CHECK(index.erase(key_of(r)) == (model.erase(r) == 1));
+    } else {
+      record_location where{random() % 9 + 1, random(), random() % 5000, nullptr,
+                            static_cast<int>(random() % 100)};
+      index.assign(key_of(r), where);
+      model[r] = where;
+    }
+    if (step % 2000 == 0) check_all();
+  }
+  check_all();
+  for (auto it = model.begin(); it != model.end();) {  // empty it again, checking as it goes
+    REQUIRE(index.erase(key_of(it->first)));
+    it = model.erase(it);
+    if (model.size() % 500 == 0) check_all();
+  }
+  CHECK(index.size() == 0);
+  CHECK(!index.erase(key_of(1)));
 }

@@ -31,10 +31,10 @@
 #include <optional>
 #include <shared_mutex>
 #include <span>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "conveyor/cache/detail/disk_index.hpp"
 #include "conveyor/cache/detail/disk_mapped_read.hpp"
 #include "conveyor/cache/detail/disk_segment_format.hpp"
 #include "conveyor/cache/detail/disk_write_queue.hpp"
@@ -73,9 +73,9 @@ class segment_store {
   /// bytes failed a check; the key is forgotten and `out` cleared.
   read_result read(const cache_key& key, byte_buffer& out) {
     std::shared_lock lock(mutex_);
-    auto found = index_.find(key);
-    if (found == index_.end()) return read_result::miss;
-    auto where = found->second;
+    const record_location* found = index_.find(key);
+    if (found == nullptr) return read_result::miss;
+    const record_location where = *found;
     out.resize(static_cast<std::size_t>(where.value_length));
     bool good = read_checked(key, where, out.data());
     lock.unlock();
@@ -101,15 +101,21 @@ class segment_store {
   visit_summary visit(std::span<const cache_key> keys, std::span<const std::uint32_t> which,
                       Visit&& visit) {
     thread_local byte_buffer scratch;
-    thread_local std::vector<std::pair<cache_key, location>> damaged;
+    thread_local std::vector<std::pair<cache_key, record_location>> damaged;
+    thread_local std::vector<std::uint64_t> hashes;
     damaged.clear();
+    hashes.resize(which.size());
+    for (std::size_t k = 0; k < which.size(); ++k) hashes[k] = keys[which[k]].hash();
     visit_summary summary;
     {
       std::shared_lock lock(mutex_);
-      for (auto i : which) {
-        auto found = index_.find(keys[i]);
-        if (found == index_.end()) continue;
-        const location where = found->second;
+      // Every slot's cache miss starts before the first compare.
+      for (auto hash : hashes) index_.prefetch(hash);
+      for (std::size_t k = 0; k < which.size(); ++k) {
+        const auto i = which[k];
+        const record_location* found = index_.find(keys[i], hashes[k]);
+        if (found == nullptr) continue;
+        const record_location where = *found;
         if (scratch.size() < where.value_length)
           scratch.resize(static_cast<std::size_t>(where.value_length));
         if (!read_checked(keys[i], where, scratch.data())) {
@@ -189,9 +195,10 @@ class segment_store {
               index_.erase(one.record->key);
             } else {
               active.keys.push_back(one.record->key);
-              index_[one.record->key] =
-                  location{id, active.fd, offset, one.record->value.size(),
-                           mapped_base(active, offset, one.record->value.size())};
+              index_.assign(one.record->key,
+                            record_location{id, offset, one.record->value.size(),
+                                            mapped_base(active, offset, one.record->value.size()),
+                                            active.fd});
             }
           }
         }
@@ -235,13 +242,6 @@ class segment_store {
   }
 
  private:
-  struct location {
-    std::uint64_t segment_id;
-    int fd;
-    std::uint64_t offset;  // of the record header
-    std::uint64_t value_length;
-    const std::byte* mapped = nullptr;  // the segment's mapping when it covers the record
-  };
   struct segment {
     int fd = -1;
     std::uint64_t size = 0;
@@ -260,7 +260,7 @@ class segment_store {
   // it) and checks magic, key, length and both checksums on the copy.
   // Caller holds the lock (shared is enough). A fault in the mapping counts
   // like damage (the caller forgets the key).
-  bool read_checked(const cache_key& key, const location& where, std::byte* value) noexcept {
+  bool read_checked(const cache_key& key, const record_location& where, std::byte* value) noexcept {
     record_header_bytes header_bytes;
     const auto length = static_cast<std::size_t>(where.value_length);
     bool read_ok = false;
@@ -305,8 +305,9 @@ class segment_store {
             index_.erase(header.key);
             return;
           }
-          index_[header.key] = location{id, seg.fd, at, header.value_length,
-                                        mapped_base(seg, at, header.value_length)};
+          index_.assign(header.key, record_location{id, at, header.value_length,
+                                                    mapped_base(seg, at, header.value_length),
+                                                    seg.fd});
           seg.keys.push_back(header.key);
         });
     // One failure per damaged record, and one for a scan cut short (a damaged
@@ -323,9 +324,9 @@ class segment_store {
            total_bytes_.load(std::memory_order_relaxed) + incoming > capacity_bytes_) {
       auto oldest = segments_.begin();
       for (const auto& key : oldest->second.keys) {
-        auto found = index_.find(key);
-        if (found != index_.end() && found->second.segment_id == oldest->first) {
-          index_.erase(found);
+        const record_location* found = index_.find(key);
+        if (found != nullptr && found->segment_id == oldest->first) {
+          index_.erase(key);
           counters_.bump(counters_.evictions);
         }
       }
@@ -402,19 +403,19 @@ class segment_store {
       index_.erase(key);
     } else {
       active.keys.push_back(key);
-      index_[key] =
-          location{id, active.fd, offset, value.size(), mapped_base(active, offset, value.size())};
+      index_.assign(key, record_location{id, offset, value.size(),
+                                         mapped_base(active, offset, value.size()), active.fd});
     }
     return true;
   }
 
   // Forgets a key whose record failed verification, unless a put replaced it meanwhile.
-  void drop_damaged(const cache_key& key, const location& where) {
+  void drop_damaged(const cache_key& key, const record_location& where) {
     std::unique_lock lock(mutex_);
-    auto found = index_.find(key);
-    if (found != index_.end() && found->second.segment_id == where.segment_id &&
-        found->second.offset == where.offset)
-      index_.erase(found);
+    const record_location* found = index_.find(key);
+    if (found != nullptr && found->segment_id == where.segment_id &&
+        found->offset == where.offset)
+      index_.erase(key);
   }
 
   void close_all() noexcept {
@@ -430,7 +431,7 @@ class segment_store {
 
   mutable std::shared_mutex mutex_;            // guards everything below except the atomics
   std::map<std::uint64_t, segment> segments_;  // by id: begin() is the oldest
-  std::unordered_map<cache_key, location, cache_key_hash> index_;
+  disk_index index_;
   std::uint64_t next_segment_id_ = 1;
   bool writable_ = false;  // the newest segment was started by this object and takes appends
   std::atomic<std::uint64_t> total_bytes_{0};
