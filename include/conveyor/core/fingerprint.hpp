@@ -23,9 +23,10 @@
 
 namespace conveyor {
 
-/// Folds `value` into the running hash `h`; order matters (splitmix64's
-/// finalizer of `h ^ value`: full avalanche). Start from hash_name(...) or
-/// any constant of your own.
+/// Folds `value` into the running hash `h` (splitmix64's finalizer of
+/// `h ^ value`: full avalanche). One step is symmetric, `hash_combine(a, b) ==
+/// hash_combine(b, a)`, so start from a constant (hash_name("my_stage")) and
+/// fold the values in one at a time: then their order matters.
 constexpr std::uint64_t hash_combine(std::uint64_t h, std::uint64_t value) noexcept {
   return detail::combine(h, value);
 }
