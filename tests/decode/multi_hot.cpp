@@ -180,3 +180,32 @@ TEST_CASE(
   CHECK(got[1] == std::vector<float>{0, 1, 0, 1, 0});
   CHECK(got[2] == std::vector<float>{0, 0, 0, 0, 0});
 }
+
+TEST_CASE(
+    "two_gram_index_decoder::compact: the ascending nonzero columns, as a byte-at-a-time scan "
+    "finds them, for every length, density and out size") {
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    return state >> 33;
+  };
+  for (std::size_t size : {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1036}) {
+    for (unsigned density : {0u, 1u, 8u, 64u, 128u}) {  // of 128: none .. all nonzero
+      std::vector<std::uint8_t> multi_hot(size);
+      for (auto& value : multi_hot)
+        value = next() % 128 < density ? static_cast<std::uint8_t>(1 + next() % 255) : 0;
+      std::vector<std::int32_t> expected;
+      for (std::size_t column = 0; column < size; ++column)
+        if (multi_hot[column] != 0) expected.push_back(static_cast<std::int32_t>(column));
+      for (std::size_t out_size : {std::size_t{0}, std::size_t{3}, expected.size(), size + 2}) {
+        std::vector<std::int32_t> out(out_size, 77);
+        CAPTURE(size);
+        CAPTURE(density);
+        CAPTURE(out_size);
+        CHECK(cy::two_gram_index_decoder::compact(multi_hot, out) == expected.size());
+        for (std::size_t i = 0; i < out_size; ++i)
+          CHECK(out[i] == (i < expected.size() ? expected[i] : cy::no_index));
+      }
+    }
+  }
+}

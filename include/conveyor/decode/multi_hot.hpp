@@ -51,11 +51,13 @@ struct multi_hot_decoder {
                    std::span<const std::uint64_t> records, const stage_context& ctx) const {
     const std::size_t rows = in.rows();
     if (rows == 0) return;
-    std::memset(static_cast<void*>(out.data()), 0,
-                out.size_bytes());  // +0 in every bit_element type
     for (std::size_t r = 0; r < rows; ++r) {
       auto indices = in.row(r);
-      T* row = out.row(r).data();
+      const std::span<T> out_row = out.row(r);
+      T* row = out_row.data();
+      // Row by row, so that the ones land in lines the zeroing just brought
+      // into the L1 (+0 in every bit_element type).
+      std::memset(static_cast<void*>(row), 0, out_row.size_bytes());
       for (std::int32_t index : indices) {
         if (index == no_index) continue;
         if (index < 0 || static_cast<std::size_t>(index) >= row_width) {

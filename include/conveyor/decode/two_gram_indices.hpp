@@ -18,8 +18,10 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,14 +56,36 @@ struct two_gram_index_decoder {
   }
   /// Writes the indices of the nonzero values of `multi_hot` into `out`,
   /// padding with no_index; returns how many there are (may exceed out.size()).
+  /// Eight bytes at a time: a DEA label has about 17 ones in 1036 bytes, so
+  /// skipping zero words is what makes this cheaper than building the label
+  /// (a byte-at-a-time scan was 55% of decoding the packed placement's
+  /// front; docs/performance.md, the cache stage).
   static std::size_t compact(std::span<const std::uint8_t> multi_hot,
                              std::span<std::int32_t> out) noexcept {
     std::size_t count = 0;
-    for (std::size_t column = 0; column < multi_hot.size(); ++column) {
-      if (multi_hot[column] == 0) continue;
+    auto push = [&](std::size_t column) {
       if (count < out.size()) out[count] = static_cast<std::int32_t>(column);
       ++count;
+    };
+    const std::size_t size = multi_hot.size();
+    std::size_t column = 0;
+    for (; column + 8 <= size; column += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, multi_hot.data() + column, sizeof word);
+      if (word == 0) continue;
+      if constexpr (std::endian::native == std::endian::little) {
+        while (word != 0) {  // lowest nonzero byte first: ascending columns
+          const auto byte = static_cast<unsigned>(std::countr_zero(word)) / 8;
+          push(column + byte);
+          word &= ~(std::uint64_t{0xFF} << (byte * 8));
+        }
+      } else {
+        for (std::size_t byte = 0; byte < 8; ++byte)
+          if (multi_hot[column + byte] != 0) push(column + byte);
+      }
     }
+    for (; column < size; ++column)
+      if (multi_hot[column] != 0) push(column);
     std::fill(out.begin() + static_cast<std::ptrdiff_t>(std::min(count, out.size())), out.end(),
               no_index);
     return count;
