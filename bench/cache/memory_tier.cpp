@@ -10,6 +10,8 @@
 // cache stage did before visit_many); fresh values stored with put_many_with
 // against copying each into a new block; and CRC32C bytes/s of the
 // three-stream SSE4.2 loop against the one-stream loop and the portable tables.
+//
+// Usage: bench_cache_memory_tier [batch]   (batch: only the one-thread part)
 #include "conveyor/cache/memory_tier.hpp"
 
 #include <sys/resource.h>
@@ -24,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -342,7 +345,11 @@ void batch_and_crc_figures() {
   }
 }
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "batch") {  // the one-thread batch part only
+    batch_and_crc_figures();
+    return 0;
+  }
   std::printf(
       "memory_tier hit throughput vs mutex + unordered_map + list LRU (same lookups, value copied "
       "out)\n");

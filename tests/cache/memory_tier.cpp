@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -436,8 +437,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "entry_index: random inserts, erases and finds agree with a map, with colliding hashes and "
-    "wraparound") {
+    "entry_index: random inserts, erases, finds and find_hash agree with a map, with colliding "
+    "hashes and wraparound") {
   namespace d = cy::detail;
   std::mt19937_64 random(5);
   d::entry_index index;
@@ -472,6 +473,18 @@ TEST_CASE(
       auto expected = model.find(probe);
       auto* got = index.find(key_of(probe), probe_hash);
       if (got != (expected == model.end() ? nullptr : expected->second)) ++wrong;
+      // visit_many's two steps: the first entry of that hash, then, when its
+      // key differs (a collision), the walk on with find.
+      auto* candidate = index.find_hash(probe_hash);
+      const bool hash_present = std::any_of(model.begin(), model.end(), [&](const auto& held) {
+        return held.second->hash == probe_hash;
+      });
+      if ((candidate != nullptr) != hash_present) ++wrong;
+      if (candidate != nullptr && candidate->hash != probe_hash) ++wrong;
+      auto* two_steps = candidate != nullptr && candidate->key == key_of(probe)
+                            ? candidate
+                            : index.find(key_of(probe), probe_hash);
+      if (two_steps != got) ++wrong;
     }
   }
   CHECK(wrong == 0);

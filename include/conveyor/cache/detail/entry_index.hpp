@@ -48,6 +48,19 @@ class entry_index {
     }
   }
 
+  /// The first entry whose slot holds `hash`, without reading any entry (so
+  /// a batch can start loading every candidate before comparing keys); the
+  /// caller compares the key and falls back to `find` when it differs (a
+  /// full 64-bit hash collision), or nullptr when no slot holds `hash`.
+  [[nodiscard]] memory_entry* find_hash(std::uint64_t hash) const noexcept {
+    if (slots_.empty()) return nullptr;
+    for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
+      const slot& s = slots_[at];
+      if (s.entry == nullptr) return nullptr;
+      if (s.hash == hash) return s.entry;
+    }
+  }
+
   /// Makes room for one more entry (may grow: std::bad_alloc leaves the table
   /// as it was). Call before changing anything else, so that `insert` cannot fail.
   void reserve_one() {
