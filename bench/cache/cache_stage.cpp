@@ -24,6 +24,7 @@
 //
 // Usage: cache_stage_bench [synthetic_records=32768] [dea_rows=100000] [rounds=3] [hdf5_rows=32768]
 //                          [memory_arena=1 (0: the memory tier's entries from operator new)]
+//                          [parts=all (packed: only the DEA packed placement, for A/B runs)]
 #include "conveyor/cache/cache_stage.hpp"
 
 #include <unistd.h>
@@ -300,6 +301,7 @@ int main(int argc, char** argv) {
   int rounds = argc > 3 ? std::stoi(argv[3]) : 3;
   std::uint64_t hdf5_rows = argc > 4 ? std::stoull(argv[4]) : 32768;
   memory_arena = argc > 5 ? std::stoi(argv[5]) != 0 : true;
+  const bool packed_only = argc > 6 && std::string(argv[6]) == "packed";
   std::printf("memory tier entries: %s\n", memory_arena ? "arena" : "operator new");
   bool ok = true;
 
@@ -316,7 +318,7 @@ int main(int argc, char** argv) {
       title, sizeof title,
       "synthetic: %llu records of 1024 bits -> float32, batch(256), parallel(2), median of %d",
       static_cast<unsigned long long>(records), rounds);
-  ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
+  if (!packed_only) ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
     if (kind == 1)
       return two_epochs(synthetic_pipe(records, strings) |
@@ -330,7 +332,7 @@ int main(int argc, char** argv) {
   });
 
 #if CONVEYOR_BENCH_HDF5
-  {
+  if (!packed_only) {
     temp_dir hdf5_dir;
     auto hdf5_path = hdf5_dir.path / "bits.h5";
     write_gzip_dataset(hdf5_path, hdf5_rows);
@@ -371,7 +373,7 @@ int main(int argc, char** argv) {
                 "two_grams) | "
                 "[cache] | parallel(2), median of %d",
                 static_cast<unsigned long long>(dea_rows), std::max(1, rounds - 1));
-  ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+  if (!packed_only) ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
     if (kind == 1)
       return two_epochs(dea_pipe(path) | cy::cache(memory_cache(dea_bytes)) | cy::parallel(2));
@@ -385,7 +387,7 @@ int main(int argc, char** argv) {
   // The same with uint8 columns: a quarter of the bytes to cache and move.
   std::snprintf(title, sizeof title,
                 "DEA as above with bits<uint8_t> and two_grams<uint8_t> (2 KiB per record)");
-  ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+  if (!packed_only) ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
     if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
     if (kind == 1)
       return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(memory_cache(dea_bytes / 4)) |
