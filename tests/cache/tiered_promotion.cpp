@@ -87,7 +87,7 @@ class gate {
 class gated_tier {
  public:
   explicit gated_tier(std::uint64_t capacity) : inner_(capacity) {}
-  gate lookups, puts;
+  gate lookups, puts, erases;
 
   bool get(const cy::cache_key& key, cy::byte_buffer& out) {
     bool hit = inner_.get(key, out);
@@ -98,7 +98,10 @@ class gated_tier {
     puts.pass(key);
     return inner_.put(key, value);
   }
-  bool erase(const cy::cache_key& key) { return inner_.erase(key); }
+  bool erase(const cy::cache_key& key) {
+    erases.pass(key);
+    return inner_.erase(key);
+  }
   bool contains(const cy::cache_key& key) { return inner_.contains(key); }
   std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
                        std::span<std::uint8_t> found) {
@@ -280,6 +283,44 @@ TEST_CASE("tiered write-back: a value put again after a promotion is written dow
   REQUIRE_FALSE(stack.template tier<0>().contains(key_of(record)));
   CHECK(stack.get(key_of(record), out));
   CHECK(out == value_for(record, 1));
+}
+
+TEST_CASE("tiered write-back: a lookup during an erase never finds the older value below") {
+  // In write-back the tier below may hold an older value than the top. An
+  // erase that removed the top's value first would, until it reached the
+  // tier below, let a lookup find that older value, which was current at no
+  // time during the erase. The erase is held at its first erase in the tier
+  // below; a lookup meanwhile must see the top's value or nothing.
+  for (std::string_view how : {"get", "get_many", "visit_many"}) {
+    CAPTURE(how);
+    gated_tier below(1 << 20);
+    cy::tiered<cy::memory_tier<>, gated_tier&> stack(cy::write_policy::write_back, top_memory(),
+                                                     below);
+    REQUIRE(below.put(key_of(record), bytes(value_for(record, 1))));
+    REQUIRE(stack.put(key_of(record), bytes(value_for(record, 2))));  // the top only
+    below.erases.arm(key_of(record));
+    std::thread eraser([&] { stack.erase(key_of(record)); });
+    REQUIRE(below.erases.wait_until_holding(limit));
+    cy::byte_buffer seen;
+    bool hit = false;
+    std::vector<cy::cache_key> keys{key_of(record)};
+    std::vector<cy::byte_buffer> values(1);
+    std::vector<std::uint8_t> found(1);
+    if (how == "get") {
+      hit = stack.get(keys[0], seen);
+    } else if (how == "get_many") {
+      hit = stack.get_many(keys, values, found) == 1;
+      seen = values[0];
+    } else {
+      hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
+        seen.assign(value.begin(), value.end());
+      }) == 1;
+    }
+    below.erases.release();
+    eraser.join();
+    if (hit) CHECK(seen == value_for(record, 2));
+    CHECK_FALSE(stack.contains(key_of(record)));
+  }
 }
 
 namespace {

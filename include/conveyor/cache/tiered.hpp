@@ -153,10 +153,23 @@ requires(sizeof...(Tiers) >= 1 &&
   /// Erases `key` from every tier, top first; true when some tier held it.
   /// Top first matters in write-back: an eviction of `key` being handed down
   /// finishes before the top tier's erase, so the lower erase removes it too.
+  /// Write-back first erases the tiers below the top, bottom first: a lower
+  /// tier may hold an older value than the one above it, and a lookup that
+  /// missed the top once the top was erased would find that older value,
+  /// which was not current at any time during the erase. (One more erase per
+  /// lower tier; the values handed down meanwhile are newer, and the top-first
+  /// pass removes them.)
   bool erase(const cache_key& key) {
     write_scope writing(*state_, std::span(&key, 1));
     for (auto& marks : state_->clean) marks.forget(key);
     bool held = false;
+    if constexpr (tier_count > 1) {
+      if (state_->policy == write_policy::write_back) {
+        [&]<std::size_t... Below>(std::index_sequence<Below...>) {
+          ((held = std::get<tier_count - 1 - Below>(state_->tiers).erase(key) || held), ...);
+        }(std::make_index_sequence<tier_count - 1>{});
+      }
+    }
     std::apply([&](auto&... tiers) { ((held = tiers.erase(key) || held), ...); }, state_->tiers);
     return held;
   }
