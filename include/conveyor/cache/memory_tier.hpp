@@ -43,6 +43,11 @@ using lru = detail::lru_policy;
 using sieve = detail::sieve_policy;
 }  // namespace eviction
 
+/// What `memory_tier::arena_stats()` reports about the entry arena: bytes of
+/// chunks mapped, blocks carved, on free lists, in their own mappings and from
+/// operator new, reuses, failed mappings, huge pages (docs/cache-memory.md).
+using entry_arena_stats = detail::entry_arena_stats;
+
 /// How to build a `memory_tier`.
 struct memory_tier_options {
   /// Byte budget for everything the tier holds: for each entry its block
@@ -446,7 +451,7 @@ class memory_tier {
 
   /// What the entry arena holds: chunks mapped, free blocks, blocks from the
   /// heap (see `memory_tier_options::use_arena`). Takes the arena's lock.
-  [[nodiscard]] detail::entry_arena_stats arena_stats() const { return state_->arena.stats(); }
+  [[nodiscard]] entry_arena_stats arena_stats() const { return state_->arena.stats(); }
 
   /// A snapshot of the counters, summed over shards. Latency histograms hold
   /// the sampled calls only (see `memory_tier_options::latency_sample_period`).
