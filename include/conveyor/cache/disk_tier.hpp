@@ -347,7 +347,8 @@ class disk_tier {
         if (stored[i] == 0) continue;
         std::span<std::byte> destination(block->bytes.get() + at, sizes[i]);
         write(i, destination);
-        block->records.push_back({detail::disk_format::record_kind::value, keys[i], destination});
+        block->records.push_back(detail::disk_format::make_pending_record(
+            detail::disk_format::record_kind::value, keys[i], destination));
         at += sizes[i];
       }
       queue_->push(detail::disk_format::records_of(block));

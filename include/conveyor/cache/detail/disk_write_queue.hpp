@@ -37,12 +37,23 @@
 namespace conveyor::detail::disk_format {
 
 /// A record waiting to be appended: a value or a tombstone. `value` points
-/// into the `pending_block` the record belongs to.
+/// into the `pending_block` the record belongs to. `header` is the record's
+/// encoded header, checksums included, computed by the thread that queued
+/// the record right after it wrote the value (the value is then still in
+/// that core's cache; the writer thread, the slowest part of a filling epoch,
+/// would read it from memory once more for the checksum).
 struct pending_record {
   record_kind kind = record_kind::value;
   cache_key key;
   std::span<const std::byte> value;
+  record_header_bytes header{};
 };
+
+/// A record of `kind` for `key` whose value bytes are `value`, header encoded.
+inline pending_record make_pending_record(record_kind kind, const cache_key& key,
+                                          std::span<const std::byte> value) noexcept {
+  return pending_record{kind, key, value, encode_record_header(kind, key, value)};
+}
 
 /// The records of one put call and their value bytes, in one allocation of
 /// bytes: the queue holds each record as a shared_ptr that aliases its block,
@@ -78,7 +89,7 @@ inline std::shared_ptr<const pending_record> single_record(record_kind kind, con
   auto block = make_pending_block(1, value.size());
   if (!value.empty()) std::memcpy(block->bytes.get(), value.data(), value.size());
   block->records.push_back(
-      pending_record{kind, key, std::span<const std::byte>(block->bytes.get(), value.size())});
+      make_pending_record(kind, key, std::span<const std::byte>(block->bytes.get(), value.size())));
   return std::shared_ptr<const pending_record>(block, &block->records.front());
 }
 

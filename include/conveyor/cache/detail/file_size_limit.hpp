@@ -28,11 +28,17 @@
 
 namespace conveyor::detail::disk_format {
 
+/// The soft RLIMIT_FSIZE now, in bytes (UINT64_MAX: none, or unknown).
+inline std::uint64_t file_size_limit() noexcept {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return UINT64_MAX;
+  return static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
 /// True when a file may grow to `end_offset` bytes under the soft RLIMIT_FSIZE.
 inline bool within_file_size_limit(std::uint64_t end_offset) noexcept {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return true;
-  return end_offset <= static_cast<std::uint64_t>(limit.rlim_cur);
+  return end_offset <= file_size_limit();
 }
 
 inline sigset_t file_size_signal_set() noexcept {
