@@ -147,14 +147,15 @@ struct cache_function {
   // Read: bytes that never left this process, or that the tier itself
   // checked against its own checksum on a private copy (`verifying_tier`:
   // the disk tier's record CRC32C), are trusted past their header; the rest
-  // have their row CRC32C verified. Write: a tier whose values stay in this
-  // process gets them without a CRC32C (marked so: row_codec.hpp); every
-  // other tier with it (the fill pays that, not the hit).
+  // have their row CRC32C verified. Write: the same tiers get them without a
+  // CRC32C (marked so: row_codec.hpp, and a verifying read refuses the mark):
+  // no hit of theirs checks it, and a verifying tier computes its own
+  // checksum over the value (the disk tier on its writer thread, off the
+  // fill's critical path); every other tier gets the row CRC32C.
   static constexpr row_checksum read_checksum = in_process_tier<Tier> || verifying_tier<Tier>
                                                     ? row_checksum::trust
                                                     : row_checksum::verify;
-  static constexpr row_checksum write_checksum =
-      in_process_tier<Tier> ? row_checksum::trust : row_checksum::verify;
+  static constexpr row_checksum write_checksum = read_checksum;
 
   Up up;
   std::shared_ptr<Tier> tier;
