@@ -378,16 +378,24 @@ requires(sizeof...(Tiers) >= 1 &&
       stripe(key).fetch_add(one_finished - one_started, std::memory_order_release);
     }
     std::mutex& promotion_mutex(const cache_key& key) noexcept {
-      return promotion_mutexes_[(key.hash() >> 20) % promotion_mutexes_.size()];
+      return promotion_mutexes_[stripe_of(key) % promotion_mutexes_.size()];
     }
 
    private:
-    // Bits 20..29 of the hash: independent of the memory tier's shard (the
-    // upper half) and of its index slot (the low bits).
-    std::atomic<std::uint64_t>& stripe(const cache_key& key) const noexcept {
-      return stripes_[(key.hash() >> 20) % stripes_.size()];
+    // One multiply instead of cache_key::hash's three mixing rounds: every
+    // lookup pays this for each of its keys, and a stripe shared by two keys
+    // only costs a dropped promotion. The top bits of the product spread
+    // consecutive records over all stripes.
+    static std::size_t stripe_of(const cache_key& key) noexcept {
+      std::uint64_t mixed = (key.record ^ (key.chain << 1) ^ (key.dataset << 2)) *
+                            std::uint64_t{0x9e3779b97f4a7c15};
+      return static_cast<std::size_t>(mixed >> (64 - stripe_bits));
     }
-    mutable std::array<std::atomic<std::uint64_t>, 1024> stripes_{};
+    std::atomic<std::uint64_t>& stripe(const cache_key& key) const noexcept {
+      return stripes_[stripe_of(key)];
+    }
+    static constexpr int stripe_bits = 10;
+    mutable std::array<std::atomic<std::uint64_t>, std::size_t{1} << stripe_bits> stripes_{};
     std::array<std::mutex, 64> promotion_mutexes_;
   };
 
