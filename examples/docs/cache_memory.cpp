@@ -103,6 +103,15 @@ int main() {
           "tiered: a disk hit is promoted to memory");
   }
   std::filesystem::remove_all(dir);
+  {
+    cy::memory_tier<> upper(1 << 20);
+    bool no_write_since = true;  // tiered: the key's write generation is unchanged
+    bool stored = upper.put_if(key, bytes, [&] { return no_write_since; });
+    no_write_since = false;
+    bool stored_again = upper.put_if(key, bytes, [&] { return no_write_since; });
+    check(stored && !stored_again && upper.contains(key),
+          "put_if: stored only while the condition holds, nothing erased when it does not");
+  }
 
   std::printf("cache_memory: %s\n", ok ? "ok" : "WRONG");
   return ok ? 0 : 1;
