@@ -3,7 +3,9 @@
 // delivered columns come from the sink's pool and can leave without a copy.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <conveyor/conveyor.hpp>
 #include <set>
 #include <sstream>
@@ -194,6 +196,49 @@ TEST_CASE("a sink can take a column's buffer without a copy; the pool reuses it 
   CHECK(pool->released == 2);
   std::lock_guard lock(pool->mutex);
   CHECK(pool->live.empty());
+}
+
+TEST_CASE("pageable_pool: size classes, reuse, and batch-sized buffers on 2 MiB huge-page boundaries") {
+  cy::pageable_pool pool;
+  std::size_t capacity = 0;
+  // Small requests: the power of two at or above, from 256 bytes.
+  void* small = pool.acquire(100, capacity);
+  CHECK(capacity == 256);
+  CHECK(reinterpret_cast<std::uintptr_t>(small) % cy::buffer_pool::alignment == 0);
+  pool.release(small, capacity);
+  CHECK(pool.acquire(200, capacity) == small);  // reused, same class
+  pool.release(small, capacity);
+  // Just under 1 MiB: an ordinary class.
+  void* below = pool.acquire((std::size_t{1} << 20) - 1, capacity);
+  CHECK(capacity == std::size_t{1} << 20);
+  pool.release(below, capacity);
+  // 1 MiB and more (a column of 256 rows of 1024 float32): at least 2 MiB,
+  // aligned to 2 MiB on Linux, writable to its last byte, reused when released.
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  for (std::size_t bytes : {mib, mib + 4144, 2 * mib, 3 * mib}) {
+    CAPTURE(bytes);
+    void* big = pool.acquire(bytes, capacity);
+    CHECK(capacity >= 2 * mib);
+    CHECK(capacity >= bytes);
+    CHECK(capacity < 2 * bytes + 1);  // within the factor of two every class allows
+#if defined(__linux__)
+    CHECK(reinterpret_cast<std::uintptr_t>(big) % (2 * mib) == 0);
+#endif
+    auto* bytes_of = static_cast<unsigned char*>(big);
+    std::fill(bytes_of, bytes_of + capacity, static_cast<unsigned char>(0xab));
+    CHECK(bytes_of[0] == 0xab);
+    CHECK(bytes_of[capacity - 1] == 0xab);
+    const std::size_t first_capacity = capacity;
+    pool.release(big, capacity);
+    CHECK(pool.acquire(bytes, capacity) == big);
+    CHECK(capacity == first_capacity);
+    pool.release(big, capacity);
+  }
+  // A pool that caches nothing gives large buffers straight back (unmapped).
+  cy::pageable_pool uncached(0);
+  void* big = uncached.acquire(mib, capacity);
+  static_cast<unsigned char*>(big)[capacity - 1] = 1;
+  uncached.release(big, capacity);
 }
 
 TEST_CASE("memory spaces are part of column types") {

@@ -10,6 +10,7 @@
 // into a deleter (a tensor's, say) without a copy.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,10 @@
 #include <new>
 #include <utility>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace conveyor {
 
@@ -138,6 +143,16 @@ class pooled_buffer {
 /// Keeps at most `max_cached_per_class` free buffers per class; the rest go
 /// back to the heap. acquire/release take one short mutex per call (per
 /// column per batch, never per record).
+///
+/// Requests of 1 MiB and more (a batch's column: 256 rows of 1024 float32 is
+/// 1 MiB) get at least 2 MiB, mapped on a 2 MiB boundary and advised for
+/// transparent huge pages (Linux; where THP is off they are ordinary pages),
+/// so writing a batch's column takes one TLB entry per 2 MiB instead of 512.
+/// Measured under parallel(2), where several batches' columns are written in
+/// turn and none stays in the cache: the DEA pipeline's median CPU per row
+/// was lower in 4 of 5 interleaved before/after pairs, by 9-13% in the last
+/// three (docs/execution.md). The rounding stays within the factor of two
+/// every size class already allows.
 class pageable_pool final : public buffer_pool {
  public:
   static constexpr memory_space static_space = memory_space::host;
@@ -145,12 +160,13 @@ class pageable_pool final : public buffer_pool {
   pageable_pool(const pageable_pool&) = delete;
   pageable_pool& operator=(const pageable_pool&) = delete;
   ~pageable_pool() override {
-    for (auto& list : free_)
-      for (void* p : list) ::operator delete(p, std::align_val_t{alignment});
+    for (unsigned c = 0; c < classes; ++c)
+      for (void* p : free_[c]) deallocate(p, c);
   }
 
   void* acquire(std::size_t bytes, std::size_t& capacity) override {
     unsigned size_class = class_of(bytes);
+    if (bytes >= huge_request) size_class = std::max(size_class, huge_class);
     capacity = std::size_t{1} << size_class;
     {
       std::lock_guard lock(mutex_);
@@ -161,7 +177,7 @@ class pageable_pool final : public buffer_pool {
         return p;
       }
     }
-    return ::operator new(capacity, std::align_val_t{alignment});
+    return allocate(size_class);
   }
 
   void release(void* memory, std::size_t capacity) noexcept override {
@@ -177,20 +193,55 @@ class pageable_pool final : public buffer_pool {
         }
       }
     }
-    ::operator delete(memory, std::align_val_t{alignment});
+    deallocate(memory, size_class);
   }
 
   [[nodiscard]] memory_space space() const noexcept override { return memory_space::host; }
 
  private:
-  static constexpr unsigned min_class = 8;  // 256 bytes
+  static constexpr unsigned min_class = 8;    // 256 bytes
+  static constexpr unsigned huge_class = 21;  // 2 MiB: one transparent huge page
+  static constexpr std::size_t huge_request = std::size_t{1} << 20;
+  static constexpr std::size_t huge_page = std::size_t{1} << huge_class;
+
+  static void* allocate(unsigned size_class) {
+    const std::size_t capacity = std::size_t{1} << size_class;
+#if defined(__linux__)
+    if (size_class >= huge_class) {
+      // Map one huge page more than needed and cut the mapping back to a
+      // 2 MiB boundary: the heap would not align it and could not advise it.
+      const std::size_t mapped = capacity + huge_page;
+      void* block =
+          ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (block == MAP_FAILED) throw std::bad_alloc();
+      const auto start = reinterpret_cast<std::uintptr_t>(block);
+      const std::uintptr_t aligned = (start + huge_page - 1) & ~(std::uintptr_t{huge_page} - 1);
+      if (aligned != start) ::munmap(block, aligned - start);
+      if (const std::size_t tail = huge_page - (aligned - start); tail != 0)
+        ::munmap(reinterpret_cast<void*>(aligned + capacity), tail);
+      ::madvise(reinterpret_cast<void*>(aligned), capacity, MADV_HUGEPAGE);  // advice: may fail
+      return reinterpret_cast<void*>(aligned);
+    }
+#endif
+    return ::operator new(capacity, std::align_val_t{alignment});
+  }
+  static void deallocate(void* memory, unsigned size_class) noexcept {
+#if defined(__linux__)
+    if (size_class >= huge_class) {
+      ::munmap(memory, std::size_t{1} << size_class);
+      return;
+    }
+#endif
+    ::operator delete(memory, std::align_val_t{alignment});
+  }
   static unsigned class_of(std::size_t bytes) noexcept {
     unsigned c = min_class;
     while ((std::size_t{1} << c) < bytes) ++c;
     return c;
   }
   std::mutex mutex_;
-  std::vector<void*> free_[64];
+  static constexpr unsigned classes = 64;
+  std::vector<void*> free_[classes];
   std::size_t max_cached_;
 };
 
