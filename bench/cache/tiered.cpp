@@ -8,6 +8,8 @@
 // 64-byte and 4 KiB values. Used to check that promotion's guard (the write
 // generations, tiered.hpp) does not slow the hit or the promotion path: build
 // it before and after a change and alternate the two binaries.
+#include "conveyor/cache/tiered.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -17,7 +19,6 @@
 #include <vector>
 
 #include "conveyor/cache/memory_tier.hpp"
-#include "conveyor/cache/tiered.hpp"
 
 namespace cy = conveyor;
 
@@ -132,7 +133,8 @@ void run(std::size_t value_size, std::size_t key_count, int rounds) {
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? std::atoi(argv[1]) : 15;
   double load[3] = {0, 0, 0};
-  if (getloadavg(load, 3) == 3) std::printf("load average: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+  if (getloadavg(load, 3) == 3)
+    std::printf("load average: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
   run(64, 16384, rounds);
   run(4096, 4096, rounds);
   return 0;

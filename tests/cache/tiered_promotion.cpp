@@ -278,8 +278,8 @@ TEST_CASE("tiered write-back: a value put again after a promotion is written dow
   REQUIRE(stack.template tier<0>().contains(key_of(record)));
   cy::byte_buffer too_large(4 * out.size(), std::byte{0x5a});
   REQUIRE(stack.put(key_of(record), bytes(too_large)));  // past the top, into the tier below
-  REQUIRE(stack.put(key_of(record), bytes(value_for(record, 1))));   // top only
-  REQUIRE(stack.put(key_of(pusher), bytes(value_for(pusher, 1))));   // evicts it from the top
+  REQUIRE(stack.put(key_of(record), bytes(value_for(record, 1))));  // top only
+  REQUIRE(stack.put(key_of(pusher), bytes(value_for(pusher, 1))));  // evicts it from the top
   REQUIRE_FALSE(stack.template tier<0>().contains(key_of(record)));
   CHECK(stack.get(key_of(record), out));
   CHECK(out == value_for(record, 1));
@@ -460,8 +460,7 @@ stress_result stress(Stack& stack, int steps) {
               seen[i].assign(value.begin(), value.end());
             });
             for (std::size_t i = 0; i < batch; ++i)
-              check(records[i], before[i], found[i] != 0, bytes(seen[i]),
-                    state[records[i]].load());
+              check(records[i], before[i], found[i] != 0, bytes(seen[i]), state[records[i]].load());
           }
         }
       }

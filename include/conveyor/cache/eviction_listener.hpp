@@ -53,9 +53,8 @@ concept eviction_reporting_tier = cache_tier<T> && requires(T& tier, eviction_li
 /// erased) and it returns false. `tiered` promotes with it: keep() checks that
 /// no write of the key began since the lookup (tiered.hpp). `memory_tier` has it.
 template <class T>
-concept conditional_put_tier =
-    cache_tier<T> && requires(T& tier, const cache_key& key, std::span<const std::byte> value,
-                              bool (&keep)()) {
+concept conditional_put_tier = cache_tier<T> &&
+    requires(T& tier, const cache_key& key, std::span<const std::byte> value, bool (&keep)()) {
   { tier.put_if(key, value, keep) } -> std::same_as<bool>;
 };
 

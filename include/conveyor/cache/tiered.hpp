@@ -167,7 +167,8 @@ requires(sizeof...(Tiers) >= 1 &&
       if (state_->policy == write_policy::write_back) {
         [&]<std::size_t... Below>(std::index_sequence<Below...>) {
           ((held = std::get<tier_count - 1 - Below>(state_->tiers).erase(key) || held), ...);
-        }(std::make_index_sequence<tier_count - 1>{});
+        }
+        (std::make_index_sequence<tier_count - 1>{});
       }
     }
     std::apply([&](auto&... tiers) { ((held = tiers.erase(key) || held), ...); }, state_->tiers);
