@@ -116,7 +116,7 @@ struct disk_tier_options {
 class disk_tier {
  public:
   /// Opens or creates `directory` and scans its segments. Allocates the index
-  /// (about 100 bytes per key). Throws io_error naming the path only when
+  /// (80-160 bytes per key). Throws io_error naming the path only when
   /// `options.throw_if_unavailable` is set.
   explicit disk_tier(std::filesystem::path directory, disk_tier_options options = {})
       : directory_(std::move(directory)),
