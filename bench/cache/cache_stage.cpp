@@ -318,18 +318,19 @@ int main(int argc, char** argv) {
       title, sizeof title,
       "synthetic: %llu records of 1024 bits -> float32, batch(256), parallel(2), median of %d",
       static_cast<unsigned long long>(records), rounds);
-  if (!packed_only) ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
-    if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
-    if (kind == 1)
-      return two_epochs(synthetic_pipe(records, strings) |
-                        cy::cache(memory_cache(synthetic_bytes)) | cy::parallel(2));
-    return two_epochs(
-        synthetic_pipe(records, strings) |
-        cy::cache(std::make_shared<cy::disk_tier>(
-            dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes,
-                                                 .map_segments = disk_maps_segments})) |
-        cy::parallel(2));
-  });
+  if (!packed_only)
+    ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
+      if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
+      if (kind == 1)
+        return two_epochs(synthetic_pipe(records, strings) |
+                          cy::cache(memory_cache(synthetic_bytes)) | cy::parallel(2));
+      return two_epochs(
+          synthetic_pipe(records, strings) |
+          cy::cache(std::make_shared<cy::disk_tier>(
+              dir / "cache", cy::disk_tier_options{.capacity_bytes = synthetic_bytes,
+                                                   .map_segments = disk_maps_segments})) |
+          cy::parallel(2));
+    });
 
 #if CONVEYOR_BENCH_HDF5
   if (!packed_only) {
@@ -373,32 +374,34 @@ int main(int argc, char** argv) {
                 "two_grams) | "
                 "[cache] | parallel(2), median of %d",
                 static_cast<unsigned long long>(dea_rows), std::max(1, rounds - 1));
-  if (!packed_only) ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
-    if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
-    if (kind == 1)
-      return two_epochs(dea_pipe(path) | cy::cache(memory_cache(dea_bytes)) | cy::parallel(2));
-    return two_epochs(
-        dea_pipe(path) |
-        cy::cache(std::make_shared<cy::disk_tier>(
-            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes,
-                                                 .map_segments = disk_maps_segments})) |
-        cy::parallel(2));
-  });
+  if (!packed_only)
+    ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+      if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
+      if (kind == 1)
+        return two_epochs(dea_pipe(path) | cy::cache(memory_cache(dea_bytes)) | cy::parallel(2));
+      return two_epochs(
+          dea_pipe(path) |
+          cy::cache(std::make_shared<cy::disk_tier>(
+              dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes,
+                                                   .map_segments = disk_maps_segments})) |
+          cy::parallel(2));
+    });
   // The same with uint8 columns: a quarter of the bytes to cache and move.
   std::snprintf(title, sizeof title,
                 "DEA as above with bits<uint8_t> and two_grams<uint8_t> (2 KiB per record)");
-  if (!packed_only) ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
-    if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
-    if (kind == 1)
-      return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(memory_cache(dea_bytes / 4)) |
-                        cy::parallel(2));
-    return two_epochs(
-        dea_pipe<std::uint8_t>(path) |
-        cy::cache(std::make_shared<cy::disk_tier>(
-            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4,
-                                                 .map_segments = disk_maps_segments})) |
-        cy::parallel(2));
-  });
+  if (!packed_only)
+    ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+      if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
+      if (kind == 1)
+        return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(memory_cache(dea_bytes / 4)) |
+                          cy::parallel(2));
+      return two_epochs(
+          dea_pipe<std::uint8_t>(path) |
+          cy::cache(std::make_shared<cy::disk_tier>(
+              dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4,
+                                                   .map_segments = disk_maps_segments})) |
+          cy::parallel(2));
+    });
   // The packed placement: the cache keeps 384 bytes per record, expanded after it.
   std::snprintf(title, sizeof title,
                 "DEA packed placement: decode(packed_bit_string, two_gram_indices) | [cache] | "
