@@ -822,7 +822,8 @@ TEST_CASE("disk index: agrees with a std::map through growth, overwrites and era
   CHECK(!index.erase(key_of(1)));
 }
 
-TEST_CASE("disk_tier: records queued by put_many_with carry headers that verify, damage is caught") {
+TEST_CASE(
+    "disk_tier: records queued by put_many_with carry headers that verify, damage is caught") {
   // The record header (and its CRC32C over the value) is computed by the
   // thread that queues the batch, right after it writes the values; the
   // writer thread writes it as given. Reopening checks every record.

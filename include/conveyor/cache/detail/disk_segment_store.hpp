@@ -199,9 +199,10 @@ class segment_store {
               index_.erase(one->key);
             } else {
               active.keys.push_back(one->key);
-              index_.assign(one->key, record_location{id, offset, one->value.size(),
-                                                      mapped_base(active, offset, one->value.size()),
-                                                      active.fd});
+              index_.assign(
+                  one->key,
+                  record_location{id, offset, one->value.size(),
+                                  mapped_base(active, offset, one->value.size()), active.fd});
             }
           }
         }
@@ -306,9 +307,9 @@ class segment_store {
             index_.erase(header.key);
             return;
           }
-          index_.assign(header.key, record_location{id, at, header.value_length,
-                                                    mapped_base(seg, at, header.value_length),
-                                                    seg.fd});
+          index_.assign(header.key,
+                        record_location{id, at, header.value_length,
+                                        mapped_base(seg, at, header.value_length), seg.fd});
           seg.keys.push_back(header.key);
         });
     // One failure per damaged record, and one for a scan cut short (a damaged
@@ -414,8 +415,7 @@ class segment_store {
   void drop_damaged(const cache_key& key, const record_location& where) {
     std::unique_lock lock(mutex_);
     const record_location* found = index_.find(key);
-    if (found != nullptr && found->segment_id == where.segment_id &&
-        found->offset == where.offset)
+    if (found != nullptr && found->segment_id == where.segment_id && found->offset == where.offset)
       index_.erase(key);
   }
 

@@ -31,8 +31,7 @@ namespace conveyor::detail::disk_format {
 /// The soft RLIMIT_FSIZE now, in bytes (UINT64_MAX: none, or unknown).
 inline std::uint64_t file_size_limit() noexcept {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
-    return UINT64_MAX;
+  if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
   return static_cast<std::uint64_t>(limit.rlim_cur);
 }
 
