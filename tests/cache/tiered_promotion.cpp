@@ -323,6 +323,50 @@ TEST_CASE("tiered write-back: a lookup during an erase never finds the older val
   }
 }
 
+TEST_CASE("tiered write-back: a lookup during a put the top refuses never finds the older value") {
+  // The tier below holds v1, the top the newer v2; v3 is too large for the
+  // top. While v3 is on its way to the tier below (held there), a lookup must
+  // see v2 (or v3), never v1.
+  for (std::string_view how : {"get", "get_many", "visit_many"}) {
+    CAPTURE(how);
+    gated_tier below(1 << 20);
+    cy::memory_tier_options options;
+    options.capacity_bytes = 1 << 14;
+    options.shard_count = 1;
+    cy::tiered<cy::memory_tier<>, gated_tier&> stack(cy::write_policy::write_back,
+                                                     cy::memory_tier<>(std::move(options)), below);
+    REQUIRE(below.put(key_of(record), bytes(value_for(record, 1))));
+    REQUIRE(stack.put(key_of(record), bytes(value_for(record, 2))));  // the top only
+    cy::byte_buffer too_large(1 << 15, std::byte{0x33});
+    std::memcpy(too_large.data(), &record, 8);
+    below.puts.arm(key_of(record));
+    std::thread writer([&] { CHECK(stack.put(key_of(record), bytes(too_large))); });
+    REQUIRE(below.puts.wait_until_holding(limit));
+    cy::byte_buffer seen;
+    bool hit = false;
+    std::vector<cy::cache_key> keys{key_of(record)};
+    std::vector<cy::byte_buffer> values(1);
+    std::vector<std::uint8_t> found(1);
+    if (how == "get") {
+      hit = stack.get(keys[0], seen);
+    } else if (how == "get_many") {
+      hit = stack.get_many(keys, values, found) == 1;
+      seen = values[0];
+    } else {
+      hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
+        seen.assign(value.begin(), value.end());
+      }) == 1;
+    }
+    below.puts.release();
+    writer.join();
+    if (hit) CHECK((seen == value_for(record, 2) || seen == too_large));
+    cy::byte_buffer out;
+    CHECK(stack.get(key_of(record), out));
+    CHECK(out == too_large);
+    CHECK_FALSE(stack.tier<0>().contains(key_of(record)));
+  }
+}
+
 namespace {
 
 // Per key: version * 4 + (last completed write was an erase) * 2 + (a write

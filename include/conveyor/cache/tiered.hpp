@@ -644,6 +644,19 @@ requires(sizeof...(Tiers) >= 1 &&
   }
   template <std::size_t I>
   static bool put_back_from(state& shared, const cache_key& key, std::span<const std::byte> value) {
+    if constexpr (I + 1 < tier_count && reports_evictions<I> && conditional_put_tier<tier_type<I>>) {
+      // A refused put_if leaves the tier's older value in place: the new one
+      // goes below first, so no lookup meets the value below it (maybe older
+      // still) while the tier lacks the key. Then the tier's value is
+      // erased, and the new one put below again: an eviction may have handed
+      // the tier's value down over it meanwhile. (Refusals only: a value too
+      // large for the tier costs two writes below.)
+      auto& tier = std::get<I>(shared.tiers);
+      if (tier.put_if(key, value, [] { return true; })) return true;
+      bool stored = put_back_from<I + 1>(shared, key, value);
+      tier.erase(key);
+      return put_back_from<I + 1>(shared, key, value) || stored;
+    }
     bool stored = put_or_erase<I>(shared, key, value);
     if constexpr (I + 1 < tier_count) {
       if (!stored || !reports_evictions<I>)
