@@ -189,10 +189,11 @@ class memory_tier {
   /// erase and eviction of the key holds (`conditional_put_tier`; `tiered`'s
   /// promotions use it). When keep() is false, or the value cannot fit,
   /// nothing changes (an older value is not erased) and it returns false.
-  /// keep() must not call into the tier; an exception from it propagates and
-  /// nothing is stored.
+  /// Counted and timed as `put`. keep() must not call into the tier; an
+  /// exception from it propagates and nothing is stored.
   template <class Keep>
   bool put_if(const cache_key& key, std::span<const std::byte> value, Keep&& keep) {
+    auto timer = start_timer();
     std::uint64_t hash = key.hash();
     shard& s = shard_for(hash);
     std::uint64_t charge = charged_bytes(value.size());
@@ -210,6 +211,7 @@ class memory_tier {
     }
     s.puts.fetch_add(1, std::memory_order_relaxed);
     s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
+    if (timer) state_->put_latency.record(std::chrono::steady_clock::now() - *timer);
     return true;
   }
 
