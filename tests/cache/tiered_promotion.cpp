@@ -22,6 +22,7 @@
 
 #include "conveyor/cache/memory_tier.hpp"
 #include "conveyor/cache/tiered.hpp"
+#include "versioned_values.hpp"
 
 namespace cy = conveyor;
 
@@ -31,21 +32,8 @@ cy::cache_key key_of(std::uint64_t record) {
   return cy::cache_key{5, 6, record};
 }
 
-// Deterministic bytes per (record, version), 100..999 bytes long; the record
-// and the version sit in the first 16 bytes.
-cy::byte_buffer value_for(std::uint64_t record, std::uint64_t version) {
-  std::size_t size = 100 + (record * 53 + version * 17) % 900;
-  cy::byte_buffer value(size);
-  for (std::size_t i = 0; i < size; ++i)
-    value[i] = static_cast<std::byte>((record * 37 + version * 101 + i) & 0xff);
-  std::memcpy(value.data(), &record, 8);
-  std::memcpy(value.data() + 8, &version, 8);
-  return value;
-}
-
-std::span<const std::byte> bytes(const cy::byte_buffer& buffer) {
-  return {buffer.data(), buffer.size()};
-}
+using conveyor::test::bytes;
+using conveyor::test::value_for;
 
 // Holds the first lookup (get or get_many) of one key after it has read the
 // value, or the first put of one key before it stores it, until released.
