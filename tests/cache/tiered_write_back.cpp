@@ -19,8 +19,8 @@
 #include "conveyor/cache/disk_tier.hpp"
 #include "conveyor/cache/memory_tier.hpp"
 #include "conveyor/cache/tiered.hpp"
-#include "versioned_values.hpp"
 #include "support/temp_dir.hpp"
+#include "versioned_values.hpp"
 
 namespace cy = conveyor;
 
