@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "conveyor/cache/detail/linear_probe.hpp"
 #include "conveyor/cache/tier.hpp"
 
 namespace conveyor::detail::disk_format {
@@ -90,19 +91,9 @@ class disk_index {
       if (slots_[at].where.fd < 0) return false;
       if (slots_[at].key == key) break;
     }
-    // Backward shift: move later slots of the run into the hole when their
-    // home is not between the hole and themselves.
-    std::size_t hole = at;
-    for (std::size_t next = (hole + 1) & mask_; slots_[next].where.fd >= 0;
-         next = (next + 1) & mask_) {
-      const std::size_t home = slots_[next].key.hash() & mask_;
-      const bool stays =
-          hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
-      if (stays) continue;
-      slots_[hole] = slots_[next];
-      hole = next;
-    }
-    slots_[hole] = slot{};
+    backward_shift_erase(
+        slots_, mask_, at, [](const slot& s) { return s.where.fd >= 0; },
+        [](const slot& s) { return s.key.hash(); });
     --size_;
     return true;
   }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "conveyor/cache/detail/linear_probe.hpp"
 #include "conveyor/cache/detail/memory_entry.hpp"
 
 namespace conveyor::detail {
@@ -89,19 +90,9 @@ class entry_index {
   void erase(const memory_entry* entry) noexcept {
     std::size_t at = entry->hash & mask_;
     while (slots_[at].entry != entry) at = (at + 1) & mask_;
-    // Backward shift: move later slots of the run into the hole when their
-    // home is not between the hole and themselves.
-    std::size_t hole = at;
-    for (std::size_t next = (hole + 1) & mask_; slots_[next].entry != nullptr;
-         next = (next + 1) & mask_) {
-      const std::size_t home = slots_[next].hash & mask_;
-      const bool stays =
-          hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
-      if (stays) continue;
-      slots_[hole] = slots_[next];
-      hole = next;
-    }
-    slots_[hole] = slot{};
+    backward_shift_erase(
+        slots_, mask_, at, [](const slot& s) { return s.entry != nullptr; },
+        [](const slot& s) { return s.hash; });
     --size_;
   }
 
