@@ -162,26 +162,8 @@ class memory_tier {
   /// evicts entries of the key's shard until it fits. Returns false when the
   /// value cannot fit; the key is then absent (an older value is erased).
   bool put(const cache_key& key, std::span<const std::byte> value) {
-    auto timer = start_timer();
-    std::uint64_t hash = key.hash();
-    shard& s = shard_for(hash);
-    std::uint64_t charge = charged_bytes(value.size());
-    if (charge > s.capacity_bytes) {
-      s.rejected_puts.fetch_add(1, std::memory_order_relaxed);
-      erase(key);  // an older value must not outlive a newer one that was refused
-      return false;
-    }
-    auto entry = detail::make_memory_entry(state_->arena, key, hash, value, charge);
-    evicted_entries evicted;
-    {
-      std::unique_lock lock(s.mutex);
-      insert_locked(s, std::move(entry), evicted);
-      report_evictions(s, evicted);  // under the lock: see eviction_listener.hpp
-    }
-    s.puts.fetch_add(1, std::memory_order_relaxed);
-    s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
-    if (timer) state_->put_latency.record(std::chrono::steady_clock::now() - *timer);
-    return true;
+    return store(
+        key, value, [] { return true; }, refused::erase_older);
   }
 
   /// `put` that stores `value` only if keep() returns true, keep() being
@@ -193,26 +175,7 @@ class memory_tier {
   /// exception from it propagates and nothing is stored.
   template <class Keep>
   bool put_if(const cache_key& key, std::span<const std::byte> value, Keep&& keep) {
-    auto timer = start_timer();
-    std::uint64_t hash = key.hash();
-    shard& s = shard_for(hash);
-    std::uint64_t charge = charged_bytes(value.size());
-    if (charge > s.capacity_bytes) {
-      s.rejected_puts.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    auto entry = detail::make_memory_entry(state_->arena, key, hash, value, charge);
-    evicted_entries evicted;
-    {
-      std::unique_lock lock(s.mutex);
-      if (!keep()) return false;
-      insert_locked(s, std::move(entry), evicted);
-      report_evictions(s, evicted);  // under the lock: see eviction_listener.hpp
-    }
-    s.puts.fetch_add(1, std::memory_order_relaxed);
-    s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
-    if (timer) state_->put_latency.record(std::chrono::steady_clock::now() - *timer);
-    return true;
+    return store(key, value, keep, refused::keep_older);
   }
 
   /// Removes `key`; returns whether it was present. Not reported to the listener.
@@ -487,6 +450,38 @@ class memory_tier {
   void set_eviction_listener(eviction_listener listener) { state_->on_evict = std::move(listener); }
 
  private:
+  // What a put that cannot fit does to an older value of the key.
+  enum class refused { erase_older, keep_older };
+
+  // put and put_if: the entry is built outside the lock; keep() is asked
+  // under it, right before the insert.
+  template <class Keep>
+  bool store(const cache_key& key, std::span<const std::byte> value, Keep&& keep,
+             refused when_refused) {
+    auto timer = start_timer();
+    std::uint64_t hash = key.hash();
+    shard& s = shard_for(hash);
+    std::uint64_t charge = charged_bytes(value.size());
+    if (charge > s.capacity_bytes) {
+      s.rejected_puts.fetch_add(1, std::memory_order_relaxed);
+      // An older value must not outlive a newer one that was refused.
+      if (when_refused == refused::erase_older) erase(key);
+      return false;
+    }
+    auto entry = detail::make_memory_entry(state_->arena, key, hash, value, charge);
+    evicted_entries evicted;
+    {
+      std::unique_lock lock(s.mutex);
+      if (!keep()) return false;
+      insert_locked(s, std::move(entry), evicted);
+      report_evictions(s, evicted);  // under the lock: see eviction_listener.hpp
+    }
+    s.puts.fetch_add(1, std::memory_order_relaxed);
+    s.bytes_written.fetch_add(value.size(), std::memory_order_relaxed);
+    if (timer) state_->put_latency.record(std::chrono::steady_clock::now() - *timer);
+    return true;
+  }
+
   struct alignas(64) shard {
     shard(const detail::eviction_budget& budget, detail::entry_arena& entries_arena)
         : capacity_bytes(budget.shard_capacity_bytes), policy(budget), arena(&entries_arena) {}
