@@ -26,6 +26,10 @@
 // sink", has a whole example.
 #pragma once
 
+#include <concepts>
+#include <string>
+
+#include "conveyor/core/batch.hpp"
 #include "conveyor/core/detail/nodes.hpp"
 
 namespace conveyor {
@@ -47,13 +51,36 @@ concept batch_function = detail::batch_function<N>;
 template <class N>
 concept batch_stream = detail::batch_stream<N>;
 
+// as_stream and run_stage are the functions the built-in stages call, published
+// here by using-declarations. Doxygen lists no function from a using-declaration,
+// so it reads the declarations below instead (docs/Doxyfile defines
+// CONVEYOR_DOXYGEN); the compiler checks that the published names still match
+// them.
+#ifdef CONVEYOR_DOXYGEN
 /// `as_stream(upstream)`: a batch_function as a batch_stream that produces the
 /// plan's batches in order on the consumer's thread; a batch_stream unchanged.
-using detail::as_stream;
+template <class Node>
+auto as_stream(Node&& upstream);
 
 /// `run_stage(name, info, work)`: returns `work()`; what it throws leaves as a
 /// stage_error naming stage `name`, `info.epoch` and `info.number` (a
 /// stage_error from upstream passes unchanged).
+template <class Work>
+auto run_stage(const std::string& name, const batch_info& info, Work&& work) -> decltype(work());
+#else
+using detail::as_stream;
 using detail::run_stage;
+
+static_assert(
+    requires(int upstream) {
+      { as_stream(upstream) } -> std::same_as<int>;
+    },
+    "as_stream(upstream) no longer matches its declaration for the API reference above");
+static_assert(
+    requires(const std::string& name, const batch_info& info, int (&work)()) {
+      { run_stage(name, info, work) } -> std::same_as<int>;
+    },
+    "run_stage(name, info, work) no longer matches its declaration for the API reference above");
+#endif
 
 }  // namespace conveyor
