@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <string>
@@ -164,6 +165,57 @@ TEST_CASE_TEMPLATE("memory_tier rejects values larger than a shard and drops the
   CHECK(tier.stats().rejected_puts == 1);
   CHECK(tier.size_bytes() == 0);
   CHECK(tier.stats().evictions == 0);
+}
+
+TEST_CASE_TEMPLATE("memory_tier put_many_if stores only the kept values and keeps older ones",
+                   Policy, cy::eviction::s3fifo, cy::eviction::lru, cy::eviction::sieve) {
+  // Keys 0..3 hold version 0. The batch: key 0 kept, key 1 not kept, key 2
+  // too large for a shard, key 4 (new) kept. Keys 1 and 2 keep version 0
+  // (put_many would have erased key 2's); keep(i) is asked with key i's
+  // shard lock held (an erase of that key from another thread waits).
+  cy::memory_tier<Policy> tier(options(4 * 4096, 4));
+  for (std::uint64_t r = 0; r < 4; ++r) REQUIRE(tier.put(key_of(r), bytes(value_for(r, 0, 200))));
+  std::vector<cy::cache_key> keys{key_of(0), key_of(1), key_of(2), key_of(4)};
+  std::vector<cy::byte_buffer> owned{value_for(0, 1, 200), value_for(1, 1, 200),
+                                     value_for(2, 1, 5000), value_for(4, 1, 200)};
+  std::vector<std::span<const std::byte>> values;
+  for (const auto& one : owned) values.push_back(bytes(one));
+  std::vector<std::uint8_t> stored(4, 9);
+  std::vector<std::size_t> asked;
+  std::atomic<bool> erased{false};
+  std::thread eraser;
+  std::size_t count = tier.put_many_if(
+      keys, values,
+      [&](std::size_t i) {
+        asked.push_back(i);
+        if (i == 3) {
+          // An erase of key 4 needs the shard's lock: it must wait until the
+          // call is done. The sleep only decides whether it got the chance.
+          eraser = std::thread([&] {
+            tier.erase(key_of(4));
+            erased = true;
+          });
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          CHECK_FALSE(erased.load());
+        }
+        return i != 1;
+      },
+      stored);
+  eraser.join();
+  CHECK(erased.load());
+  CHECK_FALSE(tier.contains(key_of(4)));  // erased after the put, not before
+  CHECK(count == 2);
+  CHECK(stored == std::vector<std::uint8_t>{1, 0, 0, 1});
+  std::sort(asked.begin(), asked.end());
+  CHECK(asked == std::vector<std::size_t>{0, 1, 3});  // not asked for the value that cannot fit
+  cy::byte_buffer out;
+  CHECK(tier.get(key_of(0), out));
+  CHECK(out == value_for(0, 1, 200));
+  CHECK(tier.get(key_of(1), out));
+  CHECK(out == value_for(1, 0, 200));
+  CHECK(tier.get(key_of(2), out));
+  CHECK(out == value_for(2, 0, 200));
+  CHECK(tier.stats().rejected_puts == 1);
 }
 
 TEST_CASE_TEMPLATE("memory_tier never exceeds its budget and accounts bytes exactly", Policy,

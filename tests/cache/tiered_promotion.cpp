@@ -43,6 +43,7 @@ class gate {
     std::lock_guard lock(mutex_);
     key_ = key;
     armed_ = true;
+    released_ = false;
   }
   void pass(const cy::cache_key& key) {
     std::unique_lock lock(mutex_);
@@ -357,6 +358,183 @@ TEST_CASE("tiered write-back: a lookup during a put the top refuses never finds 
 
 namespace {
 
+// A memory tier as an upper tier with or without eviction reports and
+// put_if (never put_many_if): `Reports` without `PutIf` is a reporting tier
+// whose refusals cannot leave an older value in place; neither is a tier
+// whose promotions take the guard's mutex; both takes the batch through
+// one put_if per value.
+template <bool Reports, bool PutIf>
+class wrapped_top {
+ public:
+  explicit wrapped_top(cy::memory_tier_options options) : inner_(std::move(options)) {}
+  bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_.get(key, out); }
+  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
+    return inner_.put(key, value);
+  }
+  template <class Keep>
+  bool put_if(const cy::cache_key& key, std::span<const std::byte> value,
+              Keep&& keep) requires PutIf {
+    return inner_.put_if(key, value, keep);
+  }
+  bool erase(const cy::cache_key& key) { return inner_.erase(key); }
+  bool contains(const cy::cache_key& key) { return inner_.contains(key); }
+  std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
+                       std::span<std::uint8_t> found) {
+    return inner_.get_many(keys, values, found);
+  }
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values) {
+    return inner_.put_many(keys, values);
+  }
+  std::size_t put_many(std::span<const cy::cache_key> keys,
+                       std::span<const std::span<const std::byte>> values,
+                       std::span<std::uint8_t> stored) {
+    return inner_.put_many(keys, values, stored);
+  }
+  template <class Visit>
+  std::size_t visit_many(std::span<const cy::cache_key> keys, Visit&& visit) {
+    return inner_.visit_many(keys, visit);
+  }
+  void set_eviction_listener(cy::eviction_listener listener) requires Reports {
+    inner_.set_eviction_listener(std::move(listener));
+  }
+  [[nodiscard]] std::uint64_t size_bytes() const { return inner_.size_bytes(); }
+  [[nodiscard]] std::uint64_t capacity_bytes() const { return inner_.capacity_bytes(); }
+  [[nodiscard]] cy::tier_stats stats() const { return inner_.stats(); }
+  [[nodiscard]] std::string_view name() const { return "wrapped"; }
+
+ private:
+  cy::memory_tier<> inner_;
+};
+using plain_top = wrapped_top<false, false>;
+using reporting_top = wrapped_top<true, false>;
+using put_if_top = wrapped_top<true, true>;
+static_assert(!cy::conditional_put_tier<plain_top>);
+static_assert(!cy::eviction_reporting_tier<plain_top>);
+static_assert(cy::visiting_tier<plain_top>);
+static_assert(cy::eviction_reporting_tier<reporting_top>);
+static_assert(!cy::conditional_put_tier<reporting_top>);
+static_assert(cy::eviction_reporting_tier<put_if_top>);
+static_assert(cy::conditional_put_tier<put_if_top>);
+static_assert(!cy::conditional_put_many_tier<put_if_top>);
+
+// A top tier of two shards holding about 6 of the 48 keys' values (the
+// stress below): most lookups miss it and promote from the tier below.
+cy::memory_tier_options small_top_options() {
+  cy::memory_tier_options options;
+  options.capacity_bytes = 6 * cy::memory_tier<>::charged_bytes(550);
+  options.shard_count = 2;
+  return options;
+}
+
+// A top of one shard of 16 KiB: value_for's values fit, 32 KiB does not.
+cy::memory_tier_options refusing_top_options() {
+  cy::memory_tier_options options;
+  options.capacity_bytes = 1 << 14;
+  options.shard_count = 1;
+  return options;
+}
+
+// The tier below holds v1, the top the newer v2 (put through the stack);
+// `write` writes v3, too large for the top, through the stack, and is held at
+// the tier below while a lookup runs: the lookup must see v2 or v3, never v1.
+// Afterwards the stack serves v3 and the top does not hold the key.
+template <class Stack, class Write>
+void check_refused_write(Stack& stack, gated_tier& below, Write write) {
+  for (std::string_view how : {"get", "get_many", "visit_many"}) {
+    CAPTURE(how);
+    REQUIRE(below.put(key_of(record), bytes(value_for(record, 1))));
+    REQUIRE(stack.put(key_of(record), bytes(value_for(record, 2))));
+    REQUIRE(stack.template tier<0>().contains(key_of(record)));
+    cy::byte_buffer too_large(1 << 15, std::byte{0x33});
+    std::memcpy(too_large.data(), &record, 8);
+    below.puts.arm(key_of(record));
+    std::thread writer([&] { CHECK(write(bytes(too_large))); });
+    REQUIRE(below.puts.wait_until_holding(limit));
+    cy::byte_buffer seen;
+    bool hit = false;
+    std::vector<cy::cache_key> keys{key_of(record)};
+    std::vector<cy::byte_buffer> values(1);
+    std::vector<std::uint8_t> found(1);
+    if (how == "get") {
+      hit = stack.get(keys[0], seen);
+    } else if (how == "get_many") {
+      hit = stack.get_many(keys, values, found) == 1;
+      seen = values[0];
+    } else {
+      hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
+        seen.assign(value.begin(), value.end());
+      }) == 1;
+    }
+    below.puts.release();
+    writer.join();
+    CHECK_FALSE((hit && seen == value_for(record, 1)));
+    if (hit) CHECK((seen == value_for(record, 2) || seen == too_large));
+    cy::byte_buffer out;
+    CHECK(stack.get(key_of(record), out));
+    CHECK(out == too_large);
+    CHECK_FALSE(stack.template tier<0>().contains(key_of(record)));
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "tiered write-back: a lookup during a put_many the top refuses never finds the older "
+    "value") {
+  // As the single put above, for a value refused inside a batch: the top must
+  // keep v2 until v3 is below.
+  gated_tier below(1 << 20);
+  cy::tiered<cy::memory_tier<>, gated_tier&> stack(
+      cy::write_policy::write_back, cy::memory_tier<>(refusing_top_options()), below);
+  const cy::byte_buffer other = value_for(record + 1, 1);
+  check_refused_write(stack, below, [&](std::span<const std::byte> value) {
+    std::vector<cy::cache_key> keys{key_of(record + 1), key_of(record)};
+    std::vector<std::span<const std::byte>> values{bytes(other), value};
+    std::vector<std::uint8_t> stored(2);
+    return stack.put_many(keys, values, stored) == 2 && stored[1] == 1;
+  });
+}
+
+TEST_CASE(
+    "tiered write-back: a put refused by a reporting top without put_if never lets a "
+    "lookup find the older value") {
+  gated_tier below(1 << 20);
+  cy::tiered<reporting_top, gated_tier&> stack(cy::write_policy::write_back,
+                                               reporting_top(refusing_top_options()), below);
+  check_refused_write(stack, below, [&](std::span<const std::byte> value) {
+    return stack.put(key_of(record), value);
+  });
+}
+
+TEST_CASE(
+    "tiered write-back: a put_many refused by a reporting top without put_if never lets a "
+    "lookup find the older value") {
+  gated_tier below(1 << 20);
+  cy::tiered<reporting_top, gated_tier&> stack(cy::write_policy::write_back,
+                                               reporting_top(refusing_top_options()), below);
+  check_refused_write(stack, below, [&](std::span<const std::byte> value) {
+    std::vector<cy::cache_key> keys{key_of(record)};
+    std::vector<std::span<const std::byte>> values{value};
+    return stack.put_many(keys, values) == 1;
+  });
+}
+
+TEST_CASE(
+    "tiered write-back: a put_many refused by a top with put_if but no put_many_if never "
+    "lets a lookup find the older value") {
+  gated_tier below(1 << 20);
+  cy::tiered<put_if_top, gated_tier&> stack(cy::write_policy::write_back,
+                                            put_if_top(refusing_top_options()), below);
+  check_refused_write(stack, below, [&](std::span<const std::byte> value) {
+    std::vector<cy::cache_key> keys{key_of(record)};
+    std::vector<std::span<const std::byte>> values{value};
+    return stack.put_many(keys, values) == 1;
+  });
+}
+
+namespace {
+
 // Per key: version * 4 + (last completed write was an erase) * 2 + (a write
 // is in progress). One writer thread per key, so versions only grow.
 std::uint64_t encode(std::uint64_t version, bool erased, bool in_progress) {
@@ -373,8 +551,16 @@ struct stress_result {
 // than the last write completed before it, its bytes are that version's, and
 // a key whose last completed write was a put, with no write in progress
 // before or after the lookup, is found (the lower tier never evicts).
+// With `large`, one version in four is 4 KiB, too large for small_top's
+// shards: puts of it are refused by the top and go below.
+cy::byte_buffer stress_value(std::uint64_t record, std::uint64_t version, bool large) {
+  cy::byte_buffer value = value_for(record, version);
+  if (large && version % 4 == 3) value.resize(4096, static_cast<std::byte>(version & 0xff));
+  return value;
+}
+
 template <class Stack>
-stress_result stress(Stack& stack, int steps) {
+stress_result stress(Stack& stack, int steps, bool large) {
   constexpr std::uint64_t keys_total = 48;
   constexpr std::size_t batch = 4;
   std::vector<std::atomic<std::uint64_t>> state(keys_total);
@@ -393,7 +579,7 @@ stress_result stress(Stack& stack, int steps) {
       }
       std::memcpy(&got_record, value.data(), 8);
       std::memcpy(&got_version, value.data() + 8, 8);
-      auto expected = value_for(key_record, got_version);
+      auto expected = stress_value(key_record, got_version, large);
       if (got_record != key_record ||
           !std::equal(value.begin(), value.end(), expected.begin(), expected.end()))
         wrong.fetch_add(1);
@@ -431,7 +617,7 @@ stress_result stress(Stack& stack, int steps) {
               } while (std::find(records.begin(), records.begin() + static_cast<long>(i),
                                  records[i]) != records.begin() + static_cast<long>(i));
               keys[i] = key_of(records[i]);
-              values[i] = value_for(records[i], ++version[records[i]]);
+              values[i] = stress_value(records[i], ++version[records[i]], large);
               spans[i] = bytes(values[i]);
               state[records[i]].store(state[records[i]].load() | 1);
             }
@@ -443,7 +629,7 @@ stress_result stress(Stack& stack, int steps) {
           default: {  // put
             std::uint64_t r = own();
             state[r].store(state[r].load() | 1);
-            bool ok = stack.put(key_of(r), bytes(value_for(r, ++version[r])));
+            bool ok = stack.put(key_of(r), bytes(stress_value(r, ++version[r], large)));
             state[r].store(encode(version[r], !ok, false));
           }
         }
@@ -501,63 +687,18 @@ stress_result stress(Stack& stack, int steps) {
   return {stale.load(), wrong.load(), lost.load(), hits.load()};
 }
 
-// A top tier of two shards holding about 6 of the 48 keys' values: most
-// lookups miss it and promote from the tier below.
-cy::memory_tier<> small_top() {
-  cy::memory_tier_options options;
-  options.capacity_bytes = 6 * cy::memory_tier<>::charged_bytes(550);
-  options.shard_count = 2;
-  return cy::memory_tier<>(std::move(options));
-}
-
-// A memory tier without put_if: promotions into it take the guard's mutex.
-class plain_top {
- public:
-  plain_top() : inner_(small_top()) {}
-  bool get(const cy::cache_key& key, cy::byte_buffer& out) { return inner_.get(key, out); }
-  bool put(const cy::cache_key& key, std::span<const std::byte> value) {
-    return inner_.put(key, value);
-  }
-  bool erase(const cy::cache_key& key) { return inner_.erase(key); }
-  bool contains(const cy::cache_key& key) { return inner_.contains(key); }
-  std::size_t get_many(std::span<const cy::cache_key> keys, std::span<cy::byte_buffer> values,
-                       std::span<std::uint8_t> found) {
-    return inner_.get_many(keys, values, found);
-  }
-  std::size_t put_many(std::span<const cy::cache_key> keys,
-                       std::span<const std::span<const std::byte>> values) {
-    return inner_.put_many(keys, values);
-  }
-  std::size_t put_many(std::span<const cy::cache_key> keys,
-                       std::span<const std::span<const std::byte>> values,
-                       std::span<std::uint8_t> stored) {
-    return inner_.put_many(keys, values, stored);
-  }
-  template <class Visit>
-  std::size_t visit_many(std::span<const cy::cache_key> keys, Visit&& visit) {
-    return inner_.visit_many(keys, visit);
-  }
-  [[nodiscard]] std::uint64_t size_bytes() const { return inner_.size_bytes(); }
-  [[nodiscard]] std::uint64_t capacity_bytes() const { return inner_.capacity_bytes(); }
-  [[nodiscard]] cy::tier_stats stats() const { return inner_.stats(); }
-  [[nodiscard]] std::string_view name() const { return "plain"; }
-
- private:
-  cy::memory_tier<> inner_;
-};
-static_assert(!cy::conditional_put_tier<plain_top>);
-static_assert(cy::visiting_tier<plain_top>);
-
 template <class Stack>
-void run_stress(Stack& stack) {
-  auto result = stress(stack, 6000);
+void run_stress(Stack& stack, bool large) {
+  auto result = stress(stack, 6000, large);
   CHECK(result.wrong == 0);
   CHECK(result.stale == 0);
   CHECK(result.lost == 0);
   CHECK(result.hits > 0);
   CHECK(stack.template tier<0>().stats().evictions > 0);
   CHECK(stack.template tier<1>().stats().hits > 0);  // values were read below, and promoted
+  if (large) CHECK(stack.template tier<0>().stats().rejected_puts > 0);
   MESSAGE("hits: ", result.hits, ", top evictions: ", stack.template tier<0>().stats().evictions,
+          ", top refusals: ", stack.template tier<0>().stats().rejected_puts,
           ", lower hits: ", stack.template tier<1>().stats().hits);
 }
 
@@ -565,18 +706,35 @@ void run_stress(Stack& stack) {
 
 TEST_CASE(
     "tiered under concurrent rewrites and erases: no hit is older than the last completed write") {
+  // `large`: some values are refused by the top (write-back: they go below
+  // while the top keeps the older value until they are there).
   using lower = cy::memory_tier<cy::eviction::lru>;
-  for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
-    CAPTURE(static_cast<int>(policy));
-    {
-      INFO("memory over memory");
-      cy::tiered<cy::memory_tier<>, lower> stack(policy, small_top(), lower(64 << 20));
-      run_stress(stack);
+  for (bool large : {false, true})
+    for (auto policy : {cy::write_policy::write_through, cy::write_policy::write_back}) {
+      CAPTURE(large);
+      CAPTURE(static_cast<int>(policy));
+      {
+        INFO("memory over memory");
+        cy::tiered<cy::memory_tier<>, lower> stack(policy, cy::memory_tier<>(small_top_options()),
+                                                   lower(64 << 20));
+        run_stress(stack, large);
+      }
+      {
+        INFO("an upper tier without put_if");
+        cy::tiered<plain_top, lower> stack(policy, plain_top(small_top_options()), lower(64 << 20));
+        run_stress(stack, large);
+      }
+      {
+        INFO("an upper tier that reports evictions, without put_if");
+        cy::tiered<reporting_top, lower> stack(policy, reporting_top(small_top_options()),
+                                               lower(64 << 20));
+        run_stress(stack, large);
+      }
+      {
+        INFO("an upper tier with put_if, without put_many_if");
+        cy::tiered<put_if_top, lower> stack(policy, put_if_top(small_top_options()),
+                                            lower(64 << 20));
+        run_stress(stack, large);
+      }
     }
-    {
-      INFO("an upper tier without put_if");
-      cy::tiered<plain_top, lower> stack(policy, plain_top(), lower(64 << 20));
-      run_stress(stack);
-    }
-  }
 }

@@ -303,69 +303,24 @@ class memory_tier {
   template <class Write>
   std::size_t put_many_with(std::span<const cache_key> keys, std::span<const std::size_t> sizes,
                             Write&& write, std::span<std::uint8_t> stored) {
-    auto timer = start_timer();
-    const std::size_t count = std::min({keys.size(), sizes.size(), stored.size()});
-    // Per thread, reused; emptied on every exit, so that no entry outlives
-    // this call in it (the tier may be gone by this thread's next call).
-    thread_local std::vector<detail::memory_entry_ptr> entries;
-    thread_local std::vector<std::size_t> block_sizes;
-    thread_local std::vector<detail::entry_arena::block> blocks;
-    struct empty_on_exit {
-      ~empty_on_exit() { entries.clear(); }
-    } empty_entries;
-    entries.clear();
-    entries.resize(count);
-    block_sizes.resize(count);
-    blocks.resize(count);
-    for (std::size_t i = 0; i < count; ++i) {
-      stored[i] = 0;
-      const bool fits = charged_bytes(sizes[i]) <= shard_for(keys[i].hash()).capacity_bytes;
-      block_sizes[i] = fits ? detail::memory_entry_bytes(sizes[i]) : 0;
-    }
-    state_->arena.allocate_many(block_sizes, blocks);  // one arena lock for the batch
-    for (std::size_t i = 0; i < count; ++i)
-      if (block_sizes[i] != 0)
-        entries[i] = detail::make_memory_entry_in(state_->arena, blocks[i], keys[i], keys[i].hash(),
-                                                  sizes[i], charged_bytes(sizes[i]));
-    for (std::size_t i = 0; i < count; ++i)
-      if (entries[i]) write(i, std::span<std::byte>(entries[i]->value_data(), sizes[i]));
-    const auto& groups = group_by_shard(keys.first(count));
-    std::size_t total = 0;
-    // Victims of every shard, reported under their shard's lock (see
-    // eviction_listener.hpp) and freed once the call is done.
-    std::vector<detail::memory_entry_ptr> evicted_all;
-    evicted_entries evicted;
-    for (std::size_t g = 0; g + 1 < groups.starts.size(); ++g) {
-      const std::uint32_t begin = groups.starts[g], end = groups.starts[g + 1];
-      if (begin == end) continue;
-      shard& s = *state_->shards[g];
-      std::uint64_t puts = 0, rejected = 0, bytes = 0;
-      evicted.clear();
-      {
-        std::unique_lock lock(s.mutex);
-        for (std::uint32_t at = begin; at < end; ++at) {
-          const std::uint32_t i = groups.order[at];
-          if (!entries[i]) {
-            erase_locked(s, keys[i]);  // refused: an older value must not outlive it
-            ++rejected;
-            continue;
-          }
-          bytes += sizes[i];
-          insert_locked(s, std::move(entries[i]), evicted);
-          stored[i] = 1;
-          ++puts;
-        }
-        report_evictions(s, evicted);
-      }
-      if (puts != 0) s.puts.fetch_add(puts, std::memory_order_relaxed);
-      if (rejected != 0) s.rejected_puts.fetch_add(rejected, std::memory_order_relaxed);
-      if (bytes != 0) s.bytes_written.fetch_add(bytes, std::memory_order_relaxed);
-      for (auto& victim : evicted) evicted_all.push_back(std::move(victim));
-      total += puts;
-    }
-    if (timer && count != 0)
-      state_->put_latency.record((std::chrono::steady_clock::now() - *timer) / count);
-    return total;
+    return store_many(
+        keys, sizes, write, stored, [](std::size_t) { return true; }, refused::erase_older);
+  }
+
+  /// `put_many` that stores value i only if keep(i) returns true, keep(i)
+  /// being called under the exclusive lock of key i's shard, right before
+  /// the value goes in (`put_if` per value, one lock per shard per call:
+  /// `conditional_put_many_tier`). A value not kept, or too large for its
+  /// shard, leaves its key as it was (an older value is not erased), and
+  /// stored[i] is 0. Counted and timed as `put_many` (a value not kept is
+  /// counted neither stored nor rejected, as `put_if`). keep must not call
+  /// into the tier, and must not throw (it runs between an eviction and its
+  /// report to the listener). The spans must be equally long.
+  template <class Keep>
+  std::size_t put_many_if(std::span<const cache_key> keys,
+                          std::span<const std::span<const std::byte>> values, Keep&& keep,
+                          std::span<std::uint8_t> stored) {
+    return copy_many(keys, values, stored, keep, refused::keep_older);
   }
 
   /// `put` for each pair; returns how many values were stored.
@@ -379,17 +334,8 @@ class memory_tier {
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values,
                        std::span<std::uint8_t> stored) {
-    const std::size_t count = std::min({keys.size(), values.size(), stored.size()});
-    thread_local std::vector<std::size_t> sizes;
-    sizes.resize(count);
-    for (std::size_t i = 0; i < count; ++i) sizes[i] = values[i].size();
-    return put_many_with(
-        keys.first(count), sizes,
-        [&](std::size_t i, std::span<std::byte> destination) {
-          if (!destination.empty())
-            std::memcpy(destination.data(), values[i].data(), destination.size());
-        },
-        stored.first(count));
+    return copy_many(
+        keys, values, stored, [](std::size_t) { return true; }, refused::erase_older);
   }
 
   /// Bytes charged by the entries held now (a racy sum across shards).
@@ -452,6 +398,97 @@ class memory_tier {
  private:
   // What a put that cannot fit does to an older value of the key.
   enum class refused { erase_older, keep_older };
+
+  // put_many and put_many_if: the values copied into their blocks.
+  template <class Keep>
+  std::size_t copy_many(std::span<const cache_key> keys,
+                        std::span<const std::span<const std::byte>> values,
+                        std::span<std::uint8_t> stored, Keep&& keep, refused when_refused) {
+    const std::size_t count = std::min({keys.size(), values.size(), stored.size()});
+    thread_local std::vector<std::size_t> sizes;
+    sizes.resize(count);
+    for (std::size_t i = 0; i < count; ++i) sizes[i] = values[i].size();
+    return store_many(
+        keys.first(count), sizes,
+        [&](std::size_t i, std::span<std::byte> destination) {
+          if (!destination.empty())
+            std::memcpy(destination.data(), values[i].data(), destination.size());
+        },
+        stored.first(count), keep, when_refused);
+  }
+
+  // put_many_with and put_many_if: blocks allocated and written outside the
+  // locks; keep(i) asked under key i's shard lock, right before the insert.
+  template <class Write, class Keep>
+  std::size_t store_many(std::span<const cache_key> keys, std::span<const std::size_t> sizes,
+                         Write&& write, std::span<std::uint8_t> stored, Keep&& keep,
+                         refused when_refused) {
+    auto timer = start_timer();
+    const std::size_t count = std::min({keys.size(), sizes.size(), stored.size()});
+    // Per thread, reused; emptied on every exit, so that no entry outlives
+    // this call in it (the tier may be gone by this thread's next call).
+    thread_local std::vector<detail::memory_entry_ptr> entries;
+    thread_local std::vector<std::size_t> block_sizes;
+    thread_local std::vector<detail::entry_arena::block> blocks;
+    struct empty_on_exit {
+      ~empty_on_exit() { entries.clear(); }
+    } empty_entries;
+    entries.clear();
+    entries.resize(count);
+    block_sizes.resize(count);
+    blocks.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      stored[i] = 0;
+      const bool fits = charged_bytes(sizes[i]) <= shard_for(keys[i].hash()).capacity_bytes;
+      block_sizes[i] = fits ? detail::memory_entry_bytes(sizes[i]) : 0;
+    }
+    state_->arena.allocate_many(block_sizes, blocks);  // one arena lock for the batch
+    for (std::size_t i = 0; i < count; ++i)
+      if (block_sizes[i] != 0)
+        entries[i] = detail::make_memory_entry_in(state_->arena, blocks[i], keys[i], keys[i].hash(),
+                                                  sizes[i], charged_bytes(sizes[i]));
+    for (std::size_t i = 0; i < count; ++i)
+      if (entries[i]) write(i, std::span<std::byte>(entries[i]->value_data(), sizes[i]));
+    const auto& groups = group_by_shard(keys.first(count));
+    std::size_t total = 0;
+    // Victims of every shard, reported under their shard's lock (see
+    // eviction_listener.hpp) and freed once the call is done.
+    std::vector<detail::memory_entry_ptr> evicted_all;
+    evicted_entries evicted;
+    for (std::size_t g = 0; g + 1 < groups.starts.size(); ++g) {
+      const std::uint32_t begin = groups.starts[g], end = groups.starts[g + 1];
+      if (begin == end) continue;
+      shard& s = *state_->shards[g];
+      std::uint64_t puts = 0, rejected = 0, bytes = 0;
+      evicted.clear();
+      {
+        std::unique_lock lock(s.mutex);
+        for (std::uint32_t at = begin; at < end; ++at) {
+          const std::uint32_t i = groups.order[at];
+          if (!entries[i]) {
+            // Refused: an older value must not outlive it (put_many_if: kept).
+            if (when_refused == refused::erase_older) erase_locked(s, keys[i]);
+            ++rejected;
+            continue;
+          }
+          if (!keep(static_cast<std::size_t>(i))) continue;
+          bytes += sizes[i];
+          insert_locked(s, std::move(entries[i]), evicted);
+          stored[i] = 1;
+          ++puts;
+        }
+        report_evictions(s, evicted);
+      }
+      if (puts != 0) s.puts.fetch_add(puts, std::memory_order_relaxed);
+      if (rejected != 0) s.rejected_puts.fetch_add(rejected, std::memory_order_relaxed);
+      if (bytes != 0) s.bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+      for (auto& victim : evicted) evicted_all.push_back(std::move(victim));
+      total += puts;
+    }
+    if (timer && count != 0)
+      state_->put_latency.record((std::chrono::steady_clock::now() - *timer) / count);
+    return total;
+  }
 
   // put and put_if: the entry is built outside the lock; keep() is asked
   // under it, right before the insert.
@@ -684,5 +721,6 @@ static_assert(visiting_tier<memory_tier<>>);
 static_assert(in_place_put_tier<memory_tier<>>);
 static_assert(in_process_tier<memory_tier<>>);
 static_assert(conditional_put_tier<memory_tier<>>);
+static_assert(conditional_put_many_tier<memory_tier<>>);
 
 }  // namespace conveyor

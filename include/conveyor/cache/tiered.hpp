@@ -30,9 +30,12 @@ enum class write_policy : std::uint8_t {
   /// Every put goes to every tier. Lower tiers always hold what upper ones do.
   write_through,
   /// A put goes to the top tier; a tier that reports evictions
-  /// (`eviction_reporting_tier`) hands each value it evicts to the tier below.
-  /// A value also goes straight down past any tier that cannot report
-  /// evictions, or that refused it (too large). A value that was promoted
+  /// (`eviction_reporting_tier`) and has a conditional put
+  /// (`conditional_put_tier`, as `memory_tier`) hands each value it evicts
+  /// to the tier below. A value also goes straight down past any other tier,
+  /// or one that refused it (too large); a refused value leaves the older
+  /// one in the tier until the new one is below, so no lookup meanwhile
+  /// finds a value older still in a lower tier. A value that was promoted
   /// from a lower tier and is evicted unchanged is not written down again
   /// (its bytes are already there): reading does not grow a disk tier.
   /// The hand-over happens before the upper tier releases the victim's lock
@@ -120,9 +123,8 @@ requires(sizeof...(Tiers) >= 1 &&
   /// every value it hands out comes from one of its tiers' `get_many` or
   /// `visit_many` (a value promoted into an upper tier was handed out, so
   /// checked, by the lower one on its way up).
-  static constexpr bool values_verified =
-      ((in_process_tier<std::remove_reference_t<Tiers>> ||
-        verifying_tier<std::remove_reference_t<Tiers>>)&&...);
+  static constexpr bool values_verified = ((in_process_tier<std::remove_reference_t<Tiers>> ||
+                                            verifying_tier<std::remove_reference_t<Tiers>>)&&...);
 
   /// Looks `key` up top-down; on a hit below the top, copies the value into
   /// every tier above the one that had it, unless a put or erase of the key
@@ -178,9 +180,7 @@ requires(sizeof...(Tiers) >= 1 &&
   /// Flushes every tier that writes behind (`flushable_tier`), top first:
   /// the writes queued before the call are done when it returns. Present when
   /// some tier has `flush()`.
-  void flush()
-    requires(flushable_tier<std::remove_reference_t<Tiers>> || ...)
-  {
+  void flush() requires(flushable_tier<std::remove_reference_t<Tiers>> || ...) {
     std::apply(
         [](auto&... tiers) {
           auto one = [](auto& tier) {
@@ -226,9 +226,8 @@ requires(sizeof...(Tiers) >= 1 &&
   /// any order, and returns the hits; counts as `get_many`. `visit` must not
   /// call into the stack; an exception from it propagates.
   template <class Visit>
-  std::size_t visit_many(std::span<const cache_key> keys, Visit&& visit)
-    requires visiting_tier<std::remove_reference_t<std::tuple_element_t<0, std::tuple<Tiers...>>>>
-  {
+  std::size_t visit_many(std::span<const cache_key> keys, Visit&& visit) requires
+      visiting_tier<std::remove_reference_t<std::tuple_element_t<0, std::tuple<Tiers...>>>> {
     auto started = std::chrono::steady_clock::now();
     const std::size_t count = keys.size();
     thread_local std::vector<std::uint8_t> found;
@@ -236,12 +235,12 @@ requires(sizeof...(Tiers) >= 1 &&
     found.assign(count, 0);
     std::uint64_t bytes = 0;
     const auto snapshots = read_generations(keys);
-    std::size_t hits = std::get<0>(state_->tiers).visit_many(
-        keys, [&](std::size_t i, std::span<const std::byte> value) {
-          found[i] = 1;
-          bytes += value.size();
-          visit(i, value);
-        });
+    std::size_t hits = std::get<0>(state_->tiers)
+                           .visit_many(keys, [&](std::size_t i, std::span<const std::byte> value) {
+                             found[i] = 1;
+                             bytes += value.size();
+                             visit(i, value);
+                           });
     if constexpr (tier_count > 1) {
       if (hits < count) {
         if (values.size() < count) values.resize(count);
@@ -388,8 +387,8 @@ requires(sizeof...(Tiers) >= 1 &&
     // only costs a dropped promotion. The top bits of the product spread
     // consecutive records over all stripes.
     static std::size_t stripe_of(const cache_key& key) noexcept {
-      std::uint64_t mixed = (key.record ^ (key.chain << 1) ^ (key.dataset << 2)) *
-                            std::uint64_t{0x9e3779b97f4a7c15};
+      std::uint64_t mixed =
+          (key.record ^ (key.chain << 1) ^ (key.dataset << 2)) * std::uint64_t{0x9e3779b97f4a7c15};
       return static_cast<std::size_t>(mixed >> (64 - stripe_bits));
     }
     std::atomic<std::uint64_t>& stripe(const cache_key& key) const noexcept {
@@ -477,7 +476,8 @@ requires(sizeof...(Tiers) >= 1 &&
       return (!conditional_put_tier<
                   std::remove_reference_t<std::tuple_element_t<Upper, std::tuple<Tiers...>>>> ||
               ...);
-    }(std::make_index_sequence<tier_count - 1>{});
+    }
+    (std::make_index_sequence<tier_count - 1>{});
   }();
 
   // A put, put_many or erase of `keys`: started on construction, before any
@@ -517,8 +517,15 @@ requires(sizeof...(Tiers) >= 1 &&
 
   template <std::size_t I>
   using tier_type = std::remove_reference_t<std::tuple_element_t<I, std::tuple<Tiers...>>>;
+  // Whether write-back hands tier I's evictions to the tier below: tier I
+  // reports them and has a conditional put, so that a value it refuses leaves
+  // its older one in place until the new one is below (put_back_from,
+  // put_many_from). A reporting tier without put_if is written through like
+  // one that cannot report: a refusal there may drop the older value at once,
+  // and a lookup would then find a value older still below it.
   template <std::size_t I>
-  static constexpr bool reports_evictions = eviction_reporting_tier<tier_type<I>>;
+  static constexpr bool hands_down =
+      eviction_reporting_tier<tier_type<I>>&& conditional_put_tier<tier_type<I>>;
 
   void build_name() {
     std::apply(
@@ -539,7 +546,7 @@ requires(sizeof...(Tiers) >= 1 &&
   template <std::size_t I = 0>
   void install_listeners(std::true_type) {
     if constexpr (I + 1 < tier_count) {
-      if constexpr (reports_evictions<I>) {
+      if constexpr (hands_down<I>) {
         state* shared = state_.get();
         std::get<I>(state_->tiers)
             .set_eviction_listener(
@@ -560,7 +567,7 @@ requires(sizeof...(Tiers) >= 1 &&
   template <std::size_t I>
   void remove_listener() noexcept {
     if constexpr (I + 1 < tier_count) {
-      if constexpr (reports_evictions<I>) std::get<I>(state_->tiers).set_eviction_listener({});
+      if constexpr (hands_down<I>) std::get<I>(state_->tiers).set_eviction_listener({});
       remove_listener<I + 1>();
     }
   }
@@ -614,7 +621,7 @@ requires(sizeof...(Tiers) >= 1 &&
     [&]<std::size_t... Upper>(std::index_sequence<Upper...>) {
       (
           [&] {
-            if constexpr (reports_evictions<Upper>)
+            if constexpr (hands_down<Upper>)
               state_->clean[Upper].mark(key, clean_values::digest(value), snapshot);
           }(),
           ...);
@@ -644,7 +651,7 @@ requires(sizeof...(Tiers) >= 1 &&
   }
   template <std::size_t I>
   static bool put_back_from(state& shared, const cache_key& key, std::span<const std::byte> value) {
-    if constexpr (I + 1 < tier_count && reports_evictions<I> && conditional_put_tier<tier_type<I>>) {
+    if constexpr (I + 1 < tier_count && hands_down<I>) {
       // A refused put_if leaves the tier's older value in place: the new one
       // goes below first, so no lookup meets the value below it (maybe older
       // still) while the tier lacks the key. Then the tier's value is
@@ -659,10 +666,29 @@ requires(sizeof...(Tiers) >= 1 &&
     }
     bool stored = put_or_erase<I>(shared, key, value);
     if constexpr (I + 1 < tier_count) {
-      if (!stored || !reports_evictions<I>)
-        stored = put_back_from<I + 1>(shared, key, value) || stored;
+      if (!stored || !hands_down<I>) stored = put_back_from<I + 1>(shared, key, value) || stored;
     }
     return stored;
+  }
+
+  // Puts the values into a tier that hands down (a conditional_put_tier),
+  // leaving the older value of each key it refuses in place: one put_many_if
+  // where the tier has it, else one put_if per value.
+  template <class Tier>
+  static std::size_t put_many_unless_refused(Tier& tier, std::span<const cache_key> keys,
+                                             std::span<const std::span<const std::byte>> values,
+                                             std::span<std::uint8_t> stored) {
+    if constexpr (conditional_put_many_tier<Tier>) {
+      return tier.put_many_if(
+          keys, values, [](std::size_t) { return true; }, stored);
+    } else {
+      std::size_t count = 0;
+      for (std::size_t j = 0; j < keys.size(); ++j) {
+        stored[j] = tier.put_if(keys[j], values[j], [] { return true; }) ? 1 : 0;
+        count += stored[j];
+      }
+      return count;
+    }
   }
 
   // Puts `keys` and `values` (non-empty) into tier I and on down, erasing each
@@ -674,6 +700,32 @@ requires(sizeof...(Tiers) >= 1 &&
                      std::span<const std::size_t> positions, std::span<std::uint8_t> stored_any) {
     auto& tier = std::get<I>(state_->tiers);
     std::vector<std::uint8_t> stored(keys.size(), 0);
+    if constexpr (I + 1 < tier_count && hands_down<I>) {
+      if (state_->policy == write_policy::write_back) {
+        // As put_back_from, per value: the tier keeps the older value of a
+        // key whose new value it refused; the refused values go below, then
+        // are erased from the tier, then go below again (an eviction may have
+        // handed the tier's older value down over them meanwhile).
+        put_many_unless_refused(tier, keys, values, std::span(stored));
+        std::vector<cache_key> refused_keys;
+        std::vector<std::span<const std::byte>> refused_values;
+        std::vector<std::size_t> refused_positions;
+        for (std::size_t j = 0; j < keys.size(); ++j) {
+          if (stored[j] != 0) {
+            stored_any[positions.empty() ? j : positions[j]] = 1;
+            continue;
+          }
+          refused_keys.push_back(keys[j]);
+          refused_values.push_back(values[j]);
+          refused_positions.push_back(positions.empty() ? j : positions[j]);
+        }
+        if (refused_keys.empty()) return;
+        put_many_from<I + 1>(refused_keys, refused_values, refused_positions, stored_any);
+        for (const auto& key : refused_keys) tier.erase(key);
+        put_many_from<I + 1>(refused_keys, refused_values, refused_positions, stored_any);
+        return;
+      }
+    }
     std::size_t stored_count = put_many_reporting(tier, keys, values, std::span(stored));
     for (std::size_t j = 0; j < keys.size(); ++j) {
       if (stored[j] != 0)
@@ -682,7 +734,7 @@ requires(sizeof...(Tiers) >= 1 &&
         tier.erase(keys[j]);
     }
     if constexpr (I + 1 < tier_count) {
-      if (state_->policy == write_policy::write_through || !reports_evictions<I>) {
+      if (state_->policy == write_policy::write_through || !hands_down<I>) {
         put_many_from<I + 1>(keys, values, positions, stored_any);
       } else if (stored_count < keys.size()) {
         std::vector<cache_key> refused_keys;
