@@ -581,7 +581,7 @@ TEST_CASE(
     REQUIRE(disk->get(records[10].key, value));
     REQUIRE(value.size() > cy::detail::row_fixed_header_bytes);
     for (std::size_t b = 16; b < 20; ++b) value[b] = std::byte{0};  // the row's CRC32C
-    value[20] |= std::byte{cy::detail::row_flag_no_checksum};        // flags: not computed
+    value[20] |= std::byte{cy::detail::row_flag_no_checksum};       // flags: not computed
     REQUIRE(disk->put(records[10].key, value));
     // Damage 6 records' payload bytes (past the row header: a row that trusts
     // its tier would accept them) after the tier opened: the tier's own check
@@ -690,4 +690,132 @@ TEST_CASE(
   for (auto& b : pipe.epoch(0)) (void)b;
   CHECK(cy::cache_stats(pipe).hits == first_batch_rows);
   CHECK(calls->load() == record_count - first_batch_rows);
+}
+
+// ---- bitmap columns ----------------------------------------------------------
+
+namespace {
+
+auto binary_pipe(call_counter calls) {
+  return counted_source(record_count, std::move(calls)) | cy::shuffle(7) | cy::batch(16) |
+         cy::map("expand-binary", expand_binary);
+}
+
+std::vector<std::vector<binary_snapshot>> binary_reference(int epochs = 3) {
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = binary_pipe(calls) | cy::parallel(2);
+  std::vector<std::vector<binary_snapshot>> out;
+  for (int e = 0; e < epochs; ++e)
+    out.push_back(run_binary_epoch(pipe, static_cast<std::uint64_t>(e)));
+  return out;
+}
+
+// Of the 4 dense columns of each of the 700 records (support header): x is
+// binary but in every 7th record, u always, h but in every 5th, y never.
+constexpr std::uint64_t binary_bitmaps = (700 - 100) + 700 + (700 - 140);
+constexpr std::uint64_t binary_raws = 100 + 140 + 700;
+
+// Three epochs through cache(tier, pack) | parallel(2) are bit-identical to
+// the uncached run, epochs 1 and 2 all hits; returns the tier's bytes.
+template <class Tier>
+void check_binary_same_as_uncached(std::shared_ptr<Tier> tier, bool pack) {
+  CAPTURE(pack);
+  static const auto expected = binary_reference();
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  cy::cache_options options;
+  options.pack_binary_columns = pack;
+  auto pipe = binary_pipe(calls) | cy::cache(tier, options) | cy::parallel(2);
+  for (std::uint64_t e = 0; e < 3; ++e) CHECK(run_binary_epoch(pipe, e) == expected[e]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(calls->load() == record_count);
+  CHECK(stats.hits == 2 * record_count);
+  CHECK(stats.invalid == 0);
+  CHECK(stats.tier_errors == 0);
+  CHECK(stats.bitmap_columns == (pack ? binary_bitmaps : 0));
+  CHECK(stats.raw_columns == (pack ? binary_raws : binary_raws + binary_bitmaps));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "cache_stage: binary columns are stored as bitmaps in every tier and come back bit-exact") {
+  SUBCASE("memory tier (trusted past the header)") {
+    auto packed = std::make_shared<cy::memory_tier<>>(64 << 20);
+    check_binary_same_as_uncached(packed, true);
+    auto raw = std::make_shared<cy::memory_tier<>>(64 << 20);
+    check_binary_same_as_uncached(raw, false);
+    // About 4.2 KiB of x per record raw; 129 bytes as a bitmap.
+    CHECK(packed->size_bytes() * 4 < raw->size_bytes());
+  }
+  SUBCASE("a tier whose values are CRC-checked by the stage") {
+    auto memory = std::make_shared<cy::memory_tier<>>(64 << 20);
+    static_assert(!cy::in_process_tier<instrumented_tier<cy::memory_tier<>>> &&
+                  !cy::verifying_tier<instrumented_tier<cy::memory_tier<>>>);
+    check_binary_same_as_uncached(std::make_shared<instrumented_tier<cy::memory_tier<>>>(memory),
+                                  true);
+  }
+  SUBCASE("disk tier, and tiered<memory, disk> write-back") {
+    cy::test::temp_dir dir("cache-stage");
+    check_binary_same_as_uncached(std::make_shared<cy::disk_tier>(dir.path() / "cache"), true);
+    cy::disk_tier disk(dir.path() / "stack");
+    auto stack = std::make_shared<cy::tiered<cy::memory_tier<>, cy::disk_tier&>>(
+        cy::write_policy::write_back, cy::memory_tier<>(small_memory_options()), disk);
+    check_binary_same_as_uncached(stack, true);
+    CHECK(disk.stats().hits > 0);
+  }
+}
+
+TEST_CASE("cache_stage: values written with bitmaps are read by a stage that packs nothing") {
+  // The setting changes what a stage writes, never what it reads: a tier
+  // filled by one is all hits for the other, both ways.
+  auto expected = binary_reference(2);
+  for (bool first_packs : {true, false}) {
+    CAPTURE(first_packs);
+    auto tier = std::make_shared<cy::memory_tier<>>(64 << 20);
+    auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+    cy::cache_options writer, reader;
+    writer.pack_binary_columns = first_packs;
+    reader.pack_binary_columns = !first_packs;
+    auto fill = binary_pipe(calls) | cy::cache(tier, writer) | cy::parallel(2);
+    CHECK(run_binary_epoch(fill, 0) == expected[0]);
+    auto read = binary_pipe(calls) | cy::cache(tier, reader) | cy::parallel(2);
+    CHECK(run_binary_epoch(read, 1) == expected[1]);
+    CHECK(calls->load() == record_count);
+    CHECK(cy::cache_stats(read).hits == record_count);
+  }
+}
+
+TEST_CASE("cache_stage: damaged values with bitmaps are misses, counted and recomputed") {
+  auto memory = std::make_shared<cy::memory_tier<>>(64 << 20);
+  auto tier = std::make_shared<instrumented_tier<cy::memory_tier<>>>(memory);  // CRC-checked
+  auto expected = binary_reference();
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = binary_pipe(calls) | cy::cache(tier) | cy::parallel(2);
+  CHECK(run_binary_epoch(pipe, 0) == expected[0]);
+  auto keys = tier->stored_keys();
+  REQUIRE(keys.size() == record_count);
+  cy::byte_buffer value;
+  std::size_t k = 0;
+  for (; k < keys.size(); ++k) {  // a record whose x is a bitmap: x's extent is marked
+    REQUIRE(memory->get(keys[k], value));
+    if (cy::detail::load_le(value.data() + cy::detail::row_fixed_header_bytes, 8) >> 63) break;
+  }
+  REQUIRE(k < keys.size());
+  constexpr std::size_t header = cy::detail::row_header_bytes(5);
+  std::vector<cy::byte_buffer> damaged(6, value);
+  damaged[0].resize(damaged[0].size() - 1);                               // truncated
+  damaged[1][header] ^= std::byte{0x10};                                  // a bit of x's bitmap
+  damaged[2][cy::detail::row_fixed_header_bytes] ^= std::byte{0x01};      // x's width 1027 -> 1026
+  damaged[3][cy::detail::row_fixed_header_bytes + 7] ^= std::byte{0x80};  // x's bitmap mark
+  damaged[4][20] ^= std::byte{0x02};                                      // the bitmaps flag
+  damaged[5][header + 1027 / 8] |= std::byte{0x80};                       // x's unused bits
+  for (std::size_t d = 0; d < damaged.size(); ++d)
+    REQUIRE(memory->put(keys[(k + d * 50) % keys.size()], damaged[d]));
+  CHECK(run_binary_epoch(pipe, 1) == expected[1]);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.invalid == damaged.size());
+  CHECK(stats.hits == record_count - damaged.size());
+  CHECK(calls->load() == record_count + damaged.size());
+  CHECK(run_binary_epoch(pipe, 2) == expected[2]);
+  CHECK(cy::cache_stats(pipe).invalid == damaged.size());
 }

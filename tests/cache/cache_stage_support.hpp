@@ -1,11 +1,14 @@
 // Helpers of the cache stage tests: a counted source, a stage that builds a
 // batch with dense and bytes columns of several dtypes, epoch snapshots to
-// compare runs with and without the cache, and a tier decorator that records
-// keys and can make the real tier under it throw.
+// compare runs with and without the cache, a stage whose columns are mostly
+// 0/1 (stored as bitmaps), and a tier decorator that records keys and can make
+// the real tier under it throw.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -96,6 +99,80 @@ inline batch_snapshot snapshot_of(const row_batch& b) {
 template <class Pipe>
 std::vector<batch_snapshot> run_epoch(Pipe& pipe, std::uint64_t epoch) {
   std::vector<batch_snapshot> out;
+  for (auto& b : pipe.epoch(epoch)) out.push_back(snapshot_of(b));
+  return out;
+}
+
+/// Columns that are 0/1 in most records (the cache stores them as bitmaps):
+/// x float (1027 wide: not a multiple of 8 or 64), u uint8 (100), h float16
+/// (9), y double (3, never binary), and a name. Every 7th record's x holds
+/// one value that is not exactly 0 or 1 (-0.0, NaN, 2, a denormal in turn),
+/// every 5th record's h a 1 + ulp: those columns of those records stay raw.
+using binary_batch =
+    cy::record_batch<cy::dense<"x", float>, cy::dense<"u", std::uint8_t>,
+                     cy::dense<"h", cy::float16>, cy::dense<"y", double>, cy::bytes<"name">>;
+inline constexpr std::size_t binary_x_width = 1027;
+
+inline binary_batch expand_binary(source_batch&& in, const cy::stage_context& ctx) {
+  binary_batch out(ctx.pool, in.info(), in.indices());
+  const std::size_t rows = in.rows();
+  auto& x = out.get<"x">();
+  x = cy::dense_column<float>(ctx.pool, rows, binary_x_width);
+  auto& u = out.get<"u">();
+  u = cy::dense_column<std::uint8_t>(ctx.pool, rows, 100);
+  auto& h = out.get<"h">();
+  h = cy::dense_column<cy::float16>(ctx.pool, rows, 9);
+  auto& y = out.get<"y">();
+  y = cy::dense_column<double>(ctx.pool, rows, 3);
+  out.get<"name">() = cy::bytes_column(ctx.pool, rows);
+  const float odd[4] = {-0.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f,
+                        std::numeric_limits<float>::denorm_min()};
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint64_t index = in.indices()[r];
+    for (std::size_t k = 0; k < binary_x_width; ++k)
+      x(r, k) = (index * 31 + k * 17) % 11 < 3 ? 1.0f : 0.0f;
+    if (index % 7 == 0) x(r, (index * 13) % binary_x_width) = odd[index / 7 % 4];
+    for (std::size_t k = 0; k < 100; ++k) u(r, k) = static_cast<std::uint8_t>((index + k) % 3 == 0);
+    for (std::size_t k = 0; k < 9; ++k)
+      h(r, k) = cy::float16::from_bits((index + k) % 2 == 0 ? 0x3C00 : 0);
+    if (index % 5 == 0) h(r, index % 9) = cy::float16::from_bits(0x3C01);
+    for (std::size_t k = 0; k < 3; ++k) y(r, k) = static_cast<double>(index) * 0.5 + k;
+    out.get<"name">().append(std::string(index % 4, static_cast<char>(index % 2)));
+  }
+  return out;
+}
+
+/// A binary_batch as bytes: equal snapshots, bit-identical batches (NaN included).
+struct binary_snapshot {
+  std::uint64_t epoch = 0, number = 0;
+  std::vector<std::uint64_t> indices;
+  std::vector<std::size_t> widths;
+  std::vector<std::byte> bytes;
+  std::vector<std::string> names;
+  friend bool operator==(const binary_snapshot&, const binary_snapshot&) = default;
+};
+
+inline binary_snapshot snapshot_of(const binary_batch& b) {
+  binary_snapshot s;
+  s.epoch = b.epoch();
+  s.number = b.number();
+  s.indices.assign(b.indices().begin(), b.indices().end());
+  auto add = [&](const auto& column) {
+    s.widths.push_back(column.width());
+    auto bytes = std::as_bytes(column.values());
+    s.bytes.insert(s.bytes.end(), bytes.begin(), bytes.end());
+  };
+  add(b.get<"x">());
+  add(b.get<"u">());
+  add(b.get<"h">());
+  add(b.get<"y">());
+  for (std::size_t r = 0; r < b.rows(); ++r) s.names.emplace_back(b.get<"name">().text(r));
+  return s;
+}
+
+template <class Pipe>
+std::vector<binary_snapshot> run_binary_epoch(Pipe& pipe, std::uint64_t epoch) {
+  std::vector<binary_snapshot> out;
   for (auto& b : pipe.epoch(epoch)) out.push_back(snapshot_of(b));
   return out;
 }

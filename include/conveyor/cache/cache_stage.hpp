@@ -22,8 +22,10 @@
 // (`put_values`: straight into a memory tier's entries; for an
 // `in_process_tier` without computing the CRC32C no hit would check). The output holds
 // every row in the order of the batch's indices, whether it came from the
-// tier or from upstream. Records that upstream drops (skip policy) are
-// absent, and not stored.
+// tier or from upstream. A dense column whose values in a record are all
+// exactly 0 or 1 of its dtype is stored as a bitmap and expanded on a hit
+// (cache_options::pack_binary_columns, on by default; cached_batch.hpp).
+// Records that upstream drops (skip policy) are absent, and not stored.
 //
 // Thread: whichever thread runs the batch function (a parallel(n) worker, or
 // the consumer). Allocates: the output columns from the pipeline's pool (the
@@ -70,6 +72,16 @@ struct cache_options {
   /// The stage's row in pipeline.stats(); also its contribution to the chain
   /// fingerprint of stages after it.
   std::string name = "cache";
+  /// Store a dense column as a bitmap, one bit per value, in a record whose
+  /// values of that column are all exactly 0 or 1 of the column's dtype
+  /// (float, double, float16, bfloat16, integer types, bool: bit patterns,
+  /// so -0.0, NaN and everything else keep the column raw). Bit-exact either
+  /// way; a hit expands the bitmap into the output column. Turn it off to
+  /// skip the per-record scan when no column is ever binary (its cost is
+  /// about one read of the column's bytes when it is; a non-binary column
+  /// usually stops it within its first 8 to 32 values). Values written
+  /// either way are read by every stage, whatever its setting.
+  bool pack_binary_columns = true;
 };
 
 /// A snapshot of one cache stage's counters (summed over all epochs), plus
@@ -82,6 +94,8 @@ struct cache_stage_stats {
   std::uint64_t not_stored = 0;  ///< records the tier refused (full, too large, failing)
   std::uint64_t tier_errors = 0;     ///< exceptions thrown by the tier, caught and served as misses
   std::uint64_t upstream_calls = 0;  ///< batches for which the upstream stages ran
+  std::uint64_t bitmap_columns = 0;  ///< dense columns of records given to the tier, as bitmaps
+  std::uint64_t raw_columns = 0;     ///< the same, as raw bytes (not binary, or packing off)
   tier_stats tier;                   ///< the tier's stats at the time of the snapshot
 
   /// hits / (hits + misses + invalid), or 0 before any lookup.
@@ -93,7 +107,8 @@ struct cache_stage_stats {
   friend std::ostream& operator<<(std::ostream& out, const cache_stage_stats& s) {
     return out << "hits " << s.hits << ", misses " << s.misses << ", invalid " << s.invalid
                << ", stored " << s.stored << ", not stored " << s.not_stored << ", tier errors "
-               << s.tier_errors << ", upstream calls " << s.upstream_calls << ", tier failures "
+               << s.tier_errors << ", upstream calls " << s.upstream_calls << ", bitmap columns "
+               << s.bitmap_columns << ", raw columns " << s.raw_columns << ", tier failures "
                << s.tier.failures;
   }
 };
@@ -103,7 +118,7 @@ namespace detail {
 /// Shared by the stage (in the pipeline) and every runtime node built from it.
 struct cache_stage_counters {
   std::atomic<std::uint64_t> hits{0}, misses{0}, invalid{0}, stored{0}, not_stored{0},
-      tier_errors{0}, upstream_calls{0};
+      tier_errors{0}, upstream_calls{0}, bitmap_columns{0}, raw_columns{0};
 
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
     if (n != 0) counter.fetch_add(n, std::memory_order_relaxed);
@@ -117,6 +132,8 @@ struct cache_stage_counters {
     s.not_stored = not_stored.load(std::memory_order_relaxed);
     s.tier_errors = tier_errors.load(std::memory_order_relaxed);
     s.upstream_calls = upstream_calls.load(std::memory_order_relaxed);
+    s.bitmap_columns = bitmap_columns.load(std::memory_order_relaxed);
+    s.raw_columns = raw_columns.load(std::memory_order_relaxed);
     return s;
   }
 };
@@ -134,6 +151,7 @@ struct cache_scratch {
   std::vector<std::uint8_t> keep;  // per batch row: delivered (not dropped upstream)
   std::vector<cache_key> put_keys;
   std::vector<std::size_t> put_sizes;
+  typename Codec::value_plan plan;
   typename Codec::hit_bytes hit_bytes;
 };
 
@@ -152,9 +170,8 @@ struct cache_function {
   // no hit of theirs checks it, and a verifying tier computes its own
   // checksum over the value (the disk tier on its writer thread, off the
   // fill's critical path); every other tier gets the row CRC32C.
-  static constexpr row_checksum read_checksum = in_process_tier<Tier> || verifying_tier<Tier>
-                                                    ? row_checksum::trust
-                                                    : row_checksum::verify;
+  static constexpr row_checksum read_checksum =
+      in_process_tier<Tier> || verifying_tier<Tier> ? row_checksum::trust : row_checksum::verify;
   static constexpr row_checksum write_checksum = read_checksum;
 
   Up up;
@@ -164,6 +181,7 @@ struct cache_function {
   std::string name;
   std::uint64_t dataset = 0;
   std::uint64_t chain = 0;
+  bool pack_binary_columns = true;
 
   batch_type produce(std::span<const std::uint64_t> indices, batch_info info) const {
     return run_stage(name, info, [&] { return produce_batch(indices, info); });
@@ -275,16 +293,21 @@ struct cache_function {
     if (rows == 0) return;
     s.put_keys.resize(rows);
     s.put_sizes.resize(rows);
+    // Scan first (which columns are bitmaps decides each value's size), then
+    // write each value once into the tier's storage.
+    codec::plan_batch(fresh, pack_binary_columns, s.plan);
     for (std::size_t r = 0; r < rows; ++r) {
       s.put_keys[r] = cache_key{dataset, chain, fresh.indices()[r]};
-      s.put_sizes[r] = codec::value_bytes(fresh, r);
+      s.put_sizes[r] = codec::plan_value(fresh, r, s.plan);
     }
+    cache_stage_counters::add(cache_counters->bitmap_columns, s.plan.bitmap_columns);
+    cache_stage_counters::add(cache_counters->raw_columns, s.plan.raw_columns);
     std::size_t stored = 0;
     try {
       stored = put_values(*tier, std::span<const cache_key>(s.put_keys),
                           std::span<const std::size_t>(s.put_sizes),
                           [&](std::size_t r, std::span<std::byte> destination) {
-                            codec::write_value(fresh, r, destination, write_checksum);
+                            codec::write_value(fresh, r, s.plan, destination, write_checksum);
                           });
     } catch (...) {
       cache_counters->tier_errors.fetch_add(1, std::memory_order_relaxed);
@@ -336,27 +359,28 @@ struct cache_stage {
   std::shared_ptr<Tier> tier;
   std::shared_ptr<cache_stage_counters> counters;
   std::string label;
+  bool pack_binary_columns = true;
 
   [[nodiscard]] std::string_view name() const noexcept { return label; }
 
   template <batch_function Up>
   auto attach(Up&& up, build_env& env) const {
     auto& stage_counters = env.counters_for(label);
-    return cache_function<std::remove_cvref_t<Up>, Tier>{
-        std::forward<Up>(up),        tier,  counters,
-        env.context(stage_counters), label, env.dataset_fingerprint,
-        env.chain_fingerprint};
+    return cache_function<std::remove_cvref_t<Up>, Tier>{std::forward<Up>(up),
+                                                         tier,
+                                                         counters,
+                                                         env.context(stage_counters),
+                                                         label,
+                                                         env.dataset_fingerprint,
+                                                         env.chain_fingerprint,
+                                                         pack_binary_columns};
   }
 
   /// The epoch-end hook (stage.hpp): a write-behind tier is flushed once an
   /// epoch's batches are exhausted, so the epoch's values are on disk before
   /// the next starts. An epoch left early leaves its writes queued (the tier's
   /// destructor or the next complete epoch writes them).
-  void end_epoch(std::uint64_t /*epoch*/) const
-    requires flushable_tier<Tier>
-  {
-    tier->flush();
-  }
+  void end_epoch(std::uint64_t /*epoch*/) const requires flushable_tier<Tier> { tier->flush(); }
 
   [[nodiscard]] cache_stage_stats stats() const {
     auto s = counters->snapshot();
@@ -401,9 +425,9 @@ struct cache_fn {
     using Tier = typename decltype(shared)::element_type;
     if (!shared) throw std::invalid_argument("cache: the tier is a null shared_ptr");
     return append_stage(std::move(p),
-                        detail::cache_stage<Tier>{std::move(shared),
-                                                  std::make_shared<detail::cache_stage_counters>(),
-                                                  std::move(options.name)});
+                        detail::cache_stage<Tier>{
+                            std::move(shared), std::make_shared<detail::cache_stage_counters>(),
+                            std::move(options.name), options.pack_binary_columns});
   }
   template <cache_tier_argument TierArg>
   auto operator()(TierArg&& tier, cache_options options = {}) const {

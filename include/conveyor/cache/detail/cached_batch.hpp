@@ -4,6 +4,17 @@
 // Why the type tag hashes names, kinds and dtypes: two chains that happen to
 // share a key (a renamed column, float -> double) must never read each
 // other's bytes as their own; the tag turns that into a counted miss.
+//
+// Bitmap columns (row_codec.hpp): a dense column of a dtype with a 0 and a 1
+// (binary_dtype below: float, double, float16, bfloat16, the integer types,
+// bool) whose values in one record are all exactly the bit pattern of 0 or
+// of 1 is stored as one bit per value. The scan compares every value's bits
+// against the two patterns (-0.0, NaN, 2, a denormal... anything else keeps
+// the column raw for that record), stopping at the first block that holds
+// another value; a hit expands the bitmap with the decoders' kernels
+// (decode/detail/packed_bits_kernels.hpp, AVX2 when the CPU has it) straight
+// into the output column. Lossless by construction: the bitmap exists only
+// when every value is one of the two patterns, and expands to those patterns.
 #pragma once
 
 #include <array>
@@ -26,6 +37,11 @@
 #include "conveyor/core/column.hpp"
 #include "conveyor/core/context.hpp"
 #include "conveyor/core/detail/hash.hpp"
+#include "conveyor/core/half.hpp"
+#include "conveyor/decode/bit_element.hpp"
+#include "conveyor/decode/bit_order.hpp"
+#include "conveyor/decode/detail/bits_avx2.hpp"
+#include "conveyor/decode/detail/packed_bits_kernels.hpp"
 
 namespace conveyor::detail {
 
@@ -42,6 +58,168 @@ inline constexpr bool cacheable_batch_v = false;
 template <class... Columns>
 inline constexpr bool cacheable_batch_v<record_batch<Columns...>> =
     ((dense_column_spec<Columns> || bytes_column_spec<Columns>)&&...);
+
+/// The dtypes a dense column may be stored as a bitmap in, with their 0 and 1
+/// as unsigned words of the same size (0 is all-zero bits in every one).
+template <class T>
+struct binary_dtype {
+  static constexpr bool packable = false;
+};
+template <class T>
+requires(std::is_integral_v<T> && (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 ||
+                                   sizeof(T) == 8)) struct binary_dtype<T> {
+  static constexpr bool packable = true;
+  using word = std::conditional_t<
+      sizeof(T) == 1, std::uint8_t,
+      std::conditional_t<sizeof(T) == 2, std::uint16_t,
+                         std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>>;
+  static constexpr word one = 1;
+};
+template <>
+struct binary_dtype<float> {
+  static constexpr bool packable = sizeof(float) == 4;
+  using word = std::uint32_t;
+  static constexpr word one = 0x3F80'0000u;
+};
+template <>
+struct binary_dtype<double> {
+  static constexpr bool packable = sizeof(double) == 8;
+  using word = std::uint64_t;
+  static constexpr word one = 0x3FF0'0000'0000'0000ull;
+};
+template <>
+struct binary_dtype<float16> {
+  static constexpr bool packable = sizeof(float16) == 2;
+  using word = std::uint16_t;
+  static constexpr word one = 0x3C00u;
+};
+template <>
+struct binary_dtype<bfloat16> {
+  static constexpr bool packable = sizeof(bfloat16) == 2;
+  using word = std::uint16_t;
+  static constexpr word one = 0x3F80u;
+};
+
+/// Portable scan-and-pack of `count` words from value `from` on (a multiple
+/// of 8): see pack_binary.
+template <class Word>
+bool pack_binary_portable(const std::byte* values, std::size_t from, std::size_t count, Word one,
+                          std::uint8_t* bitmap) noexcept {
+  for (std::size_t at = from; at < count; at += 8) {
+    const std::size_t n = count - at < 8 ? count - at : 8;
+    Word words[8];
+    std::memcpy(words, values + at * sizeof(Word), n * sizeof(Word));
+    unsigned other = 0, bits = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      other |= static_cast<unsigned>(words[k] != 0 && words[k] != one);
+      bits |= static_cast<unsigned>(words[k] == one) << k;
+    }
+    if (other != 0) return false;
+    bitmap[at / 8] = static_cast<std::uint8_t>(bits);
+  }
+  return true;
+}
+
+#if CONVEYOR_DECODE_HAS_AVX2_KERNELS
+/// AVX2 scan-and-pack of 4-byte words, 32 per step (movemask of the compare
+/// with 1 is the bitmap's next 4 bytes); returns the values done (a multiple
+/// of 32; the caller packs the rest), or sets `other` at a block holding
+/// another value.
+__attribute__((target("avx2"))) inline std::size_t pack_binary_words4_avx2(const std::byte* values,
+                                                                           std::size_t count,
+                                                                           std::uint32_t one,
+                                                                           std::uint8_t* bitmap,
+                                                                           bool& other) noexcept {
+  const __m256i zero_word = _mm256_setzero_si256();
+  const __m256i one_word = _mm256_set1_epi32(static_cast<int>(one));
+  std::size_t at = 0;
+  for (; at + 32 <= count; at += 32) {
+    std::uint32_t bits = 0;
+    __m256i valid = _mm256_set1_epi32(-1);
+    for (int group = 0; group < 4; ++group) {
+      const __m256i words =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + (at + 8 * group) * 4));
+      const __m256i is_one = _mm256_cmpeq_epi32(words, one_word);
+      valid =
+          _mm256_and_si256(valid, _mm256_or_si256(is_one, _mm256_cmpeq_epi32(words, zero_word)));
+      bits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(is_one)))
+              << (8 * group);
+    }
+    if (_mm256_movemask_epi8(valid) != -1) {
+      other = true;
+      return at;
+    }
+    std::memcpy(bitmap + at / 8, &bits, 4);  // x86 is little-endian: byte 0 = values 0..7
+  }
+  return at;
+}
+
+/// The same for 1-byte words.
+__attribute__((target("avx2"))) inline std::size_t pack_binary_words1_avx2(const std::byte* values,
+                                                                           std::size_t count,
+                                                                           std::uint8_t* bitmap,
+                                                                           bool& other) noexcept {
+  const __m256i high_bits = _mm256_set1_epi8(static_cast<char>(0xFE));
+  std::size_t at = 0;
+  for (; at + 32 <= count; at += 32) {
+    const __m256i words = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + at));
+    if (!_mm256_testz_si256(words, high_bits)) {
+      other = true;
+      return at;
+    }
+    // 0/1 bytes: shifting 16-bit lanes left by 7 moves each byte's bit 0 into its bit 7.
+    const auto bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(words, 7)));
+    std::memcpy(bitmap + at / 8, &bits, 4);
+  }
+  return at;
+}
+#endif
+
+/// Scans `count` values of T at `values` (any alignment): when every one is
+/// exactly T's 0 or 1 (binary_dtype), writes their bitmap_bytes(count)-byte
+/// bitmap (row_codec.hpp: value i is bit i % 8 of byte i / 8, unused bits
+/// zero) and returns true; else returns false, at the first block of 8 (or
+/// 32 with AVX2) values that holds another value, with `bitmap` partly
+/// written. Never throws, never allocates.
+template <class T>
+requires binary_dtype<T>::packable bool pack_binary(const std::byte* values, std::size_t count,
+                                                    std::uint8_t* bitmap) noexcept {
+  using word = typename binary_dtype<T>::word;
+  std::size_t done = 0;
+#if CONVEYOR_DECODE_HAS_AVX2_KERNELS
+  if (cpu_supports_avx2()) {
+    bool other = false;
+    if constexpr (sizeof(word) == 4)
+      done = pack_binary_words4_avx2(values, count, binary_dtype<T>::one, bitmap, other);
+    else if constexpr (sizeof(word) == 1)
+      done = pack_binary_words1_avx2(values, count, bitmap, other);
+    if (other) return false;
+  }
+#endif
+  return pack_binary_portable<word>(values, done, count, binary_dtype<T>::one, bitmap);
+}
+
+/// Expands a bitmap written by pack_binary into `count` values of T at `out`:
+/// the decoders' row kernel (AVX2 when the CPU has it) for float, float16,
+/// bfloat16 and the 1-byte types, a word loop for the others. Never throws.
+template <class T>
+requires binary_dtype<T>::packable void expand_binary(const std::uint8_t* bitmap, std::size_t count,
+                                                      T* out) noexcept {
+  if constexpr (bit_element<T>) {
+    unpack_row<T>(bitmap, count, out, bit_order::little, cpu_supports_avx2());
+  } else if constexpr (sizeof(T) == 1) {
+    // Same bytes as uint8's 0 and 1; unsigned char may alias any T.
+    unpack_row<std::uint8_t>(bitmap, count, reinterpret_cast<std::uint8_t*>(out), bit_order::little,
+                             cpu_supports_avx2());
+  } else {
+    using word = typename binary_dtype<T>::word;
+    auto* target = reinterpret_cast<std::byte*>(out);
+    for (std::size_t i = 0; i < count; ++i) {
+      const word value = ((bitmap[i / 8] >> (i % 8)) & 1u) != 0 ? binary_dtype<T>::one : word{0};
+      std::memcpy(target + i * sizeof(word), &value, sizeof(word));
+    }
+  }
+}
 
 /// The compiler's spelling of T (stable within one compiler, which is all the
 /// tag needs: another compiler's values are then misses, never wrong rows).
@@ -107,6 +285,28 @@ struct cached_batch<record_batch<Columns...>> {
     }
   }()...};
   static constexpr std::array<bool, column_count> is_dense{dense_column_spec<Columns>...};
+  /// Whether column c may be stored as a bitmap: dense, of a binary_dtype.
+  static constexpr std::array<bool, column_count> packable{[] {
+    if constexpr (dense_column_spec<Columns>) {
+      return binary_dtype<typename Columns::value_type>::packable;
+    } else {
+      return false;
+    }
+  }()...};
+
+  /// What a batch's values will hold, decided by scanning its rows before
+  /// their sizes are asked for: which columns of which rows are bitmaps, and
+  /// those bitmaps (so that writing a value reads each column once more only
+  /// when it is raw). Reused between batches (per-thread scratch).
+  struct value_plan {
+    std::vector<std::uint8_t> bitmap;  ///< rows x column_count: column c of row r is a bitmap
+    std::vector<std::uint8_t> bits;    ///< rows x row_bits bytes: each row's bitmaps
+    std::array<std::size_t, column_count> bits_offset{};  ///< column c's bitmap in a row's bytes
+    std::size_t row_bits = 0;
+    bool pack = true;
+    std::uint64_t bitmap_columns = 0;  ///< dense columns of the batch's rows planned as bitmaps
+    std::uint64_t raw_columns = 0;     ///< dense columns of the batch's rows planned raw
+  };
 
   /// The bytes of each column of row r of `batch`, and each column's extent.
   static void row_columns(const batch_type& batch, std::size_t r,
@@ -129,28 +329,88 @@ struct cached_batch<record_batch<Columns...>> {
     (std::make_index_sequence<column_count>{});
   }
 
-  /// The size of the value of row r of `batch`.
-  static std::size_t value_bytes(const batch_type& batch, std::size_t r) noexcept {
+  /// Prepares `plan` for the rows of `batch`: with `pack` false every column
+  /// stays raw. Allocates (the plan's vectors grow to the largest batch).
+  static void plan_batch(const batch_type& batch, bool pack, value_plan& plan) {
+    const auto widths = dense_widths(batch);
+    plan.pack = pack;
+    plan.row_bits = 0;
+    plan.bitmap_columns = 0;
+    plan.raw_columns = 0;
+    for (std::size_t c = 0; c < column_count; ++c) {
+      plan.bits_offset[c] = plan.row_bits;
+      if (pack && packable[c]) plan.row_bits += static_cast<std::size_t>(bitmap_bytes(widths[c]));
+    }
+    plan.bitmap.assign(batch.rows() * column_count, 0);
+    plan.bits.resize(batch.rows() * plan.row_bits);
+  }
+
+  /// Scans row r of `batch` (plan_batch first): decides which of its columns
+  /// are bitmaps, writes those into the plan, and returns the size of the
+  /// row's value. Rows may be planned in any order, each once.
+  static std::size_t plan_value(const batch_type& batch, std::size_t r, value_plan& plan) noexcept {
     std::array<std::span<const std::byte>, column_count> data;
     std::array<std::uint64_t, column_count> extents{};
     row_columns(batch, r, data, extents);
-    return row_value_bytes<column_count>(data);
+    std::size_t size = row_header_bytes(column_count);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (
+          [&] {
+            if constexpr (packable[I]) {
+              using T = typename std::tuple_element_t<I, std::tuple<Columns...>>::value_type;
+              if (plan.pack && extents[I] > 0 &&
+                  pack_binary<T>(data[I].data(), static_cast<std::size_t>(extents[I]),
+                                 plan.bits.data() + r * plan.row_bits + plan.bits_offset[I])) {
+                plan.bitmap[r * column_count + I] = 1;
+                size += static_cast<std::size_t>(bitmap_bytes(extents[I]));
+                ++plan.bitmap_columns;
+                return;
+              }
+            }
+            if constexpr (is_dense[I]) ++plan.raw_columns;
+            size += data[I].size();
+          }(),
+          ...);
+    }
+    (std::make_index_sequence<column_count>{});
+    return size;
   }
 
-  /// Writes the value of row r of `batch` into `out` (exactly value_bytes
-  /// long); with row_checksum::trust without its CRC32C (row_codec.hpp).
-  static void write_value(const batch_type& batch, std::size_t r, std::span<std::byte> out,
+  /// Writes the value of row r of `batch` into `out` (exactly the size
+  /// plan_value returned for it); with row_checksum::trust without its
+  /// CRC32C (row_codec.hpp).
+  static void write_value(const batch_type& batch, std::size_t r, const value_plan& plan,
+                          std::span<std::byte> out,
                           row_checksum checksum = row_checksum::verify) noexcept {
     std::array<std::span<const std::byte>, column_count> data;
     std::array<std::uint64_t, column_count> extents{};
     row_columns(batch, r, data, extents);
-    write_row<column_count>(out, type_tag, data, extents, checksum);
+    std::array<bool, column_count> bitmap{};
+    for (std::size_t c = 0; c < column_count; ++c) {
+      if (!plan.bitmap[r * column_count + c]) continue;
+      bitmap[c] = true;
+      data[c] = std::as_bytes(
+          std::span<const std::uint8_t>(plan.bits.data() + r * plan.row_bits + plan.bits_offset[c],
+                                        static_cast<std::size_t>(bitmap_bytes(extents[c]))));
+    }
+    write_row<column_count>(out, type_tag, data, extents, checksum, bitmap);
+  }
+
+  /// The value of row r of `batch` appended to `out`, bitmaps where they
+  /// apply when `pack` (one row's plan_batch, plan_value and write_value).
+  static void append_value(const batch_type& batch, std::size_t r, std::vector<std::byte>& out,
+                           bool pack = true, row_checksum checksum = row_checksum::verify) {
+    value_plan plan;
+    plan_batch(batch, pack, plan);
+    const std::size_t start = out.size();
+    out.resize(start + plan_value(batch, r, plan));
+    write_value(batch, r, plan, std::span<std::byte>(out).subspan(start), checksum);
   }
 
   /// Checks a value read from a tier; on ok, `out` views into `value`.
   static row_check parse(std::span<const std::byte> value, fields& out,
                          row_checksum checksum = row_checksum::verify) noexcept {
-    return parse_row<column_count>(value, type_tag, unit_bytes, out, checksum);
+    return parse_row<column_count>(value, type_tag, unit_bytes, out, checksum, packable);
   }
 
   /// The width of each dense column of `batch` (0 for bytes columns).
@@ -206,13 +466,21 @@ struct cached_batch<record_batch<Columns...>> {
   }
 
   /// Copies a validated hit into row `row` of `out`'s dense columns (which
-  /// have the hit's widths) and its bytes columns into `bytes`: the one copy
-  /// of a hit's dense bytes.
+  /// have the hit's widths; a bitmap column expanded into them) and its bytes
+  /// columns into `bytes`: the one copy of a hit's dense bytes.
   static void copy_hit(const fields& hit, batch_type& out, std::size_t row, hit_bytes& bytes) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (
           [&] {
             const auto& from = hit.data[I];
+            if constexpr (packable[I]) {
+              if (hit.bitmap[I]) {
+                expand_binary(reinterpret_cast<const std::uint8_t*>(from.data()),
+                              static_cast<std::size_t>(hit.extents[I]),
+                              std::get<I>(out.columns()).row(row).data());
+                return;
+              }
+            }
             if constexpr (is_dense[I]) {
               if (!from.empty())
                 std::memcpy(
