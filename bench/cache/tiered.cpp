@@ -5,7 +5,9 @@
 // key found below and copied up by get_many) against doing the same by hand:
 // get_many on the lower tier, put_many into the top. Each figure is the
 // median over interleaved rounds of (stack's CPU time) / (baseline's), for
-// 64-byte and 4 KiB values. Used to check that promotion's guard (the write
+// 64-byte and 4 KiB values. Then a write-back stack's put_many (every value
+// stored by the top, as when filling) against put_many on a lone top tier.
+// Used to check that promotion's guard (the write
 // generations, tiered.hpp) does not slow the hit or the promotion path: build
 // it before and after a change and alternate the two binaries.
 #include "conveyor/cache/tiered.hpp"
@@ -62,6 +64,8 @@ void run(std::size_t value_size, std::size_t key_count, int rounds) {
   cy::memory_tier<cy::eviction::lru> by_hand_lower = big_lower();
   alone.put_many(keys, values);
   stack.put_many(keys, values);
+  cy::memory_tier<> put_alone = big_top();
+  cy::tiered write_back(cy::write_policy::write_back, big_top(), big_lower());
   by_hand_lower.put_many(keys, values);
 
   std::vector<cy::byte_buffer> out(batch);
@@ -83,12 +87,18 @@ void run(std::size_t value_size, std::size_t key_count, int rounds) {
       checked += tier.get_many(part, out, found);
     }
   };
+  auto put_many_all = [&](auto& tier) {
+    for (std::size_t at = 0; at < key_count; at += batch) {
+      const std::size_t n = std::min(batch, key_count - at);
+      checked += tier.put_many(std::span(keys).subspan(at, n), std::span(values).subspan(at, n));
+    }
+  };
   auto get_all = [&](auto& tier) {
     for (const auto& key : keys) checked += tier.get(key, one) ? 1 : 0;
   };
 
-  std::vector<double> visit_ratio, get_many_ratio, get_ratio, promote_ratio;
-  double visit_ns = 0, promote_ns = 0;
+  std::vector<double> visit_ratio, get_many_ratio, get_ratio, promote_ratio, put_ratio;
+  double visit_ns = 0, promote_ns = 0, put_ns = 0;
   for (int round = 0; round < rounds; ++round) {
     double a = cpu_seconds([&] { visit_all(alone); });
     double b = cpu_seconds([&] { visit_all(stack); });
@@ -117,15 +127,20 @@ void run(std::size_t value_size, std::size_t key_count, int rounds) {
     b = cpu_seconds([&] { get_many_all(stack); });
     promote_ratio.push_back(b / a);
     promote_ns += b;
+    a = cpu_seconds([&] { put_many_all(put_alone); });
+    b = cpu_seconds([&] { put_many_all(write_back); });
+    put_ratio.push_back(b / a);
+    put_ns += b;
   }
   if (checked == 0 || stack.tier<0>().stats().puts < key_count) std::abort();  // keep the work
   double per_key = 1e9 / static_cast<double>(rounds) / static_cast<double>(key_count);
   std::printf(
       "%5zu-byte values, %zu keys, %d rounds: stack / baseline CPU time (median): visit_many "
       "%.3f, get_many %.3f, get %.3f; promotion by get_many %.3f (stack: %.1f ns/key visiting, "
-      "%.1f ns/key promoting)\n",
+      "%.1f ns/key promoting); write-back put_many %.3f (%.1f ns/key)\n",
       value_size, key_count, rounds, median(visit_ratio), median(get_many_ratio), median(get_ratio),
-      median(promote_ratio), visit_ns * per_key, promote_ns * per_key);
+      median(promote_ratio), visit_ns * per_key, promote_ns * per_key, median(put_ratio),
+      put_ns * per_key);
 }
 
 }  // namespace

@@ -109,8 +109,15 @@ int main() {
     bool stored = upper.put_if(key, bytes, [&] { return no_write_since; });
     no_write_since = false;
     bool stored_again = upper.put_if(key, bytes, [&] { return no_write_since; });
+    std::vector<cy::cache_key> keys{key, cy::cache_key{dataset, chain, record + 1}};
+    std::vector<std::span<const std::byte>> values{bytes, bytes};
+    std::vector<std::uint8_t> kept(keys.size());
+    auto second_only = [](std::size_t i) { return i == 1; };
+    upper.put_many_if(keys, values, second_only, kept);  // kept == {0, 1}
     check(stored && !stored_again && upper.contains(key),
           "put_if: stored only while the condition holds, nothing erased when it does not");
+    check(kept == std::vector<std::uint8_t>{0, 1} && upper.contains(keys[1]),
+          "put_many_if: value i stored only if keep(i)");
   }
 
   std::printf("cache_memory: %s\n", ok ? "ok" : "WRONG");

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string_view>
@@ -737,4 +738,121 @@ TEST_CASE(
         run_stress(stack, large);
       }
     }
+}
+
+// Writers the guard does not see (docs/cache-memory.md, "Writers a tiered
+// does not see"): two stacks sharing one lower tier by reference stand for
+// two processes sharing a shm segment or a Redis server.
+TEST_CASE("tiered stacks sharing a lower tier, each key one value: every hit is that value") {
+  // The cache stage's case: a key names its bytes, whoever writes them. Two
+  // write-back stacks with small tops over one shared tier; on each, one
+  // thread puts, put_manys and erases, one looks up; some values are too
+  // large for the tops. Every hit must be the key's one value.
+  using lower = cy::memory_tier<cy::eviction::lru>;
+  lower shared(64 << 20);
+  using stack_type = cy::tiered<cy::memory_tier<>, lower&>;
+  stack_type a(cy::write_policy::write_back, cy::memory_tier<>(small_top_options()), shared);
+  stack_type b(cy::write_policy::write_back, cy::memory_tier<>(small_top_options()), shared);
+  constexpr std::uint64_t keys_total = 48;
+  auto one_value = [](std::uint64_t r) { return stress_value(r, r % 4, true); };
+  std::atomic<int> writers_left{2};
+  std::atomic<std::uint64_t> wrong{0}, hits{0};
+  auto check = [&](std::uint64_t r, std::span<const std::byte> value) {
+    hits.fetch_add(1, std::memory_order_relaxed);
+    auto expected = one_value(r);
+    if (!std::equal(value.begin(), value.end(), expected.begin(), expected.end()))
+      wrong.fetch_add(1);
+  };
+  auto writer = [&](stack_type& stack, std::uint64_t seed) {
+    std::mt19937_64 random(seed);
+    for (int step = 0; step < 4000; ++step) {
+      std::uint64_t r = random() % keys_total;
+      auto value = one_value(r);
+      switch (random() % 4) {
+        case 0:
+          stack.erase(key_of(r));
+          break;
+        case 1: {
+          std::uint64_t s = (r + 1 + random() % (keys_total - 1)) % keys_total;
+          auto other = one_value(s);
+          std::vector<cy::cache_key> keys{key_of(r), key_of(s)};
+          std::vector<std::span<const std::byte>> values{bytes(value), bytes(other)};
+          stack.put_many(keys, values);
+          break;
+        }
+        default:
+          stack.put(key_of(r), bytes(value));
+      }
+    }
+    writers_left.fetch_sub(1);
+  };
+  auto reader = [&](stack_type& stack, std::uint64_t seed) {
+    std::mt19937_64 random(seed);
+    cy::byte_buffer out;
+    std::vector<cy::cache_key> keys(4);
+    std::vector<std::uint64_t> records(4);
+    std::vector<cy::byte_buffer> values(4);
+    std::vector<std::uint8_t> found(4);
+    while (writers_left.load() != 0) {
+      for (std::size_t i = 0; i < 4; ++i) {
+        records[i] = random() % keys_total;
+        keys[i] = key_of(records[i]);
+      }
+      switch (random() % 3) {
+        case 0:
+          if (stack.get(keys[0], out)) check(records[0], bytes(out));
+          break;
+        case 1:
+          stack.get_many(keys, values, found);
+          for (std::size_t i = 0; i < 4; ++i)
+            if (found[i] != 0) check(records[i], bytes(values[i]));
+          break;
+        default:
+          stack.visit_many(keys, [&](std::size_t i, std::span<const std::byte> value) {
+            check(records[i], value);
+          });
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(writer, std::ref(a), 1);
+  threads.emplace_back(writer, std::ref(b), 2);
+  threads.emplace_back(reader, std::ref(a), 3);
+  threads.emplace_back(reader, std::ref(b), 4);
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong.load() == 0);
+  CHECK(hits.load() > 0);
+  CHECK(shared.stats().hits > 0);
+  MESSAGE("hits: ", hits.load(), ", shared tier hits: ", shared.stats().hits);
+}
+
+TEST_CASE(
+    "tiered stacks sharing a lower tier, a key rewritten with other bytes: no order between "
+    "them") {
+  // What the contract does not promise: B put v1 (kept in its top), A put v2
+  // after it (written through to the shared tier); B's top then evicts v1
+  // and hands it down over v2. A lookup through A, whose last completed
+  // write was v2, returns v1: a value older than A's last write. Each stack
+  // orders only the writes made through it.
+  using lower = cy::memory_tier<cy::eviction::lru>;
+  lower shared(1 << 20);
+  constexpr std::uint64_t pusher = 7;
+  cy::memory_tier_options one_value;  // one shard holding exactly one of these values
+  const std::size_t largest = std::max(
+      {value_for(record, 1).size(), value_for(record, 2).size(), value_for(pusher, 1).size()});
+  one_value.capacity_bytes = cy::memory_tier<>::charged_bytes(largest);
+  one_value.shard_count = 1;
+  REQUIRE(2 * cy::memory_tier<>::charged_bytes(value_for(pusher, 1).size()) >
+          one_value.capacity_bytes);
+  cy::tiered<cy::memory_tier<>, lower&> a(cy::write_policy::write_through,
+                                          cy::memory_tier<>(one_value), shared);
+  cy::tiered<cy::memory_tier<>, lower&> b(cy::write_policy::write_back,
+                                          cy::memory_tier<>(one_value), shared);
+  REQUIRE(b.put(key_of(record), bytes(value_for(record, 1))));  // B's top only
+  REQUIRE(a.put(key_of(record), bytes(value_for(record, 2))));  // A's top and the shared tier
+  REQUIRE(a.put(key_of(pusher), bytes(value_for(pusher, 1))));  // v2 leaves A's top
+  REQUIRE(b.put(key_of(pusher), bytes(value_for(pusher, 1))));  // v1 handed down over v2
+  cy::byte_buffer out;
+  REQUIRE(a.get(key_of(record), out));
+  CHECK(out == value_for(record, 1));
 }

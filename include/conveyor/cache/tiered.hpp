@@ -58,8 +58,12 @@ enum class write_policy : std::uint8_t {
 /// copied up. The check is made where it cannot race: under the upper tier's
 /// lock for a `conditional_put_tier` (`memory_tier::put_if`), else under a
 /// promotion mutex per stripe of keys that writers pass through before they
-/// touch a tier (docs/cache-memory.md gives the argument). Writes made by other
-/// processes to a shared lower tier (shm, Redis) are not seen by this guard.
+/// touch a tier (docs/cache-memory.md gives the argument). Only writes made
+/// through this `tiered` are ordered so: a tier shared with other writers
+/// (another process on the same shm segment or Redis server, another
+/// `tiered`, direct calls) must hold one value per key, or lookups may return
+/// any value any writer put (docs/cache-memory.md, "Writers a tiered does not
+/// see").
 ///
 /// Ownership: each template argument says how its tier is held. A plain type
 /// is held by value (moved in); an lvalue reference type is held by reference,
@@ -264,11 +268,14 @@ requires(sizeof...(Tiers) >= 1 &&
 
   /// Batched `put`, per value as `put` does it. Write-through: one `put_many`
   /// per tier. Write-back: one `put_many` to the top tier; each lower tier gets
-  /// all the values when the tier above cannot report evictions, else one
-  /// `put_many` of the values the tier above refused (none: no call). A tier
-  /// that refuses a value has that key erased. Returns how many values some
-  /// tier stored. A tier that is not a `put_reporting_tier` (cannot say which
-  /// values of a batch it stored) gets one `put` per value instead.
+  /// all the values when the tier above does not hand its evictions down,
+  /// else the values the tier above refused. A tier that hands down takes
+  /// the batch with `put_many_if` (else one `put_if` per value), so that a
+  /// refused value leaves the key's older value there; the refused values
+  /// are put below, erased from that tier, and put below again (as `put`).
+  /// Any other tier that refuses a value has that key erased. Returns how
+  /// many values some tier stored. A tier that is not a `put_reporting_tier`
+  /// (cannot say which values of a batch it stored) gets one `put` per value.
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
     std::vector<std::uint8_t> stored(std::min(keys.size(), values.size()));
