@@ -8,6 +8,9 @@
 //   replicated to `dea_rows` in a TSV under /tmp | shuffle | batch(256)
 //   | decode(bits<float> >> x, two_grams >> y) | [cache(tier)] | parallel(2),
 //   and the same with uint8 columns (a quarter of the bytes per record), and
+//   each also with the cache's bitmaps off (cache_options::pack_binary_columns
+//   = false: every dense column stored raw, 8 KiB per float32 record) in the
+//   same rounds, and every cached row says how the cache stored the columns;
 //   the packed placement: decode(packed_bit_string >> x_packed,
 //   two_gram_indices >> y_index) | [cache(tier)] | decode(packed_bits<float>,
 //   multi_hot<float>) | parallel(2): the cache keeps 128 + 256 bytes per
@@ -24,7 +27,8 @@
 //
 // Usage: cache_stage_bench [synthetic_records=32768] [dea_rows=100000] [rounds=3] [hdf5_rows=32768]
 //                          [memory_arena=1 (0: the memory tier's entries from operator new)]
-//                          [parts=all (packed: only the DEA packed placement, for A/B runs)]
+//                          [parts=all (packed: only the DEA packed placement, for A/B runs;
+//                                      dea: only the DEA float32 and uint8 rows)]
 #include "conveyor/cache/cache_stage.hpp"
 
 #include <unistd.h>
@@ -39,6 +43,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -75,6 +80,7 @@ struct epoch_result {
   double seconds = 0;
   double cpu_seconds = 0;  // of the whole process (every thread): steadier on a shared machine
   double checksum = 0;     // sum over rows of index-weighted values: equal runs, equal sums
+  std::string encoding;    // cached runs: how the cache stored the dense columns
 };
 
 // Runs one epoch, reading one value per 64-byte line of every dense column (the
@@ -135,23 +141,39 @@ struct temp_dir {
   }
 };
 
+// The kinds of run compare() times: kind 0 is the uncached baseline, every
+// other a cached pipeline. "bitmaps off": cache_options::pack_binary_columns
+// = false, the cache storing every dense column raw (the codec's A/B in one run).
+const std::vector<const char*> tier_kinds{"none", "memory", "disk"};
+const std::vector<const char*> tier_kinds_ab{"none", "memory", "disk", "memory, bitmaps off",
+                                             "disk, bitmaps off"};
+
+cy::cache_options cache_options_of(bool bitmaps) {
+  cy::cache_options options;
+  options.pack_binary_columns = bitmaps;
+  return options;
+}
+
 // Times epoch 0 (fills the cache) and epoch 1 (served from it) of pipelines
-// made by `make(kind)` for kinds none/memory/disk, `rounds` times interleaved.
+// made by `make(kind)` for each of `kinds`, `rounds` times interleaved.
 // Returns false when a cached run delivered different values.
 template <class Make>
-bool compare(const char* title, int rounds, Make make) {
-  const char* kinds[] = {"none", "memory", "disk"};
-  std::vector<double> first[3], second[3], first_cpu[3], second_cpu[3];
+bool compare(const char* title, int rounds, Make make,
+             const std::vector<const char*>& kinds = tier_kinds) {
+  const std::size_t n = kinds.size();
+  std::vector<std::vector<double>> first(n), second(n), first_cpu(n), second_cpu(n);
+  std::vector<std::string> encoding(n);
   double reference = 0;
   bool same = true;
   for (int round = 0; round < rounds; ++round) {
-    for (int k = 0; k < 3; ++k) {
+    for (std::size_t k = 0; k < n; ++k) {
       temp_dir dir;
-      auto [first_epoch, second_epoch] = make(k, dir.path);
+      auto [first_epoch, second_epoch] = make(static_cast<int>(k), dir.path);
       first[k].push_back(first_epoch.seconds);
       second[k].push_back(second_epoch.seconds);
       first_cpu[k].push_back(first_epoch.cpu_seconds);
       second_cpu[k].push_back(second_epoch.cpu_seconds);
+      encoding[k] = second_epoch.encoding;
       if (k == 0 && round == 0) reference = second_epoch.checksum;
       if (second_epoch.checksum != reference) same = false;
     }
@@ -162,7 +184,7 @@ bool compare(const char* title, int rounds, Make make) {
   std::printf(
       "  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu  (baseline)\n",
       kinds[0], base_first, base_first_cpu, base_second, base_second_cpu);
-  for (int k = 1; k < 3; ++k) {
+  for (std::size_t k = 1; k < n; ++k) {
     double f = median(first[k]), s = median(second[k]);
     double fc = median(first_cpu[k]), sc = median(second_cpu[k]);
     std::printf("  %-6s epoch 1: %7.3f s wall %7.3f s cpu | epoch 2: %7.3f s wall %7.3f s cpu\n",
@@ -172,6 +194,7 @@ bool compare(const char* title, int rounds, Make make) {
         "wall, "
         "%.2fx cpu\n",
         kinds[k], f / base_first, fc / base_first_cpu, base_second / s, base_second_cpu / sc);
+    if (!encoding[k].empty()) std::printf("  %-6s stored: %s\n", kinds[k], encoding[k].c_str());
   }
   if (!same) std::printf("  ERROR: a cached epoch delivered different values\n");
   return same;
@@ -214,6 +237,28 @@ template <class Pipe>
 std::pair<epoch_result, epoch_result> two_epochs(Pipe&& pipe) {
   auto first = timed_epoch(pipe, 0);
   auto second = timed_epoch(pipe, 1);
+  {
+    // Cached pipelines: say how the cache stored the dense columns (bitmaps
+    // when every value of a column of a record was exactly 0 or 1).
+    try {
+      auto stats = cy::cache_stats(pipe);
+      const std::uint64_t columns = stats.bitmap_columns + stats.raw_columns;
+      char text[160];
+      std::snprintf(
+          text, sizeof text,
+          "%llu of %llu dense columns of the records as bitmaps (%.0f%%), %.0f value "
+          "bytes per record written",
+          static_cast<unsigned long long>(stats.bitmap_columns),
+          static_cast<unsigned long long>(columns),
+          columns ? 100.0 * static_cast<double>(stats.bitmap_columns) / static_cast<double>(columns)
+                  : 0.0,
+          stats.stored
+              ? static_cast<double>(stats.tier.bytes_written) / static_cast<double>(stats.stored)
+              : 0.0);
+      second.encoding = text;
+    } catch (const std::out_of_range&) {  // no cache stage: the baseline
+    }
+  }
   return {first, second};
 }
 
@@ -301,7 +346,9 @@ int main(int argc, char** argv) {
   int rounds = argc > 3 ? std::stoi(argv[3]) : 3;
   std::uint64_t hdf5_rows = argc > 4 ? std::stoull(argv[4]) : 32768;
   memory_arena = argc > 5 ? std::stoi(argv[5]) != 0 : true;
-  const bool packed_only = argc > 6 && std::string(argv[6]) == "packed";
+  const std::string parts = argc > 6 ? argv[6] : "all";
+  const bool packed_only = parts == "packed";
+  const bool dea_only = parts == "dea";  // only the DEA float32 and uint8 rows (the codec's A/B)
   std::printf("memory tier entries: %s\n", memory_arena ? "arena" : "operator new");
   bool ok = true;
 
@@ -318,7 +365,7 @@ int main(int argc, char** argv) {
       title, sizeof title,
       "synthetic: %llu records of 1024 bits -> float32, batch(256), parallel(2), median of %d",
       static_cast<unsigned long long>(records), rounds);
-  if (!packed_only)
+  if (!packed_only && !dea_only)
     ok &= compare(title, rounds, [&](int kind, const fs::path& dir) {
       if (kind == 0) return two_epochs(synthetic_pipe(records, strings) | cy::parallel(2));
       if (kind == 1)
@@ -333,7 +380,7 @@ int main(int argc, char** argv) {
     });
 
 #if CONVEYOR_BENCH_HDF5
-  if (!packed_only) {
+  if (!packed_only && !dea_only) {
     temp_dir hdf5_dir;
     auto hdf5_path = hdf5_dir.path / "bits.h5";
     write_gzip_dataset(hdf5_path, hdf5_rows);
@@ -374,50 +421,66 @@ int main(int argc, char** argv) {
                 "two_grams) | "
                 "[cache] | parallel(2), median of %d",
                 static_cast<unsigned long long>(dea_rows), std::max(1, rounds - 1));
+  // Kinds 3 and 4 ("bitmaps off") store the same columns raw: the row codec's
+  // bitmaps against the 8 KiB values, in the same rounds.
   if (!packed_only)
-    ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
-      if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
-      if (kind == 1)
-        return two_epochs(dea_pipe(path) | cy::cache(memory_cache(dea_bytes)) | cy::parallel(2));
-      return two_epochs(
-          dea_pipe(path) |
-          cy::cache(std::make_shared<cy::disk_tier>(
-              dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes,
-                                                   .map_segments = disk_maps_segments})) |
-          cy::parallel(2));
-    });
+    ok &= compare(
+        title, std::max(1, rounds - 1),
+        [&](int kind, const fs::path& dir) {
+          const auto options = cache_options_of(kind < 3);
+          if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
+          if (kind == 1 || kind == 3)
+            return two_epochs(dea_pipe(path) | cy::cache(memory_cache(dea_bytes), options) |
+                              cy::parallel(2));
+          return two_epochs(
+              dea_pipe(path) |
+              cy::cache(
+                  std::make_shared<cy::disk_tier>(
+                      dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes,
+                                                           .map_segments = disk_maps_segments}),
+                  options) |
+              cy::parallel(2));
+        },
+        tier_kinds_ab);
   // The same with uint8 columns: a quarter of the bytes to cache and move.
   std::snprintf(title, sizeof title,
                 "DEA as above with bits<uint8_t> and two_grams<uint8_t> (2 KiB per record)");
   if (!packed_only)
-    ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
-      if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
-      if (kind == 1)
-        return two_epochs(dea_pipe<std::uint8_t>(path) | cy::cache(memory_cache(dea_bytes / 4)) |
-                          cy::parallel(2));
-      return two_epochs(
-          dea_pipe<std::uint8_t>(path) |
-          cy::cache(std::make_shared<cy::disk_tier>(
-              dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4,
-                                                   .map_segments = disk_maps_segments})) |
-          cy::parallel(2));
-    });
+    ok &= compare(
+        title, std::max(1, rounds - 1),
+        [&](int kind, const fs::path& dir) {
+          const auto options = cache_options_of(kind < 3);
+          if (kind == 0) return two_epochs(dea_pipe<std::uint8_t>(path) | cy::parallel(2));
+          if (kind == 1 || kind == 3)
+            return two_epochs(dea_pipe<std::uint8_t>(path) |
+                              cy::cache(memory_cache(dea_bytes / 4), options) | cy::parallel(2));
+          return two_epochs(
+              dea_pipe<std::uint8_t>(path) |
+              cy::cache(
+                  std::make_shared<cy::disk_tier>(
+                      dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_bytes / 4,
+                                                           .map_segments = disk_maps_segments}),
+                  options) |
+              cy::parallel(2));
+        },
+        tier_kinds_ab);
   // The packed placement: the cache keeps 384 bytes per record, expanded after it.
   std::snprintf(title, sizeof title,
                 "DEA packed placement: decode(packed_bit_string, two_gram_indices) | [cache] | "
                 "decode(packed_bits, "
                 "multi_hot) | parallel(2); baseline: the float32 pipeline without cache");
-  ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
-    if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
-    if (kind == 1)
-      return two_epochs(dea_packed_front(path) | cy::cache(memory_cache(dea_rows * 1024)) |
-                        dea_expand() | cy::parallel(2));
-    return two_epochs(
-        dea_packed_front(path) |
-        cy::cache(std::make_shared<cy::disk_tier>(
-            dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_rows * 1024,
-                                                 .map_segments = disk_maps_segments})) |
-        dea_expand() | cy::parallel(2));
-  });
+  if (!dea_only)
+    ok &= compare(title, std::max(1, rounds - 1), [&](int kind, const fs::path& dir) {
+      if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
+      if (kind == 1)
+        return two_epochs(dea_packed_front(path) | cy::cache(memory_cache(dea_rows * 1024)) |
+                          dea_expand() | cy::parallel(2));
+      return two_epochs(
+          dea_packed_front(path) |
+          cy::cache(std::make_shared<cy::disk_tier>(
+              dir / "cache", cy::disk_tier_options{.capacity_bytes = dea_rows * 1024,
+                                                   .map_segments = disk_maps_segments})) |
+          dea_expand() | cy::parallel(2));
+    });
   return ok ? 0 : 1;
 }
