@@ -451,6 +451,34 @@ TEST_CASE("parallel_tuner: model proposes, measurement decides") {
     parallel_tuner io(1, 64, 2);
     CHECK(io.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.02, 0.3}, 64) == 13);
   }
+  SUBCASE(
+      "a step whose workers waited for a core is not undone below the core count: the probe saw "
+      "the load, not the step") {
+    // A decoder on 2 cores while other processes hold them: one worker gets
+    // the share two would, so the step to 2 measures +2%. Its workers spent
+    // half their busy time in the run queue: the probe cannot judge the step,
+    // and 2 workers is what an idle machine would use.
+    parallel_tuner loaded(1, 64, 2);
+    CHECK(loaded.decide(parallel_probe{100, 1.0, 0.9, 1.0, 1.0}, 64) == 2);
+    CHECK(loaded.decide(parallel_probe{102, 1.0, 0.9, 2.0, 1.0, 1.0}, 64) == 2);
+    CHECK(loaded.state() == cy::tuning_state::cpu_bound);
+    // A step past the cores (a worker that sleeps 1% of its time: 3 on 2 cores)
+    // held back the same way settles at the cores, not at the step.
+    parallel_tuner past(1, 64, 2);
+    CHECK(past.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.99}, 64) == 3);
+    CHECK(past.decide(parallel_probe{101, 1.0, 0.9, 3.0, 1.0, 1.9}, 64) == 2);
+    CHECK(past.state() == cy::tuning_state::cpu_bound);
+    // Never below the count before the step.
+    parallel_tuner four(4, 64, 2);
+    CHECK(four.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.25}, 64) == 8);
+    CHECK(four.decide(parallel_probe{101, 1.0, 0.9, 8.0, 2.0, 4.0}, 64) == 4);
+    // Nothing held the workers back (under 10% of their time queued): the
+    // measurement decides, and a step that did not pay is undone.
+    parallel_tuner idle(1, 64, 2);
+    CHECK(idle.decide(parallel_probe{100, 1.0, 0.9, 1.0, 1.0}, 64) == 2);
+    CHECK(idle.decide(parallel_probe{102, 1.0, 0.9, 2.0, 1.8, 0.15}, 64) == 1);
+    CHECK(idle.state() == cy::tuning_state::cpu_bound);
+  }
 #if defined(__linux__)
   SUBCASE("the run-queue clock reads the second field of this thread's schedstat") {
     auto schedstat_wait = [] {

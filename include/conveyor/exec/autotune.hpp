@@ -109,6 +109,11 @@ inline constexpr double tuning_gain = 1.05;
 inline constexpr double starved_threshold = 0.03;
 /// Below this share of the probe spent blocked, the producer never waited for room.
 inline constexpr double blocked_threshold = 0.03;
+/// From this share of their busy time spent waiting for a core (in the run
+/// queue), a probe's workers were held back by other threads: other processes
+/// held the cores, or there were more workers than cores. Such a probe cannot
+/// tell whether a step up to the core count pays.
+inline constexpr double queued_threshold = 0.10;
 
 /// What one probe of a parallel stage measured.
 struct parallel_probe {
@@ -128,7 +133,15 @@ struct parallel_probe {
 /// core: a worker that mostly waits on I/O uses little) and by the memory
 /// budget. The step is then measured:
 /// kept if throughput rose by tuning_gain, else undone (the machine had no
-/// more to give: cpu_bound). Pure: fed probes, returns counts; no clock.
+/// more to give: cpu_bound). One exception: if the step's workers waited for
+/// a core for queued_threshold of their busy time or more, the probe saw
+/// other processes' load, not the step (on a loaded 2-core machine one
+/// decoder gets the share two would: no gain, and a pipeline settled at one
+/// worker then keeps one when the load is gone). Then the stage settles at
+/// the smaller of the step and the core count (never below the count before
+/// the step): a count that pays on an idle machine, whose only cost under
+/// load is its batches' memory, within the budget. Pure: fed probes, returns
+/// counts; no clock.
 class parallel_tuner {
  public:
   parallel_tuner(unsigned start, unsigned max_workers, unsigned cores) noexcept
@@ -153,7 +166,8 @@ class parallel_tuner {
     if (tried_more_) {
       tried_more_ = false;
       if (rate < best_rate_ * tuning_gain) {
-        current_ = best_workers_;
+        bool held_back = p.busy_wall_s > 0 && p.busy_queued_s >= p.busy_wall_s * queued_threshold;
+        current_ = held_back ? std::max(best_workers_, std::min(current_, cores_)) : best_workers_;
         state_ = tuning_state::cpu_bound;
         return current_;
       }

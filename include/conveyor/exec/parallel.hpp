@@ -17,8 +17,9 @@
 // above the count park, each after finishing the batch in hand. The worker
 // count is decided on the consumer's thread, once per probe (see
 // exec/autotune.hpp); a worker pays one atomic load per batch for it (under
-// autotune also two reads each of its CPU clock and of its run-queue time, a
-// pread of /proc/thread-self/schedstat on Linux), and nothing per record. Errors: an exception in
+// autotune, while the count is still searching, also two reads each of its
+// CPU clock and of its run-queue time, a pread of /proc/thread-self/schedstat
+// on Linux: about 3 us a batch; none once settled), and nothing per record. Errors: an exception in
 // batch b reaches the consumer after batches before b, as a stage_error naming the stage; a budget
 // too small for the pipeline's minimum is a std::invalid_argument naming the numbers, thrown when
 // the first batch is measured. Early exit: destroying the run wakes and joins every worker; each
@@ -102,6 +103,7 @@ class parallel_stream {
     threads_.reserve(most);
     seen_generation_ = memory_->generation();
     set_workers(options_.autotune ? tuner_.workers() : options_.workers);
+    measuring_.store(options_.autotune && !tuner_.settled(), std::memory_order_relaxed);
     counters_->tuning.store(options_.autotune ? tuner_.state() : tuning_state::fixed,
                             std::memory_order_relaxed);
     probe_restart(clock::now());
@@ -163,7 +165,10 @@ class parallel_stream {
       window = memory_->grant(holder_, 2 * std::uint64_t{workers});
       if (window < workers) {
         workers = static_cast<unsigned>(std::max<std::uint64_t>(1, window));
-        if (options_.autotune) tuner_.settle(workers, tuning_state::memory_bound);
+        if (options_.autotune) {
+          tuner_.settle(workers, tuning_state::memory_bound);
+          measuring_.store(false, std::memory_order_relaxed);
+        }
       }
     }
     workers_ = workers;
@@ -223,6 +228,8 @@ class parallel_stream {
       settle_left_ = next;
     }
     counters_->tuning.store(tuner_.state(), std::memory_order_relaxed);
+    // Settled: the workers stop timing their batches (nothing reads it now).
+    if (tuner_.settled()) measuring_.store(false, std::memory_order_relaxed);
     probe_restart(clock::now());
   }
 
@@ -255,8 +262,10 @@ class parallel_stream {
       auto produce_begin = clock::now();
       counters_->add_blocked(produce_begin - begin);
       blocked.end();
-      auto cpu_begin = options_.autotune ? thread_cpu_time() : std::chrono::nanoseconds(0);
-      auto queued_begin = run_queue ? run_queue->waited_ns() : 0;
+      // Only while the count is searching; one relaxed load a batch.
+      bool measure = run_queue && measuring_.load(std::memory_order_relaxed);
+      auto cpu_begin = measure ? thread_cpu_time() : std::chrono::nanoseconds(0);
+      auto queued_begin = measure ? run_queue->waited_ns() : 0;
       auto& s = slots_[b % capacity_];
       indices.resize(plan_->batch_rows(b));
       plan_->batch_indices(b, indices);
@@ -265,7 +274,7 @@ class parallel_stream {
       } catch (...) {
         s.error = std::current_exception();
       }
-      if (options_.autotune) {
+      if (measure) {
         busy_cpu_ns_.fetch_add(static_cast<std::uint64_t>((thread_cpu_time() - cpu_begin).count()),
                                std::memory_order_relaxed);
         busy_queued_ns_.fetch_add(run_queue->waited_ns() - queued_begin, std::memory_order_relaxed);
@@ -307,6 +316,7 @@ class parallel_stream {
   std::atomic<unsigned> active_{0};
   std::atomic<std::uint32_t> wake_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> measuring_{false};  // autotune, not settled: workers time their batches
   std::atomic<std::uint64_t> busy_wall_ns_{0};
   std::atomic<std::uint64_t> busy_cpu_ns_{0};
   std::atomic<std::uint64_t> busy_queued_ns_{0};
