@@ -98,7 +98,7 @@ void run(std::size_t value_size, std::size_t key_count, int rounds) {
   };
 
   std::vector<double> visit_ratio, get_many_ratio, get_ratio, promote_ratio, put_ratio;
-  double visit_ns = 0, promote_ns = 0, put_ns = 0;
+  double visit_ns = 0, promote_ns = 0, put_ns = 0, by_hand_ns = 0, put_alone_ns = 0;
   for (int round = 0; round < rounds; ++round) {
     double a = cpu_seconds([&] { visit_all(alone); });
     double b = cpu_seconds([&] { visit_all(stack); });
@@ -127,20 +127,23 @@ void run(std::size_t value_size, std::size_t key_count, int rounds) {
     b = cpu_seconds([&] { get_many_all(stack); });
     promote_ratio.push_back(b / a);
     promote_ns += b;
+    by_hand_ns += a;
     a = cpu_seconds([&] { put_many_all(put_alone); });
     b = cpu_seconds([&] { put_many_all(write_back); });
     put_ratio.push_back(b / a);
     put_ns += b;
+    put_alone_ns += a;
   }
   if (checked == 0 || stack.tier<0>().stats().puts < key_count) std::abort();  // keep the work
   double per_key = 1e9 / static_cast<double>(rounds) / static_cast<double>(key_count);
   std::printf(
       "%5zu-byte values, %zu keys, %d rounds: stack / baseline CPU time (median): visit_many "
       "%.3f, get_many %.3f, get %.3f; promotion by get_many %.3f (stack: %.1f ns/key visiting, "
-      "%.1f ns/key promoting); write-back put_many %.3f (%.1f ns/key)\n",
+      "%.1f ns/key promoting, by hand %.1f); write-back put_many %.3f (%.1f ns/key, top alone "
+      "%.1f)\n",
       value_size, key_count, rounds, median(visit_ratio), median(get_many_ratio), median(get_ratio),
-      median(promote_ratio), visit_ns * per_key, promote_ns * per_key, median(put_ratio),
-      put_ns * per_key);
+      median(promote_ratio), visit_ns * per_key, promote_ns * per_key, by_hand_ns * per_key,
+      median(put_ratio), put_ns * per_key, put_alone_ns * per_key);
 }
 
 }  // namespace

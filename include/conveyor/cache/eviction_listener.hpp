@@ -65,6 +65,13 @@ struct put_condition_archetype {
   bool operator()(std::size_t) const noexcept { return true; }
 };
 
+/// The condition that keeps every value: `put_many_if(keys, values,
+/// keep_every_value{}, stored)` is a `put_many` that leaves the older value
+/// of each key it refuses in place (what `tiered`'s write-back passes).
+struct keep_every_value {
+  constexpr bool operator()(std::size_t) const noexcept { return true; }
+};
+
 /// A `conditional_put_tier` with a batched conditional put:
 /// `put_many_if(keys, values, keep, stored)` stores values[i] only if keep(i)
 /// returns true, keep(i) being called under the lock that orders the puts,

@@ -320,7 +320,7 @@ class memory_tier {
   std::size_t put_many_if(std::span<const cache_key> keys,
                           std::span<const std::span<const std::byte>> values, Keep&& keep,
                           std::span<std::uint8_t> stored) {
-    return copy_many(keys, values, stored, keep, refused::keep_older);
+    return copy_many(keys, values, stored, std::forward<Keep>(keep), refused::keep_older);
   }
 
   /// `put` for each pair; returns how many values were stored.
@@ -334,8 +334,8 @@ class memory_tier {
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values,
                        std::span<std::uint8_t> stored) {
-    return copy_many(
-        keys, values, stored, [](std::size_t) { return true; }, refused::erase_older);
+    // keep_every_value: the instantiation tiered's write-back put_many_if uses.
+    return copy_many(keys, values, stored, keep_every_value{}, refused::erase_older);
   }
 
   /// Bytes charged by the entries held now (a racy sum across shards).

@@ -686,8 +686,7 @@ requires(sizeof...(Tiers) >= 1 &&
                                              std::span<const std::span<const std::byte>> values,
                                              std::span<std::uint8_t> stored) {
     if constexpr (conditional_put_many_tier<Tier>) {
-      return tier.put_many_if(
-          keys, values, [](std::size_t) { return true; }, stored);
+      return tier.put_many_if(keys, values, keep_every_value{}, stored);
     } else {
       std::size_t count = 0;
       for (std::size_t j = 0; j < keys.size(); ++j) {
