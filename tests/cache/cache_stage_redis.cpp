@@ -60,7 +60,38 @@ TEST_CASE("cache_stage over redis: epochs 2 and 3 come from Redis and equal the 
   CHECK(stats.tier.failures == 0);
 }
 
-TEST_CASE("cache_stage over redis: nobody listening on the port: all misses, counted failures, correct output") {
+TEST_CASE(
+    "cache_stage over redis: binary columns go as bitmaps, CRC-checked, and come back bit-exact") {
+  if (!redis_process::available()) {
+    MESSAGE("redis-server is not installed; skipping this test case");
+    return;
+  }
+  redis_process server;
+  auto binary_pipe = [](call_counter calls) {
+    return counted_source(record_count, std::move(calls)) | cy::shuffle(11) | cy::batch(20) |
+           cy::map("expand-binary", expand_binary);
+  };
+  std::vector<std::vector<binary_snapshot>> expected;
+  {
+    auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+    auto pipe = binary_pipe(calls) | cy::parallel(2);
+    for (std::uint64_t e = 0; e < 3; ++e) expected.push_back(run_binary_epoch(pipe, e));
+  }
+  auto calls = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto pipe = binary_pipe(calls) | cy::cache(tier_at(server.port())) | cy::parallel(2);
+  for (std::uint64_t e = 0; e < 3; ++e) CHECK(run_binary_epoch(pipe, e) == expected[e]);
+  CHECK(calls->load() == record_count);
+  auto stats = cy::cache_stats(pipe);
+  CHECK(stats.hits == 2 * record_count);
+  CHECK(stats.invalid == 0);
+  // x: all but every 7th record, u: all, h: all but every 5th (support header).
+  CHECK(stats.bitmap_columns == (600 - 86) + 600 + (600 - 120));
+  CHECK(stats.tier.failures == 0);
+}
+
+TEST_CASE(
+    "cache_stage over redis: nobody listening on the port: all misses, counted failures, correct "
+    "output") {
   if (!redis_process::available()) {
     MESSAGE("redis-server is not installed; skipping this test case");
     return;
@@ -77,7 +108,9 @@ TEST_CASE("cache_stage over redis: nobody listening on the port: all misses, cou
   CHECK(calls->load() == 3 * record_count);
 }
 
-TEST_CASE("cache_stage over redis: the server is killed and restarted mid-epoch; the epoch completes correctly") {
+TEST_CASE(
+    "cache_stage over redis: the server is killed and restarted mid-epoch; the epoch completes "
+    "correctly") {
   if (!redis_process::available()) {
     MESSAGE("redis-server is not installed; skipping this test case");
     return;
