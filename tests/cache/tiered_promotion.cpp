@@ -522,6 +522,28 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "tiered write-back writes through a reporting tier without put_if and keeps its "
+    "listener") {
+  // Such a tier does not hand down: every value also goes to the tier below
+  // at once, and the tier's own eviction listener is neither replaced nor
+  // cleared.
+  reporting_top top(refusing_top_options());
+  std::atomic<int> evicted{0};
+  top.set_eviction_listener([&](const cy::cache_key&, std::span<const std::byte>) { ++evicted; });
+  cy::memory_tier<cy::eviction::lru> below(1 << 20);
+  {
+    cy::tiered<reporting_top&, cy::memory_tier<cy::eviction::lru>&> stack(
+        cy::write_policy::write_back, top, below);
+    for (std::uint64_t r = 0; r < 64; ++r) REQUIRE(stack.put(key_of(r), bytes(value_for(r, 1))));
+    CHECK(below.stats().puts == 64);
+    CHECK(evicted.load() > 0);
+  }
+  const int before = evicted.load();
+  for (std::uint64_t r = 64; r < 128; ++r) REQUIRE(top.put(key_of(r), bytes(value_for(r, 1))));
+  CHECK(evicted.load() > before);  // still installed after the stack is gone
+}
+
+TEST_CASE(
     "tiered write-back: a put_many refused by a top with put_if but no put_many_if never "
     "lets a lookup find the older value") {
   gated_tier below(1 << 20);

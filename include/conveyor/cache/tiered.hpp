@@ -70,8 +70,9 @@ enum class write_policy : std::uint8_t {
 /// and the referenced tier must outlive the `tiered`. Class template argument
 /// deduction picks this from the arguments: `tiered(memory_tier<>(1 << 30),
 /// disk)` owns the memory tier and refers to `disk`. In write-back mode the
-/// `tiered` installs itself as the eviction listener of its reporting tiers
-/// (replacing theirs) and removes itself when destroyed.
+/// `tiered` installs itself as the eviction listener of its tiers that hand
+/// down (reporting ones with `put_if`, above the bottom), replacing theirs,
+/// and removes itself when destroyed; it leaves other tiers' listeners alone.
 ///
 /// Allocation: the tiers live in one heap block so that a `tiered` moves
 /// cheaply and the listeners' pointer stays valid, with the guard's 1024 write
