@@ -16,6 +16,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <thread>
@@ -119,21 +120,29 @@ static_assert(cy::conditional_put_tier<cy::memory_tier<>>);
 constexpr std::uint64_t record = 11;
 constexpr auto limit = std::chrono::seconds(30);
 
-// One lookup of key_of(record) through `stack` by get, get_many or visit_many.
+// One lookup of key_of(record) through `stack` by get, get_many or
+// visit_many: the value it returned, or nothing on a miss.
 template <class Stack>
-void look_up(Stack& stack, std::string_view how) {
-  cy::byte_buffer out;
+std::optional<cy::byte_buffer> look_up(Stack& stack, std::string_view how) {
+  cy::byte_buffer seen;
+  bool hit = false;
   std::vector<cy::cache_key> keys{key_of(record)};
   std::vector<cy::byte_buffer> values(1);
   std::vector<std::uint8_t> found(1);
-  if (how == "get")
-    stack.get(keys[0], out);
-  else if (how == "get_many")
-    stack.get_many(keys, values, found);
-  else if constexpr (requires { stack.visit_many(keys, [](std::size_t, auto) {}); })
-    stack.visit_many(keys, [](std::size_t, std::span<const std::byte>) {});
-  else
+  if (how == "get") {
+    hit = stack.get(keys[0], seen);
+  } else if (how == "get_many") {
+    hit = stack.get_many(keys, values, found) == 1;
+    seen = values[0];
+  } else if constexpr (requires { stack.visit_many(keys, [](std::size_t, auto) {}); }) {
+    hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
+      seen.assign(value.begin(), value.end());
+    }) == 1;
+  } else {
     FAIL("this stack has no visit_many");
+  }
+  if (!hit) return std::nullopt;
+  return seen;
 }
 
 // The old value sits in the lower tier only; a lookup reads it there and is
@@ -291,24 +300,10 @@ TEST_CASE("tiered write-back: a lookup during an erase never finds the older val
     below.erases.arm(key_of(record));
     std::thread eraser([&] { stack.erase(key_of(record)); });
     REQUIRE(below.erases.wait_until_holding(limit));
-    cy::byte_buffer seen;
-    bool hit = false;
-    std::vector<cy::cache_key> keys{key_of(record)};
-    std::vector<cy::byte_buffer> values(1);
-    std::vector<std::uint8_t> found(1);
-    if (how == "get") {
-      hit = stack.get(keys[0], seen);
-    } else if (how == "get_many") {
-      hit = stack.get_many(keys, values, found) == 1;
-      seen = values[0];
-    } else {
-      hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
-        seen.assign(value.begin(), value.end());
-      }) == 1;
-    }
+    const std::optional<cy::byte_buffer> seen = look_up(stack, how);
     below.erases.release();
     eraser.join();
-    if (hit) CHECK(seen == value_for(record, 2));
+    if (seen) CHECK(*seen == value_for(record, 2));
     CHECK_FALSE(stack.contains(key_of(record)));
   }
 }
@@ -332,24 +327,10 @@ TEST_CASE("tiered write-back: a lookup during a put the top refuses never finds 
     below.puts.arm(key_of(record));
     std::thread writer([&] { CHECK(stack.put(key_of(record), bytes(too_large))); });
     REQUIRE(below.puts.wait_until_holding(limit));
-    cy::byte_buffer seen;
-    bool hit = false;
-    std::vector<cy::cache_key> keys{key_of(record)};
-    std::vector<cy::byte_buffer> values(1);
-    std::vector<std::uint8_t> found(1);
-    if (how == "get") {
-      hit = stack.get(keys[0], seen);
-    } else if (how == "get_many") {
-      hit = stack.get_many(keys, values, found) == 1;
-      seen = values[0];
-    } else {
-      hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
-        seen.assign(value.begin(), value.end());
-      }) == 1;
-    }
+    const std::optional<cy::byte_buffer> seen = look_up(stack, how);
     below.puts.release();
     writer.join();
-    if (hit) CHECK((seen == value_for(record, 2) || seen == too_large));
+    if (seen) CHECK((*seen == value_for(record, 2) || *seen == too_large));
     cy::byte_buffer out;
     CHECK(stack.get(key_of(record), out));
     CHECK(out == too_large);
@@ -452,25 +433,11 @@ void check_refused_write(Stack& stack, gated_tier& below, Write write) {
     below.puts.arm(key_of(record));
     std::thread writer([&] { CHECK(write(bytes(too_large))); });
     REQUIRE(below.puts.wait_until_holding(limit));
-    cy::byte_buffer seen;
-    bool hit = false;
-    std::vector<cy::cache_key> keys{key_of(record)};
-    std::vector<cy::byte_buffer> values(1);
-    std::vector<std::uint8_t> found(1);
-    if (how == "get") {
-      hit = stack.get(keys[0], seen);
-    } else if (how == "get_many") {
-      hit = stack.get_many(keys, values, found) == 1;
-      seen = values[0];
-    } else {
-      hit = stack.visit_many(keys, [&](std::size_t, std::span<const std::byte> value) {
-        seen.assign(value.begin(), value.end());
-      }) == 1;
-    }
+    const std::optional<cy::byte_buffer> seen = look_up(stack, how);
     below.puts.release();
     writer.join();
-    CHECK_FALSE((hit && seen == value_for(record, 1)));
-    if (hit) CHECK((seen == value_for(record, 2) || seen == too_large));
+    CHECK_FALSE((seen && *seen == value_for(record, 1)));
+    if (seen) CHECK((*seen == value_for(record, 2) || *seen == too_large));
     cy::byte_buffer out;
     CHECK(stack.get(key_of(record), out));
     CHECK(out == too_large);
