@@ -472,6 +472,15 @@ TEST_CASE("parallel_tuner: model proposes, measurement decides") {
     parallel_tuner four(4, 64, 2);
     CHECK(four.decide(parallel_probe{100, 1.0, 0.9, 1.0, 0.25}, 64) == 8);
     CHECK(four.decide(parallel_probe{101, 1.0, 0.9, 8.0, 2.0, 4.0}, 64) == 4);
+    // A step that fed the consumer is kept even if the rate did not rise (the
+    // probes of a decoder on the loaded machine, 2026-12-02: 1 worker, consumer
+    // starved 99.8%, 1,627 batches/s; 3 workers, starved 0%, 1,500 batches/s,
+    // since the consumer's own thread was slow in that probe; going back to 1
+    // worker halved the rate once the load was gone).
+    parallel_tuner fed(1, 64, 2);
+    CHECK(fed.decide(parallel_probe{83, 0.051, 0.0509, 0.038, 0.036}, 64) == 3);
+    CHECK(fed.decide(parallel_probe{78, 0.052, 0.0, 0.036, 0.036}, 64) == 3);
+    CHECK(fed.state() == cy::tuning_state::consumer_bound);
     // Nothing held the workers back (under 10% of their time queued): the
     // measurement decides, and a step that did not pay is undone.
     parallel_tuner idle(1, 64, 2);

@@ -133,7 +133,10 @@ struct parallel_probe {
 /// core: a worker that mostly waits on I/O uses little) and by the memory
 /// budget. The step is then measured:
 /// kept if throughput rose by tuning_gain, else undone (the machine had no
-/// more to give: cpu_bound). One exception: if the step's workers waited for
+/// more to give: cpu_bound). Two exceptions. If the consumer no longer
+/// waited at the new count, the step is kept (consumer_bound): the consumer,
+/// not this stage, set the rate during that probe, and the smaller count
+/// starved it. And if the step's workers waited for
 /// a core for queued_threshold of their busy time or more, the probe saw
 /// other processes' load, not the step (on a loaded 2-core machine one
 /// decoder gets the share two would: no gain, and a pipeline settled at one
@@ -166,6 +169,14 @@ class parallel_tuner {
     if (tried_more_) {
       tried_more_ = false;
       if (rate < best_rate_ * tuning_gain) {
+        if (p.starved_s / p.wall_s < starved_threshold) {
+          // The step fed the consumer (starved at the smaller count, not at
+          // this one), yet the rate did not rise: the consumer set it during
+          // this probe (on a loaded machine its thread, too, waits for a
+          // core). Going back would starve it again: keep the step.
+          state_ = tuning_state::consumer_bound;
+          return current_;
+        }
         bool held_back = p.busy_wall_s > 0 && p.busy_queued_s >= p.busy_wall_s * queued_threshold;
         current_ = held_back ? std::max(best_workers_, std::min(current_, cores_)) : best_workers_;
         state_ = tuning_state::cpu_bound;
