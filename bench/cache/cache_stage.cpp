@@ -452,6 +452,18 @@ int main(int argc, char** argv) {
         [&](int kind, const fs::path& dir) {
           const auto options = cache_options_of(kind < 3);
           if (kind == 0) return two_epochs(dea_pipe(path) | cy::parallel(2));
+          if (dea_memory_only && kind == 1) {
+            // The fresh tier, held here to say how its arena faulted its memory in.
+            auto tier = std::make_shared<cy::memory_tier<>>(memory_cache(dea_bytes));
+            auto result = two_epochs(dea_pipe(path) | cy::cache(tier, options) | cy::parallel(2));
+            const auto arena = tier->arena_stats();
+            result.second.encoding += "; arena " + std::to_string(arena.mapped_bytes >> 20) +
+                                      " MiB mapped, huge pages " +
+                                      (arena.huge_pages_declined      ? "declined after slow faults"
+                                       : arena.huge_page_regions != 0 ? "asked for, not declined"
+                                                                      : "not asked for");
+            return result;
+          }
           if (dea_memory_only && kind == 2) {
             // 306 bytes: the DEA float32 value with both columns as bitmaps.
             auto tier = touched_memory_cache(dea_bytes, dea_rows, 306);
