@@ -59,12 +59,6 @@ concept conditional_put_tier = cache_tier<T> &&
   { tier.put_if(key, value, keep) } -> std::same_as<bool>;
 };
 
-/// The condition `put_many_if` asks for each value of a batch: keep(i), i the
-/// value's position in the batch.
-struct put_condition_archetype {
-  bool operator()(std::size_t) const noexcept { return true; }
-};
-
 /// The condition that keeps every value: `put_many_if(keys, values,
 /// keep_every_value{}, stored)` is a `put_many` that leaves the older value
 /// of each key it refuses in place (what `tiered`'s write-back passes).
@@ -74,17 +68,16 @@ struct keep_every_value {
 
 /// A `conditional_put_tier` with a batched conditional put:
 /// `put_many_if(keys, values, keep, stored)` stores values[i] only if keep(i)
-/// returns true, keep(i) being called under the lock that orders the puts,
-/// erases and evictions of keys[i] in this tier; stored[i] says which were
-/// stored, and it returns how many. A value not kept, or refused (too large,
-/// no room), leaves its key as it was: an older value is not erased. `tiered`
-/// puts a write-back batch into such a tier with it, so that a refused value
-/// leaves the older one in place until the new one is below (tiered.hpp).
+/// (i the value's position in the batch) returns true, keep(i) being called under the lock that
+/// orders the puts, erases and evictions of keys[i] in this tier; stored[i] says which were stored,
+/// and it returns how many. A value not kept, or refused (too large, no room), leaves its key as it
+/// was: an older value is not erased. `tiered` puts a write-back batch into such a tier with it, so
+/// that a refused value leaves the older one in place until the new one is below (tiered.hpp).
 /// `memory_tier` has it.
 template <class T>
 concept conditional_put_many_tier = conditional_put_tier<T> &&
     requires(T& tier, std::span<const cache_key> keys,
-             std::span<const std::span<const std::byte>> values, put_condition_archetype& keep,
+             std::span<const std::span<const std::byte>> values, keep_every_value& keep,
              std::span<std::uint8_t> stored) {
   { tier.put_many_if(keys, values, keep, stored) } -> std::same_as<std::size_t>;
 };

@@ -733,30 +733,16 @@ requires(sizeof...(Tiers) >= 1 &&
         return;
       }
     }
-    std::size_t stored_count = put_many_reporting(tier, keys, values, std::span(stored));
+    // Write-through, or a tier that does not hand down: every value goes on
+    // down (a write-back tier that hands down returned above).
+    put_many_reporting(tier, keys, values, std::span(stored));
     for (std::size_t j = 0; j < keys.size(); ++j) {
       if (stored[j] != 0)
         stored_any[positions.empty() ? j : positions[j]] = 1;
       else
         tier.erase(keys[j]);
     }
-    if constexpr (I + 1 < tier_count) {
-      if (state_->policy == write_policy::write_through || !hands_down<I>) {
-        put_many_from<I + 1>(keys, values, positions, stored_any);
-      } else if (stored_count < keys.size()) {
-        std::vector<cache_key> refused_keys;
-        std::vector<std::span<const std::byte>> refused_values;
-        std::vector<std::size_t> refused_positions;
-        for (std::size_t j = 0; j < keys.size(); ++j) {
-          if (stored[j] != 0) continue;
-          refused_keys.push_back(keys[j]);
-          refused_values.push_back(values[j]);
-          refused_positions.push_back(positions.empty() ? j : positions[j]);
-        }
-        if (!refused_keys.empty())
-          put_many_from<I + 1>(refused_keys, refused_values, refused_positions, stored_any);
-      }
-    }
+    if constexpr (I + 1 < tier_count) put_many_from<I + 1>(keys, values, positions, stored_any);
   }
 
   // Asks tier I (and below) for the keys not found yet. The caller's buffers
