@@ -293,6 +293,73 @@ TEST_CASE("S3-FIFO: a key evicted from small returns through the ghost into main
   CHECK(std::count(evicted.begin(), evicted.end(), 0) == 1);
 }
 
+namespace {
+
+// The ghost as it was first written (std::deque + std::unordered_map): the
+// reference the open-addressing ghost must agree with, call for call.
+class reference_ghost {
+ public:
+  explicit reference_ghost(std::uint64_t capacity_bytes) : capacity_bytes_(capacity_bytes) {}
+  void remember(std::uint64_t hash, std::uint64_t charged_bytes) {
+    if (charged_bytes > capacity_bytes_) return;
+    auto sequence = next_sequence_++;
+    order_.push_back({hash, sequence, charged_bytes});
+    live_[hash] = sequence;
+    bytes_ += charged_bytes;
+    while (bytes_ > capacity_bytes_) {
+      const auto oldest = order_.front();
+      auto found = live_.find(oldest.hash);
+      if (found != live_.end() && found->second == oldest.sequence) live_.erase(found);
+      bytes_ -= oldest.charged_bytes;
+      order_.erase(order_.begin());
+    }
+  }
+  bool take(std::uint64_t hash) { return live_.erase(hash) != 0; }
+  [[nodiscard]] std::size_t size() const { return live_.size(); }
+
+ private:
+  struct slot {
+    std::uint64_t hash, sequence, charged_bytes;
+  };
+  std::uint64_t capacity_bytes_, bytes_ = 0, next_sequence_ = 0;
+  std::vector<slot> order_;
+  std::unordered_map<std::uint64_t, std::uint64_t> live_;
+};
+
+}  // namespace
+
+TEST_CASE("S3-FIFO ghost: agrees with the reference ghost over random remembers and takes") {
+  // Hashes from small pools (re-remembered keys, takes that hit and miss,
+  // clustered home slots: hashes that share their low bits) and sizes up to
+  // over the capacity, so every path of the ring and the table runs,
+  // including growth and backward-shift deletion across the table's end.
+  for (std::uint64_t capacity : {std::uint64_t{1}, std::uint64_t{100}, std::uint64_t{5000}}) {
+    for (std::uint64_t pool : {std::uint64_t{8}, std::uint64_t{300}, std::uint64_t{100000}}) {
+      CAPTURE(capacity);
+      CAPTURE(pool);
+      cy::detail::ghost_fifo ghost(capacity);
+      reference_ghost reference(capacity);
+      std::mt19937_64 random(capacity * 1000 + pool);
+      auto hash_of = [&] {
+        const std::uint64_t k = random() % pool;
+        return (random() & 1) ? k << 20 : k * 0x9E37'79B9'7F4A'7C15ull;  // clustered or spread
+      };
+      for (int step = 0; step < 20000; ++step) {
+        CAPTURE(step);
+        if (random() % 3 == 0) {
+          const std::uint64_t hash = hash_of();
+          REQUIRE(ghost.take(hash) == reference.take(hash));
+        } else {
+          const std::uint64_t hash = hash_of(), bytes = 1 + random() % (capacity / 8 + 2);
+          ghost.remember(hash, bytes);
+          reference.remember(hash, bytes);
+        }
+        REQUIRE(ghost.size() == reference.size());
+      }
+    }
+  }
+}
+
 TEST_CASE("S3-FIFO: accessed small entries move to main; main reinserts with freq-1, capped at 3") {
   std::vector<std::uint64_t> evicted;
   auto tier = exact_tier<cy::eviction::s3fifo>(10, evicted);  // small target: 1 entry

@@ -121,40 +121,101 @@ bool pack_binary_portable(const std::byte* values, std::size_t from, std::size_t
 }
 
 #if CONVEYOR_DECODE_HAS_AVX2_KERNELS
-/// AVX2 scan-and-pack of 4-byte words, 32 per step (movemask of the compare
-/// with 1 is the bitmap's next 4 bytes); returns the values done (a multiple
-/// of 32; the caller packs the rest), or sets `other` at a block holding
-/// another value.
+// AVX2 scan-and-pack, 32 values per step: returns the values done (a
+// multiple of 32; the caller packs the rest portably), or sets `other` at a
+// step holding a value that is neither 0 nor `one`. Each step compares every
+// word with `one` and ORs together the words that are not `one` (andnot):
+// the step is binary exactly when that OR is zero. The compare masks, packed
+// down to one byte per value in value order, give the bitmap's next 4 bytes
+// (x86 is little-endian: byte 0 = values 0..7). About 5 vector instructions
+// per 32 bytes, a third fewer than comparing with 0 and with 1 separately.
+
+/// 4-byte words (float, int32, uint32).
 __attribute__((target("avx2"))) inline std::size_t pack_binary_words4_avx2(const std::byte* values,
                                                                            std::size_t count,
                                                                            std::uint32_t one,
                                                                            std::uint8_t* bitmap,
                                                                            bool& other) noexcept {
-  const __m256i zero_word = _mm256_setzero_si256();
   const __m256i one_word = _mm256_set1_epi32(static_cast<int>(one));
+  // packs_epi32 then packs_epi16 leave the 4-value groups of the four
+  // vectors interleaved by 128-bit lane; this puts them back in value order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   std::size_t at = 0;
   for (; at + 32 <= count; at += 32) {
-    std::uint32_t bits = 0;
-    __m256i valid = _mm256_set1_epi32(-1);
-    for (int group = 0; group < 4; ++group) {
-      const __m256i words =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + (at + 8 * group) * 4));
-      const __m256i is_one = _mm256_cmpeq_epi32(words, one_word);
-      valid =
-          _mm256_and_si256(valid, _mm256_or_si256(is_one, _mm256_cmpeq_epi32(words, zero_word)));
-      bits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(is_one)))
-              << (8 * group);
-    }
-    if (_mm256_movemask_epi8(valid) != -1) {
+    const auto* in = reinterpret_cast<const __m256i*>(values + at * 4);
+    const __m256i w0 = _mm256_loadu_si256(in), w1 = _mm256_loadu_si256(in + 1),
+                  w2 = _mm256_loadu_si256(in + 2), w3 = _mm256_loadu_si256(in + 3);
+    const __m256i e0 = _mm256_cmpeq_epi32(w0, one_word), e1 = _mm256_cmpeq_epi32(w1, one_word),
+                  e2 = _mm256_cmpeq_epi32(w2, one_word), e3 = _mm256_cmpeq_epi32(w3, one_word);
+    const __m256i rest =
+        _mm256_or_si256(_mm256_or_si256(_mm256_andnot_si256(e0, w0), _mm256_andnot_si256(e1, w1)),
+                        _mm256_or_si256(_mm256_andnot_si256(e2, w2), _mm256_andnot_si256(e3, w3)));
+    if (!_mm256_testz_si256(rest, rest)) {
       other = true;
       return at;
     }
-    std::memcpy(bitmap + at / 8, &bits, 4);  // x86 is little-endian: byte 0 = values 0..7
+    const __m256i bytes = _mm256_permutevar8x32_epi32(
+        _mm256_packs_epi16(_mm256_packs_epi32(e0, e1), _mm256_packs_epi32(e2, e3)), order);
+    const auto bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(bytes));
+    std::memcpy(bitmap + at / 8, &bits, 4);
   }
   return at;
 }
 
-/// The same for 1-byte words.
+/// 2-byte words (float16, bfloat16, int16, uint16).
+__attribute__((target("avx2"))) inline std::size_t pack_binary_words2_avx2(const std::byte* values,
+                                                                           std::size_t count,
+                                                                           std::uint16_t one,
+                                                                           std::uint8_t* bitmap,
+                                                                           bool& other) noexcept {
+  const __m256i one_word = _mm256_set1_epi16(static_cast<short>(one));
+  std::size_t at = 0;
+  for (; at + 32 <= count; at += 32) {
+    const auto* in = reinterpret_cast<const __m256i*>(values + at * 2);
+    const __m256i w0 = _mm256_loadu_si256(in), w1 = _mm256_loadu_si256(in + 1);
+    const __m256i e0 = _mm256_cmpeq_epi16(w0, one_word), e1 = _mm256_cmpeq_epi16(w1, one_word);
+    const __m256i rest = _mm256_or_si256(_mm256_andnot_si256(e0, w0), _mm256_andnot_si256(e1, w1));
+    if (!_mm256_testz_si256(rest, rest)) {
+      other = true;
+      return at;
+    }
+    // packs_epi16 interleaves the 8-value halves by lane: 64-bit order 0, 2, 1, 3.
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(e0, e1), 0xD8);
+    const auto bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(bytes));
+    std::memcpy(bitmap + at / 8, &bits, 4);
+  }
+  return at;
+}
+
+/// 8-byte words (double, int64, uint64).
+__attribute__((target("avx2"))) inline std::size_t pack_binary_words8_avx2(const std::byte* values,
+                                                                           std::size_t count,
+                                                                           std::uint64_t one,
+                                                                           std::uint8_t* bitmap,
+                                                                           bool& other) noexcept {
+  const __m256i one_word = _mm256_set1_epi64x(static_cast<long long>(one));
+  std::size_t at = 0;
+  for (; at + 32 <= count; at += 32) {
+    const auto* in = reinterpret_cast<const __m256i*>(values + at * 8);
+    __m256i rest = _mm256_setzero_si256();
+    std::uint32_t bits = 0;
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = _mm256_loadu_si256(in + k);
+      const __m256i e = _mm256_cmpeq_epi64(w, one_word);
+      rest = _mm256_or_si256(rest, _mm256_andnot_si256(e, w));
+      bits |= static_cast<std::uint32_t>(_mm256_movemask_pd(_mm256_castsi256_pd(e))) << (4 * k);
+    }
+    if (!_mm256_testz_si256(rest, rest)) {
+      other = true;
+      return at;
+    }
+    std::memcpy(bitmap + at / 8, &bits, 4);
+  }
+  return at;
+}
+
+/// 1-byte words (uint8, int8, char, bool): a byte is 0 or 1 exactly when its
+/// bits 1..7 are clear.
 __attribute__((target("avx2"))) inline std::size_t pack_binary_words1_avx2(const std::byte* values,
                                                                            std::size_t count,
                                                                            std::uint8_t* bitmap,
@@ -179,8 +240,10 @@ __attribute__((target("avx2"))) inline std::size_t pack_binary_words1_avx2(const
 /// exactly T's 0 or 1 (binary_dtype), writes their bitmap_bytes(count)-byte
 /// bitmap (row_codec.hpp: value i is bit i % 8 of byte i / 8, unused bits
 /// zero) and returns true; else returns false, at the first block of 8 (or
-/// 32 with AVX2) values that holds another value, with `bitmap` partly
-/// written. Never throws, never allocates.
+/// 32 with AVX2, every word size) values that holds another value, with
+/// `bitmap` partly written. The AVX2 and portable paths write the same bits
+/// and give the same answer (tests/cache/row_codec.cpp). Never throws, never
+/// allocates.
 template <class T>
 requires binary_dtype<T>::packable bool pack_binary(const std::byte* values, std::size_t count,
                                                     std::uint8_t* bitmap) noexcept {
@@ -189,9 +252,13 @@ requires binary_dtype<T>::packable bool pack_binary(const std::byte* values, std
 #if CONVEYOR_DECODE_HAS_AVX2_KERNELS
   if (cpu_supports_avx2()) {
     bool other = false;
-    if constexpr (sizeof(word) == 4)
+    if constexpr (sizeof(word) == 8)
+      done = pack_binary_words8_avx2(values, count, binary_dtype<T>::one, bitmap, other);
+    else if constexpr (sizeof(word) == 4)
       done = pack_binary_words4_avx2(values, count, binary_dtype<T>::one, bitmap, other);
-    else if constexpr (sizeof(word) == 1)
+    else if constexpr (sizeof(word) == 2)
+      done = pack_binary_words2_avx2(values, count, binary_dtype<T>::one, bitmap, other);
+    else
       done = pack_binary_words1_avx2(values, count, bitmap, other);
     if (other) return false;
   }

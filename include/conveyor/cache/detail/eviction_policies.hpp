@@ -14,10 +14,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
+#include "conveyor/cache/detail/linear_probe.hpp"
 #include "conveyor/cache/detail/memory_entry.hpp"
 
 namespace conveyor::detail {
@@ -33,43 +33,116 @@ struct eviction_budget {
 // new entry in main instead of small). FIFO order; the ghost holds keys whose
 // charged sizes add up to at most `capacity_bytes` ("as large as main"). A key
 // taken out of the ghost leaves a stale FIFO slot that is skipped when it ages out.
+//
+// Layout: the FIFO is a ring of {hash, sequence, bytes} records in one
+// vector; the live keys are an open-addressing table of {hash, sequence}
+// slots (linear probing, backward-shift deletion, at most half full), so a
+// put into a full tier (one `take`, and per eviction one `remember` and about
+// one `forget_oldest`) touches a few adjacent slots instead of allocating and
+// freeing hash-map nodes (it was std::deque + std::unordered_map: about
+// three node misses and a malloc/free pair per evicting put).
+// Allocates only when the ring or the table grows (both double; neither
+// shrinks); std::bad_alloc from `remember` leaves the ghost as it was.
 class ghost_fifo {
  public:
   explicit ghost_fifo(std::uint64_t capacity_bytes) : capacity_bytes_(capacity_bytes) {}
 
   void remember(std::uint64_t hash, std::uint64_t charged_bytes) {
     if (charged_bytes > capacity_bytes_) return;
-    auto sequence = next_sequence_++;
-    order_.push_back({hash, sequence, charged_bytes});
-    live_[hash] = sequence;
+    reserve_one();  // the only step that can fail: before anything changes
+    const std::uint64_t sequence = next_sequence_++;
+    ring_[(ring_head_ + ring_size_) & (ring_.size() - 1)] = record{hash, sequence, charged_bytes};
+    ++ring_size_;
+    if (live_slot* found = find(hash)) {
+      found->sequence = sequence;  // remembered again: its older ring record is now stale
+    } else {
+      std::size_t at = hash & mask_;
+      while (live_[at].sequence != 0) at = (at + 1) & mask_;
+      live_[at] = live_slot{hash, sequence};
+      ++live_count_;
+    }
     bytes_ += charged_bytes;
     while (bytes_ > capacity_bytes_) forget_oldest();
   }
 
   // True (and forgets the key) when the key was recently evicted.
-  bool take(std::uint64_t hash) { return live_.erase(hash) != 0; }
+  bool take(std::uint64_t hash) noexcept {
+    live_slot* found = find(hash);
+    if (found == nullptr) return false;
+    erase(static_cast<std::size_t>(found - live_.data()));
+    return true;
+  }
 
-  [[nodiscard]] std::size_t size() const noexcept { return live_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return live_count_; }
 
  private:
-  struct slot {
-    std::uint64_t hash;
-    std::uint64_t sequence;
-    std::uint64_t charged_bytes;
+  struct record {
+    std::uint64_t hash = 0;
+    std::uint64_t sequence = 0;
+    std::uint64_t charged_bytes = 0;
   };
-  void forget_oldest() {
-    const slot& oldest = order_.front();
-    auto found = live_.find(oldest.hash);
-    if (found != live_.end() && found->second == oldest.sequence) live_.erase(found);
+  struct live_slot {
+    std::uint64_t hash = 0;
+    std::uint64_t sequence = 0;  // 0: empty (sequences start at 1)
+  };
+
+  live_slot* find(std::uint64_t hash) noexcept {
+    if (live_.empty()) return nullptr;
+    for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
+      live_slot& slot = live_[at];
+      if (slot.sequence == 0) return nullptr;
+      if (slot.hash == hash) return &slot;
+    }
+  }
+
+  void erase(std::size_t at) noexcept {
+    backward_shift_erase(
+        live_, mask_, at, [](const live_slot& s) { return s.sequence != 0; },
+        [](const live_slot& s) { return s.hash; });
+    --live_count_;
+  }
+
+  // Room for one more ring record and one more live key.
+  void reserve_one() {
+    if (ring_size_ == ring_.size()) {
+      std::vector<record> bigger(ring_.empty() ? 64 : ring_.size() * 2);
+      for (std::size_t i = 0; i < ring_size_; ++i)
+        bigger[i] = ring_[(ring_head_ + i) & (ring_.size() - 1)];
+      ring_.swap(bigger);
+      ring_head_ = 0;
+    }
+    if ((live_count_ + 1) * 2 > live_.size()) {
+      std::vector<live_slot> bigger(live_.empty() ? 64 : live_.size() * 2);
+      const std::size_t mask = bigger.size() - 1;
+      for (const live_slot& s : live_)
+        if (s.sequence != 0) {
+          std::size_t at = s.hash & mask;
+          while (bigger[at].sequence != 0) at = (at + 1) & mask;
+          bigger[at] = s;
+        }
+      live_.swap(bigger);
+      mask_ = mask;
+    }
+  }
+
+  void forget_oldest() noexcept {
+    const record oldest = ring_[ring_head_];
+    ring_head_ = (ring_head_ + 1) & (ring_.size() - 1);
+    --ring_size_;
+    if (live_slot* found = find(oldest.hash); found != nullptr && found->sequence == oldest.sequence)
+      erase(static_cast<std::size_t>(found - live_.data()));
     bytes_ -= oldest.charged_bytes;
-    order_.pop_front();
   }
 
   std::uint64_t capacity_bytes_;
   std::uint64_t bytes_ = 0;
-  std::uint64_t next_sequence_ = 0;
-  std::deque<slot> order_;
-  std::unordered_map<std::uint64_t, std::uint64_t> live_;  // hash -> sequence of its live slot
+  std::uint64_t next_sequence_ = 1;
+  std::vector<record> ring_;  // power-of-two size; records ring_head_.. (ring_size_ of them)
+  std::size_t ring_head_ = 0;
+  std::size_t ring_size_ = 0;
+  std::vector<live_slot> live_;  // power-of-two size; hash -> sequence of its newest record
+  std::size_t mask_ = 0;
+  std::size_t live_count_ = 0;
 };
 
 // S3-FIFO (Yang et al., SOSP'23): a small FIFO (~10% of the bytes) filters
