@@ -12,10 +12,11 @@
 // three-stream SSE4.2 loop against the one-stream loop and the portable tables.
 // `puts`: one thread putting keys the tier does not hold into a full tier
 // (each value evicts one), by put and by put_many_with in batches of 256: CPU
-// ns per value of the thread, median of rounds. What a put costs when the
-// cache stage stores a miss; built against a tier whose insert skips the
-// lookup of an older value, it bounds what an API for "a key I just
-// missed" could save.
+// ns per value of the thread, median of rounds, and as a ratio to the mutex
+// LRU's put into a full map of as many entries (lower is better). What a put
+// costs when the cache stage stores a miss into a tier smaller than the
+// dataset; built against a tier whose insert skips the lookup of an older
+// value, it bounded what an API for "a key I just missed" could save.
 //
 // Usage: bench_cache_memory_tier [batch | puts]   (batch: only the one-thread
 // part; puts: only the full-tier puts)
@@ -352,24 +353,30 @@ void batch_and_crc_figures() {
   }
 }
 
-// CPU ns per put of a key the tier does not hold, into a full tier of 64 MiB.
+// CPU ns per put of a key the tier does not hold, into a full tier of 64 MiB,
+// against the textbook mutex LRU (above) holding as many entries, full too.
 void full_tier_puts() {
   constexpr int put_rounds = 7;
   std::printf(
       "\none thread, keys not in the tier put into a full 64 MiB tier (each evicts), CPU ns per "
-      "value, median of %d rounds\n",
+      "value, median of %d rounds; baseline: the mutex + unordered_map + list LRU, as many "
+      "entries, full\n",
       put_rounds);
-  std::printf("%8s  %14s  %14s\n", "value", "put", "put_many_with");
+  std::printf("%8s  %10s  %14s  %10s  %10s  %17s\n", "value", "put", "put_many_with", "lru put",
+              "put/lru", "put_many_with/lru");
   for (std::size_t value_size : {std::size_t{64}, std::size_t{384}}) {
     constexpr std::size_t batch = 256, per_round = 1 << 17;
     cy::memory_tier<> tier(64ull << 20);
     std::vector<std::byte> value(value_size, std::byte{5});
     std::uint64_t next = 0;
     while (tier.stats().evictions == 0) tier.put(cy::cache_key{3, 4, next++}, value);
+    mutex_lru lru(tier.size());
+    std::uint64_t lru_next = 0;
+    for (std::size_t i = 0; i <= tier.size(); ++i) lru.put(cy::cache_key{5, 6, lru_next++}, value);
     std::vector<cy::cache_key> keys(batch);
     std::vector<std::size_t> sizes(batch, value_size);
     std::vector<std::uint8_t> stored(batch);
-    std::vector<double> single, batched;
+    std::vector<double> single, batched, baseline;
     for (int round = 0; round < put_rounds; ++round) {
       double begin = thread_cpu_seconds();
       for (std::size_t i = 0; i < per_round; ++i)
@@ -386,11 +393,17 @@ void full_tier_puts() {
             stored);
       }
       batched.push_back((thread_cpu_seconds() - begin) * 1e9 / per_round);
+      begin = thread_cpu_seconds();
+      for (std::size_t i = 0; i < per_round; ++i) lru.put(cy::cache_key{5, 6, lru_next++}, value);
+      baseline.push_back((thread_cpu_seconds() - begin) * 1e9 / per_round);
     }
     std::sort(single.begin(), single.end());
     std::sort(batched.begin(), batched.end());
-    std::printf("%6zu B  %14.1f  %14.1f\n", value_size, single[single.size() / 2],
-                batched[batched.size() / 2]);
+    std::sort(baseline.begin(), baseline.end());
+    const double put = single[single.size() / 2], many = batched[batched.size() / 2],
+                 base = baseline[baseline.size() / 2];
+    std::printf("%6zu B  %10.1f  %14.1f  %10.1f  %9.2fx  %16.2fx\n", value_size, put, many, base,
+                put / base, many / base);
   }
 }
 

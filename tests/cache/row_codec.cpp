@@ -268,9 +268,10 @@ TEST_CASE_TEMPLATE(
 namespace {
 
 // pack_binary (AVX2 where the CPU has it) against the portable scan from the
-// first value: the same answer and, when binary, the same bitmap bytes, for
-// every width up to 200, binary rows and rows with one other value anywhere
-// (including inside each 32-value step and in the portable tail).
+// first value: the same answer and, when binary, the same bitmap bytes, which
+// expand_binary turns back into the same words, for every width up to 200,
+// binary rows and rows with one other value anywhere (including inside each
+// 32-value step and in the portable tail).
 template <class T>
 void check_pack_paths_agree() {
   using word = word_of<T>;
@@ -296,6 +297,13 @@ void check_pack_paths_agree() {
         CHECK(std::equal(dispatched.begin(), dispatched.end(), portable.begin()));
         for (std::size_t i = 0; i < width; ++i)
           REQUIRE(((dispatched[i / 8] >> (i % 8)) & 1u) == (values[i] == one ? 1u : 0u));
+        // And back: expand_binary (AVX2 where the CPU has it) gives the words again.
+        std::vector<T> expanded(width + 1);
+        std::memset(static_cast<void*>(expanded.data()), 0x5A, sizeof(T) * expanded.size());
+        d::expand_binary<T>(dispatched.data(), width, expanded.data());
+        REQUIRE(std::memcmp(expanded.data(), values.data(), width * sizeof(T)) == 0);
+        std::vector<std::byte> guard(sizeof(T), std::byte{0x5A});  // nothing past the last value
+        CHECK(std::memcmp(expanded.data() + width, guard.data(), sizeof(T)) == 0);
       }
     }
   }
@@ -303,9 +311,10 @@ void check_pack_paths_agree() {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("row_codec: the AVX2 and portable 0/1 scans agree on every word size", T, float,
-                   double, cy::float16, cy::bfloat16, std::uint8_t, std::int16_t, std::int32_t,
-                   std::uint64_t) {
+TEST_CASE_TEMPLATE(
+    "row_codec: the AVX2 and portable 0/1 scans agree on every word size, and expand back", T,
+    float, double, cy::float16, cy::bfloat16, std::uint8_t, std::int8_t, std::int16_t,
+    std::uint16_t, std::int32_t, std::uint32_t, std::int64_t, std::uint64_t) {
   if (!d::cpu_supports_avx2()) MESSAGE("no AVX2 on this CPU: both sides are the portable scan");
   check_pack_paths_agree<T>();
 }

@@ -266,9 +266,77 @@ requires binary_dtype<T>::packable bool pack_binary(const std::byte* values, std
   return pack_binary_portable<word>(values, done, count, binary_dtype<T>::one, bitmap);
 }
 
+/// Portable expansion of values `from` .. `count` of a bitmap into words
+/// `one` or 0 at `target` (bytes, any alignment).
+template <class Word>
+void expand_binary_words_portable(const std::uint8_t* bitmap, std::size_t from, std::size_t count,
+                                  Word one, std::byte* target) noexcept {
+  for (std::size_t i = from; i < count; ++i) {
+    const Word value = ((bitmap[i / 8] >> (i % 8)) & 1u) != 0 ? one : Word{0};
+    std::memcpy(target + i * sizeof(Word), &value, sizeof(Word));
+  }
+}
+
+#if CONVEYOR_DECODE_HAS_AVX2_KERNELS
+/// AVX2 expansion into 2-, 4- or 8-byte words `one` or 0, 32 values per step
+/// (the decoders' float kernel, for any word size and encoding of 1): the
+/// step's 4 bitmap bytes are broadcast to every lane, each lane tests its own
+/// bit, and the compare mask selects `one`. Returns the values done (a
+/// multiple of 32); the caller expands the rest portably.
+template <class Word>
+__attribute__((target("avx2"))) std::size_t expand_binary_words_avx2(const std::uint8_t* bitmap,
+                                                                      std::size_t count, Word one,
+                                                                      std::byte* target) noexcept {
+  constexpr int lanes = 32 / static_cast<int>(sizeof(Word));  // per vector
+  constexpr int vectors = 32 / lanes;                            // per step of 32 values
+  __m256i select[vectors];
+  __m256i one_word;
+  for (int v = 0; v < vectors; ++v) {
+    alignas(32) Word bits[lanes];
+    for (int j = 0; j < lanes; ++j) {
+      // Lane j of vector v holds value v * lanes + j: bit (v * lanes + j) % (8 * sizeof(Word))
+      // of the part of the 32-bit step word that its lane can see.
+      const int value = v * lanes + j;
+      bits[j] = static_cast<Word>(Word{1} << (sizeof(Word) == 2 ? value % 16 : value));
+    }
+    select[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bits));
+  }
+  if constexpr (sizeof(Word) == 2)
+    one_word = _mm256_set1_epi16(static_cast<short>(one));
+  else if constexpr (sizeof(Word) == 4)
+    one_word = _mm256_set1_epi32(static_cast<int>(one));
+  else
+    one_word = _mm256_set1_epi64x(static_cast<long long>(one));
+  std::size_t at = 0;
+  for (; at + 32 <= count; at += 32) {
+    std::uint32_t step;
+    std::memcpy(&step, bitmap + at / 8, 4);  // x86 is little-endian: bit k = value at + k
+    for (int v = 0; v < vectors; ++v) {
+      __m256i word_bits, set;
+      if constexpr (sizeof(Word) == 2) {
+        // 16-bit lanes see one half of the step: values 0-15, then 16-31.
+        word_bits = _mm256_set1_epi16(static_cast<short>(step >> (16 * v)));
+        set = _mm256_cmpeq_epi16(_mm256_and_si256(word_bits, select[v]), select[v]);
+      } else if constexpr (sizeof(Word) == 4) {
+        word_bits = _mm256_set1_epi32(static_cast<int>(step));
+        set = _mm256_cmpeq_epi32(_mm256_and_si256(word_bits, select[v]), select[v]);
+      } else {
+        word_bits = _mm256_set1_epi64x(static_cast<long long>(step));
+        set = _mm256_cmpeq_epi64(_mm256_and_si256(word_bits, select[v]), select[v]);
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(target + (at + v * lanes) * sizeof(Word)),
+                          _mm256_and_si256(set, one_word));
+    }
+  }
+  return at;
+}
+#endif
+
 /// Expands a bitmap written by pack_binary into `count` values of T at `out`:
 /// the decoders' row kernel (AVX2 when the CPU has it) for float, float16,
-/// bfloat16 and the 1-byte types, a word loop for the others. Never throws.
+/// bfloat16 and the 1-byte types, expand_binary_words_avx2 for the other
+/// 2-, 4- and 8-byte types (int16, int32, int64, double...), each with the
+/// portable loop for the tail and on CPUs without AVX2. Never throws.
 template <class T>
 requires binary_dtype<T>::packable void expand_binary(const std::uint8_t* bitmap, std::size_t count,
                                                       T* out) noexcept {
@@ -281,10 +349,12 @@ requires binary_dtype<T>::packable void expand_binary(const std::uint8_t* bitmap
   } else {
     using word = typename binary_dtype<T>::word;
     auto* target = reinterpret_cast<std::byte*>(out);
-    for (std::size_t i = 0; i < count; ++i) {
-      const word value = ((bitmap[i / 8] >> (i % 8)) & 1u) != 0 ? binary_dtype<T>::one : word{0};
-      std::memcpy(target + i * sizeof(word), &value, sizeof(word));
-    }
+    std::size_t done = 0;
+#if CONVEYOR_DECODE_HAS_AVX2_KERNELS
+    if (cpu_supports_avx2())
+      done = expand_binary_words_avx2<word>(bitmap, count, binary_dtype<T>::one, target);
+#endif
+    expand_binary_words_portable<word>(bitmap, done, count, binary_dtype<T>::one, target);
   }
 }
 

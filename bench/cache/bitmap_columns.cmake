@@ -1,0 +1,1 @@
+conveyor_add_benchmark(bench_cache_bitmap_columns SOURCES ${CMAKE_CURRENT_LIST_DIR}/bitmap_columns.cpp)
