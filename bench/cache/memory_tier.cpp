@@ -370,9 +370,10 @@ void full_tier_puts() {
     std::vector<std::byte> value(value_size, std::byte{5});
     std::uint64_t next = 0;
     while (tier.stats().evictions == 0) tier.put(cy::cache_key{3, 4, next++}, value);
-    mutex_lru lru(tier.size());
+    const std::size_t held = tier.entry_count();
+    mutex_lru lru(held);
     std::uint64_t lru_next = 0;
-    for (std::size_t i = 0; i <= tier.size(); ++i) lru.put(cy::cache_key{5, 6, lru_next++}, value);
+    for (std::size_t i = 0; i <= held; ++i) lru.put(cy::cache_key{5, 6, lru_next++}, value);
     std::vector<cy::cache_key> keys(batch);
     std::vector<std::size_t> sizes(batch, value_size);
     std::vector<std::uint8_t> stored(batch);
