@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -179,6 +180,79 @@ TEST_CASE(
   CHECK(got[0] == std::vector<float>{1, 0, 0, 0, 1});
   CHECK(got[1] == std::vector<float>{0, 1, 0, 1, 0});
   CHECK(got[2] == std::vector<float>{0, 0, 0, 0, 0});
+}
+
+TEST_CASE(
+    "two_gram_indices: the ASCII fast path gives two_grams()'s columns for any text, and too "
+    "many grams name the record") {
+  // Random fields of letters (both cases), digits, punctuation, spaces and
+  // Python whitespace at either end, some over 256 bytes (the fast path
+  // declines them), some with a non-ASCII letter (the general path): the
+  // indices must be the nonzero columns of two_grams<uint8_t>'s label.
+  cy::test::temp_dir dir("two-gram-indices");
+  std::uint64_t state = 99;
+  auto next = [&] {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    return state >> 33;
+  };
+  const std::string alphabet_chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -.,'";
+  std::string text = "GivenName\tSurname\tBirthday\n";
+  for (int r = 0; r < 400; ++r) {
+    for (int field = 0; field < 3; ++field) {
+      std::string value;
+      const std::size_t length = r % 37 == 0 ? 300 : next() % 24;
+      if (next() % 5 == 0) value += "\x0b ";  // Python whitespace, stripped
+      for (std::size_t i = 0; i < length; ++i) value += alphabet_chars[next() % alphabet_chars.size()];
+      if (r % 11 == 0 && field == 1) value += "\xc3\xa9";  // é: not ASCII
+      if (next() % 5 == 0) value += " \x1c";
+      text += value + (field < 2 ? "\t" : "\n");
+    }
+  }
+  auto path = dir.file("grams.tsv", text);
+  auto labels = cy::tsv_file(path, tsv_options()) | cy::batch(64) |
+                cy::decode(cy::two_grams<std::uint8_t>({"GivenName", "Surname", "Birthday"}) >>
+                           cy::column<"y">);
+  auto indices = cy::tsv_file(path, tsv_options()) | cy::batch(64) |
+                 cy::decode(cy::two_gram_indices({"GivenName", "Surname", "Birthday"}, 700) >>
+                            cy::column<"y_index">);
+  std::vector<std::vector<std::int32_t>> expected, got;
+  for (auto& b : labels.epoch(0))
+    for (std::size_t r = 0; r < b.rows(); ++r) {
+      std::vector<std::int32_t> columns;
+      auto y = b.get<"y">().row(r);
+      for (std::size_t c = 0; c < y.size(); ++c)
+        if (y[c] != 0) columns.push_back(static_cast<std::int32_t>(c));
+      expected.push_back(std::move(columns));
+    }
+  for (auto& b : indices.epoch(0))
+    for (std::size_t r = 0; r < b.rows(); ++r) {
+      auto row = b.get<"y_index">().row(r);
+      std::vector<std::int32_t> columns;
+      for (auto index : row)
+        if (index != cy::no_index) columns.push_back(index);
+      REQUIRE(std::all_of(row.begin() + static_cast<std::ptrdiff_t>(columns.size()), row.end(),
+                          [](std::int32_t index) { return index == cy::no_index; }));
+      got.push_back(std::move(columns));
+    }
+  REQUIRE(got.size() == 400);
+  CHECK(got == expected);
+  // max_grams below a record's grams: a data_error naming the record, on both paths.
+  for (const char* name : {"anna maria", "zo\xc3\xab anna"}) {
+    auto small = dir.file("small.tsv", std::string("GivenName\tSurname\tBirthday\nbo\tx\t1\n") +
+                                           name + "\tlee\t1999-01-02\n");
+    auto pipe = cy::tsv_file(small, tsv_options()) | cy::batch(8) |
+                cy::decode(cy::two_gram_indices({"GivenName", "Surname", "Birthday"}, 4) >>
+                           cy::column<"y_index">);
+    try {
+      for (auto& b : pipe.epoch(0)) (void)b;
+      FAIL("expected a data_error");
+    } catch (const cy::stage_error& error) {
+      const std::string what = error.what();
+      CAPTURE(what);
+      CHECK(what.find("more than max_grams 4; raise max_grams") != std::string::npos);
+      CHECK(error.where().record == 1);
+    }
+  }
 }
 
 TEST_CASE(

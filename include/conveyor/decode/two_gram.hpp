@@ -67,14 +67,16 @@ struct field_text_walker {
   }
 };
 
-/// The label of text that is all ASCII (every DEA name and date), in one pass
+/// The grams of text that is all ASCII (every DEA name and date), in one pass
 /// over the bytes and one over the kept ones: for ASCII, UTF-8 decoding is the
 /// identity, Python's whitespace is 0x09..0x0D, 0x1C..0x1F and ' ', and lower()
-/// maps only A..Z. Returns false, having written nothing, when a byte is not
-/// ASCII or more than 256 bytes are kept; encode_two_grams_general then runs.
-template <bit_element T>
-bool encode_two_grams_ascii(std::span<const std::string_view> fields, T* out,
-                            const gram_alphabet& alphabet) noexcept {
+/// maps only A..Z. Returns false, having called neither, when a byte is not
+/// ASCII or more than 256 bytes are kept (encode_two_grams_general is then the
+/// answer); else calls start() once, then gram(column) for each adjacent pair
+/// the alphabet holds, in text order (a column may come more than once).
+template <class Start, class Gram>
+bool for_each_two_gram_ascii(std::span<const std::string_view> fields, const gram_alphabet& alphabet,
+                             Start&& start, Gram&& gram) noexcept {
   constexpr std::size_t capacity = 256;
   unsigned char kept[capacity];
   std::size_t count = 0;
@@ -87,7 +89,7 @@ bool encode_two_grams_ascii(std::span<const std::string_view> fields, T* out,
       kept[count++] = byte;
     }
   }
-  std::fill(out, out + alphabet.size(), bit_zero<T>());
+  start();
   std::size_t first = 0, last = count;
   while (first < last && is_python_whitespace(kept[first])) ++first;
   while (last > first && is_python_whitespace(kept[last - 1])) --last;
@@ -97,11 +99,21 @@ bool encode_two_grams_ascii(std::span<const std::string_view> fields, T* out,
     const unsigned code = lower(kept[index]);
     if (previous != ' ' && code != ' ') {
       const std::uint16_t column = alphabet.lookup(previous, code);
-      if (column != absent_gram) out[column] = bit_one<T>();
+      if (column != absent_gram) gram(static_cast<std::size_t>(column));
     }
     previous = code;
   }
   return true;
+}
+
+/// The label of ASCII text (for_each_two_gram_ascii) into out, zeroed first.
+/// Returns false, having written nothing, where that returns false.
+template <bit_element T>
+bool encode_two_grams_ascii(std::span<const std::string_view> fields, T* out,
+                            const gram_alphabet& alphabet) noexcept {
+  return for_each_two_gram_ascii(
+      fields, alphabet, [&] { std::fill(out, out + alphabet.size(), bit_zero<T>()); },
+      [&](std::size_t column) { out[column] = bit_one<T>(); });
 }
 
 /// The label of any text: walks code points (UTF-8), the reference for

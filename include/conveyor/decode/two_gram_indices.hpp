@@ -10,14 +10,17 @@
 // (gpu/decode_kernels.cuh) rebuilds the multi-hot row on the device with the
 // same per-value function the CPU test checks (detail/multi_hot_element.hpp).
 //
-// Columns: text fields in, dense<int32_t> of width max_grams out. Allocates:
-// one alphabet-wide scratch row per thread (thread_local, once). Errors: as
+// Columns: text fields in, dense<int32_t> of width max_grams out. ASCII text
+// (every DEA record) goes straight to a bitset of the alphabet's columns on
+// the stack; other text builds the whole label first. Allocates: for the
+// latter, one alphabet-wide scratch row per thread (thread_local, once). Errors: as
 // two_grams() (invalid UTF-8, naming file, record and byte offset), and a
 // record with more grams than max_grams is a data_error naming the record and
 // both counts (raise max_grams). Thread-safe.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -47,16 +50,63 @@ struct two_gram_index_decoder {
   }
   void decode(const text_column& records, std::size_t row, const std::vector<std::size_t>& columns,
               std::span<std::int32_t> out) const {
-    thread_local std::vector<std::uint8_t> multi_hot;
-    multi_hot.resize(labels.width());
-    labels.decode(records, row, columns, multi_hot);
-    const std::size_t count = compact(multi_hot, out);
+    std::size_t count = 0;
+    if (!decode_ascii(records, row, columns, out, count)) {
+      // Any text: the whole multi-hot label, then its nonzero columns.
+      thread_local std::vector<std::uint8_t> multi_hot;
+      multi_hot.resize(labels.width());
+      labels.decode(records, row, columns, multi_hot);
+      count = compact(multi_hot, out);
+    }
     if (count > out.size()) {
       throw data_error("two-gram indices: the record has " + std::to_string(count) +
                            " grams, more than max_grams " + std::to_string(out.size()) +
                            "; raise max_grams",
                        records.location(row));
     }
+  }
+  /// The ASCII fast path (every DEA record): see ascii_indices. Returns false,
+  /// having written nothing, for more than 16 fields or where that does.
+  bool decode_ascii(const text_column& records, std::size_t row,
+                    const std::vector<std::size_t>& columns, std::span<std::int32_t> out,
+                    std::size_t& count) const {
+    constexpr std::size_t max_fields = 16;
+    if (columns.size() > max_fields) return false;
+    std::array<std::string_view, max_fields> views;
+    for (std::size_t i = 0; i < columns.size(); ++i) views[i] = records.field(row, columns[i]);
+    return ascii_indices(std::span<const std::string_view>(views.data(), columns.size()),
+                         *labels.alphabet, out, count);
+  }
+  /// The grams of ASCII `fields` straight into a bitset of the alphabet's
+  /// columns (at most 4096), whose set bits are the indices in ascending
+  /// order, without the 1-byte-per-gram label that `compact` scans (which
+  /// was most of this decoder's time: docs/performance.md, the cache stage;
+  /// `decode_two_gram_bench` compares the two). Writes `out` and sets `count`
+  /// as compact does; returns false, having written nothing, for text that is
+  /// not all ASCII (or over 256 kept bytes) or a larger alphabet. The same
+  /// indices as the general path (tested).
+  static bool ascii_indices(std::span<const std::string_view> fields, const gram_alphabet& alphabet,
+                            std::span<std::int32_t> out, std::size_t& count) noexcept {
+    constexpr std::size_t max_columns = 4096, words = max_columns / 64;
+    const std::size_t size = alphabet.size();
+    if (size > max_columns) return false;
+    std::array<std::uint64_t, words> bits;
+    const std::size_t used = (size + 63) / 64;
+    if (!detail::for_each_two_gram_ascii(
+            fields, alphabet, [&] { std::fill_n(bits.begin(), used, std::uint64_t{0}); },
+            [&](std::size_t column) { bits[column / 64] |= std::uint64_t{1} << (column % 64); }))
+      return false;
+    count = 0;
+    for (std::size_t word = 0; word < used; ++word)
+      for (std::uint64_t mask = bits[word]; mask != 0; mask &= mask - 1) {
+        if (count < out.size())
+          out[count] = static_cast<std::int32_t>(word * 64 +
+                                                 static_cast<std::size_t>(std::countr_zero(mask)));
+        ++count;
+      }
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(std::min(count, out.size())), out.end(),
+              no_index);
+    return true;
   }
   /// Writes the indices of the nonzero values of `multi_hot` into `out`,
   /// padding with no_index; returns how many there are (may exceed out.size()).
