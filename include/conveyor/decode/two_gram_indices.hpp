@@ -20,7 +20,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +40,10 @@ namespace conveyor {
 
 struct two_gram_index_decoder {
   using value_type = std::int32_t;
+  /// The ASCII fast path's limits: fields per record, alphabet size. (Plain
+  /// arrays below: nvcc 13.0's front end rejects std::array<std::string_view, N>
+  /// in this member, in a .cu translation unit.)
+  static constexpr std::size_t max_ascii_fields = 16, max_ascii_columns = 4096;
   two_gram_decoder<std::uint8_t> labels;
   std::size_t max_grams;
 
@@ -70,11 +73,10 @@ struct two_gram_index_decoder {
   bool decode_ascii(const text_column& records, std::size_t row,
                     const std::vector<std::size_t>& columns, std::span<std::int32_t> out,
                     std::size_t& count) const {
-    constexpr std::size_t max_fields = 16;
-    if (columns.size() > max_fields) return false;
-    std::array<std::string_view, max_fields> views;
+    if (columns.size() > max_ascii_fields) return false;
+    std::string_view views[max_ascii_fields];
     for (std::size_t i = 0; i < columns.size(); ++i) views[i] = records.field(row, columns[i]);
-    return ascii_indices(std::span<const std::string_view>(views.data(), columns.size()),
+    return ascii_indices(std::span<const std::string_view>(views, columns.size()),
                          *labels.alphabet, out, count);
   }
   /// The grams of ASCII `fields` straight into a bitset of the alphabet's
@@ -87,13 +89,12 @@ struct two_gram_index_decoder {
   /// indices as the general path (tested).
   static bool ascii_indices(std::span<const std::string_view> fields, const gram_alphabet& alphabet,
                             std::span<std::int32_t> out, std::size_t& count) noexcept {
-    constexpr std::size_t max_columns = 4096, words = max_columns / 64;
     const std::size_t size = alphabet.size();
-    if (size > max_columns) return false;
-    std::array<std::uint64_t, words> bits;
+    if (size > max_ascii_columns) return false;
+    std::uint64_t bits[max_ascii_columns / 64];
     const std::size_t used = (size + 63) / 64;
     if (!detail::for_each_two_gram_ascii(
-            fields, alphabet, [&] { std::fill_n(bits.begin(), used, std::uint64_t{0}); },
+            fields, alphabet, [&] { std::fill_n(bits, used, std::uint64_t{0}); },
             [&](std::size_t column) { bits[column / 64] |= std::uint64_t{1} << (column % 64); }))
       return false;
     count = 0;
