@@ -9,7 +9,8 @@
 // copy into a byte_buffer each, then the copy into the batch buffer, as the
 // cache stage did before visit_many); fresh values stored with put_many_with
 // against copying each into a new block; and CRC32C bytes/s of the
-// three-stream SSE4.2 loop against the one-stream loop and the portable tables.
+// three-stream SSE4.2 loop against the one-stream loop and the portable tables;
+// and destroying a tier that holds the values, against freeing as many blocks.
 // `puts`: one thread putting keys the tier does not hold into a full tier
 // (each value evicts one), by put and by put_many_with in batches of 256: CPU
 // ns per value of the thread, median of rounds, and as a ratio to the mutex
@@ -310,6 +311,53 @@ put_rates put_vs_copy(std::size_t count, std::size_t value_size) {
           median(cpu[2]),   median(sys[0]),   median(sys[1]),   median(sys[2])};
 }
 
+// Destroying a tier that holds `count` values of `value_size` bytes (entries
+// in the arena, or from operator new), against freeing as many blocks of the
+// same size one by one (a std::vector of std::unique_ptr<std::byte[]>):
+// this thread's CPU seconds, median of rounds.
+struct teardown_seconds {
+  double arena, heap, baseline;
+};
+teardown_seconds teardown(std::size_t count, std::size_t value_size) {
+  constexpr std::size_t batch = 256;
+  std::vector<double> seconds[3];
+  std::vector<std::byte> value(value_size, std::byte{7});
+  for (int round = 0; round < 5; ++round) {
+    for (int mode = 0; mode < 2; ++mode) {
+      cy::memory_tier_options options;
+      options.capacity_bytes = count * (value_size + 400) * 2;
+      options.use_arena = mode == 0;
+      auto tier = std::make_unique<cy::memory_tier<>>(std::move(options));
+      std::vector<cy::cache_key> keys(batch);
+      std::vector<std::size_t> sizes(batch, value_size);
+      std::vector<std::uint8_t> stored(batch);
+      for (std::size_t first = 0; first < count; first += batch) {
+        for (std::size_t i = 0; i < batch; ++i) keys[i] = cy::cache_key{1, 2, first + i};
+        tier->put_many_with(
+            keys, sizes,
+            [&](std::size_t, std::span<std::byte> destination) {
+              std::memcpy(destination.data(), value.data(), destination.size());
+            },
+            stored);
+      }
+      const double begin = thread_cpu_seconds();
+      tier.reset();
+      seconds[mode].push_back(thread_cpu_seconds() - begin);
+    }
+    std::vector<std::unique_ptr<std::byte[]>> copies;
+    copies.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      copies.emplace_back(new std::byte[value_size]);
+      std::memcpy(copies.back().get(), value.data(), value_size);
+    }
+    const double begin = thread_cpu_seconds();
+    copies.clear();
+    seconds[2].push_back(thread_cpu_seconds() - begin);
+  }
+  for (auto& s : seconds) std::sort(s.begin(), s.end());
+  return {seconds[0][2], seconds[1][2], seconds[2][2]};
+}
+
 void batch_and_crc_figures() {
   std::printf(
       "\none thread, a new tier filled by put_many_with in batches of 256, entries in the arena "
@@ -325,6 +373,18 @@ void batch_and_crc_figures() {
         "%7.3f/%7.3f/%7.3f\n",
         value_size, count, r.arena, r.heap, r.copy, r.copy / r.arena, r.copy / r.heap, r.arena_cpu,
         r.heap_cpu, r.copy_cpu, r.arena_sys, r.heap_sys, r.copy_sys);
+  }
+  std::printf(
+      "\none thread, destroying a tier that holds the values (arena or heap entries) vs freeing as "
+      "many blocks one by one (free), CPU ms, median of 5\n");
+  std::printf("%8s  %7s  %9s  %9s  %9s  %11s  %10s\n", "value", "values", "arena ms", "heap ms",
+              "free ms", "arena/free", "heap/free");
+  for (auto [count, value_size] :
+       {std::pair<std::size_t, std::size_t>{100000, 384}, {32768, 8240}}) {
+    auto t = teardown(count, value_size);
+    std::printf("%6zu B  %7zu  %9.3f  %9.3f  %9.3f  %10.3fx  %9.2fx\n", value_size, count,
+                t.arena * 1e3, t.heap * 1e3, t.baseline * 1e3, t.arena / t.baseline,
+                t.heap / t.baseline);
   }
   std::printf("\none thread, batches of 256 random keys, each value copied into a batch buffer\n");
   std::printf("%8s  %7s  %16s  %16s  %7s\n", "value", "keys", "visit_many val/s", "get each val/s",

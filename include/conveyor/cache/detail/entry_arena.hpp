@@ -238,6 +238,14 @@ class entry_arena {
     free_bytes_ += size;
   }
 
+  /// Whether no live block came from operator new or a mapping of its own:
+  /// every block is then in the chunks that ~entry_arena unmaps, and an owner
+  /// going away with the arena need not release its blocks one by one.
+  [[nodiscard]] bool all_blocks_in_chunks() const noexcept {
+    return heap_bytes_.load(std::memory_order_relaxed) == 0 &&
+           large_bytes_.load(std::memory_order_relaxed) == 0;
+  }
+
   [[nodiscard]] entry_arena_stats stats() const {
     entry_arena_stats out;
     {
