@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <utility>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "conveyor/cache/detail/entry_index.hpp"
@@ -528,7 +528,7 @@ class memory_tier {
       // same state, declared first): entries in the arena's chunks go with
       // its regions, and an entry has nothing to destroy, so only blocks from
       // the heap or mappings of their own are returned one by one. (Walking
-      // every entry cost a cache miss and the arena's lock each, about 80 ns
+      // every entry cost a cache miss and the arena's lock each, about 50 ns
       // an entry: bench_cache_memory_tier's teardown figures.)
       static_assert(std::is_trivially_destructible_v<detail::memory_entry>);
       if (arena->all_blocks_in_chunks()) return;

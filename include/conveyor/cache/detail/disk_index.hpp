@@ -100,16 +100,9 @@ class disk_index {
 
  private:
   void grow() {
-    std::vector<slot> bigger(slots_.empty() ? 64 : slots_.size() * 2);
-    const std::size_t mask = bigger.size() - 1;
-    for (const slot& s : slots_)
-      if (s.where.fd >= 0) {
-        std::size_t at = s.key.hash() & mask;
-        while (bigger[at].where.fd >= 0) at = (at + 1) & mask;
-        bigger[at] = s;
-      }
-    slots_.swap(bigger);
-    mask_ = mask;
+    grow_table(
+        slots_, mask_, 64, [](const slot& s) { return s.where.fd >= 0; },
+        [](const slot& s) { return s.key.hash(); });
   }
 
   std::vector<slot> slots_;

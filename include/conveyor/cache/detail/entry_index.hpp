@@ -66,16 +66,9 @@ class entry_index {
   /// as it was). Call before changing anything else, so that `insert` cannot fail.
   void reserve_one() {
     if ((size_ + 1) * 5 <= slots_.size() * 4) return;
-    std::vector<slot> bigger(slots_.empty() ? 16 : slots_.size() * 2);
-    const std::size_t mask = bigger.size() - 1;
-    for (const slot& s : slots_)
-      if (s.entry != nullptr) {
-        std::size_t at = s.hash & mask;
-        while (bigger[at].entry != nullptr) at = (at + 1) & mask;
-        bigger[at] = s;
-      }
-    slots_.swap(bigger);
-    mask_ = mask;
+    grow_table(
+        slots_, mask_, 16, [](const slot& s) { return s.entry != nullptr; },
+        [](const slot& s) { return s.hash; });
   }
 
   /// Adds `entry` (its key absent; reserve_one() called since the last insert).

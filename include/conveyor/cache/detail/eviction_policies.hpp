@@ -111,18 +111,10 @@ class ghost_fifo {
       ring_.swap(bigger);
       ring_head_ = 0;
     }
-    if ((live_count_ + 1) * 2 > live_.size()) {
-      std::vector<live_slot> bigger(live_.empty() ? 64 : live_.size() * 2);
-      const std::size_t mask = bigger.size() - 1;
-      for (const live_slot& s : live_)
-        if (s.sequence != 0) {
-          std::size_t at = s.hash & mask;
-          while (bigger[at].sequence != 0) at = (at + 1) & mask;
-          bigger[at] = s;
-        }
-      live_.swap(bigger);
-      mask_ = mask;
-    }
+    if ((live_count_ + 1) * 2 > live_.size())
+      grow_table(
+          live_, mask_, 64, [](const live_slot& s) { return s.sequence != 0; },
+          [](const live_slot& s) { return s.hash; });
   }
 
   void forget_oldest() noexcept {
