@@ -397,6 +397,35 @@ TEST_CASE("tiered write-back put_many passes down only what the top refused") {
   CHECK(stack.stats().bytes_written == 7 * value_size);
 }
 
+TEST_CASE("tiered put_many: a key given twice keeps its last value, as two puts would") {
+  // The first value of key 5 is too large for the top, the second fits: put
+  // together, the refused first one went down and then erased the second from
+  // the top, so the older value was served.
+  auto first = value_for(5, 5 * value_size);
+  auto last = value_for(6, value_size);
+  auto other = value_for(7, value_size);
+  std::vector<cy::cache_key> keys{key_of(5), key_of(7), key_of(5)};
+  std::vector<std::span<const std::byte>> views{bytes(first), bytes(other), bytes(last)};
+  for (auto policy : {cy::write_policy::write_back, cy::write_policy::write_through}) {
+    CAPTURE(static_cast<int>(policy));
+    cy::tiered stack(policy, tier_of<top_tier>(4), tier_of<bottom_tier>(16));
+    std::vector<std::uint8_t> which(keys.size(), 7);
+    CHECK(stack.put_many(keys, views, which) == 2);
+    CHECK(which == std::vector<std::uint8_t>{0, 1, 1});  // the first is superseded
+    cy::byte_buffer out;
+    REQUIRE(stack.get(key_of(5), out));
+    CHECK(out == last);
+    REQUIRE(stack.get(key_of(7), out));
+    CHECK(out == other);
+    auto stats = stack.stats();
+    CHECK(stats.puts == 2);
+    CHECK(stats.rejected_puts == 0);  // superseded is not refused
+    CHECK(stats.bytes_written == 2 * value_size);
+    stack.tier<0>().erase(key_of(5));  // as if the top had evicted it
+    if (stack.get(key_of(5), out)) CHECK(out == last);  // never the first value
+  }
+}
+
 TEST_CASE("tiered write-back under concurrent readers and writers serves only right values") {
   auto make = [](std::uint64_t bytes, std::size_t shards) {
     cy::memory_tier_options options;

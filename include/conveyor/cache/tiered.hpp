@@ -293,9 +293,29 @@ requires(sizeof...(Tiers) >= 1 &&
     values = values.first(count);
     stored = stored.first(count);
     std::fill(stored.begin(), stored.end(), std::uint8_t{0});
+    // A key given more than once: only its last value is put, which is what
+    // a run of single puts leaves behind. (Put together, a refused earlier
+    // value would go down and erase the later one from the tier above, so the
+    // older value would win.) The superseded values are neither stored nor
+    // refused: stored[i] 0, counted in neither `puts` nor `rejected_puts`.
+    std::size_t superseded = 0;
     if (count != 0) {
       write_scope writing(*state_, keys);
-      put_many_from<0>(keys, values, {}, stored);
+      const std::vector<std::size_t> last = last_of_each_key(keys);
+      if (last.empty()) {
+        put_many_from<0>(keys, values, {}, stored);
+      } else {
+        std::vector<cache_key> unique_keys;
+        std::vector<std::span<const std::byte>> unique_values;
+        unique_keys.reserve(last.size());
+        unique_values.reserve(last.size());
+        for (std::size_t i : last) {
+          unique_keys.push_back(keys[i]);
+          unique_values.push_back(values[i]);
+        }
+        put_many_from<0>(unique_keys, unique_values, last, stored);
+        superseded = count - last.size();
+      }
     }
     std::size_t stored_count = 0;
     std::uint64_t bytes = 0;
@@ -305,7 +325,7 @@ requires(sizeof...(Tiers) >= 1 &&
       bytes += values[i].size();
     }
     state_->puts.fetch_add(stored_count, std::memory_order_relaxed);
-    state_->rejected_puts.fetch_add(count - stored_count, std::memory_order_relaxed);
+    state_->rejected_puts.fetch_add(count - superseded - stored_count, std::memory_order_relaxed);
     state_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
     state_->put_latency.record(std::chrono::steady_clock::now() - started);
     return stored_count;
@@ -677,6 +697,48 @@ requires(sizeof...(Tiers) >= 1 &&
       if (!stored || !hands_down<I>) stored = put_back_from<I + 1>(shared, key, value) || stored;
     }
     return stored;
+  }
+
+  // The positions of the last value of each key, in order, when some key
+  // comes more than once; empty when none does (the usual batch: one pass of
+  // its hashes through a small table, no sort).
+  static std::vector<std::size_t> last_of_each_key(std::span<const cache_key> keys) {
+    thread_local std::vector<std::uint64_t> seen;  // hashes; 0 stands for empty
+    std::size_t slots = 16;
+    while (slots < 2 * keys.size()) slots *= 2;
+    seen.assign(slots, 0);
+    bool repeats = false;
+    for (const cache_key& key : keys) {
+      const std::uint64_t hash = key.hash() | 1;  // never 0
+      std::size_t at = hash & (slots - 1);
+      while (seen[at] != 0 && seen[at] != hash) at = (at + 1) & (slots - 1);
+      if (seen[at] == hash) {
+        repeats = true;  // the same hash: maybe the same key, checked below
+        break;
+      }
+      seen[at] = hash;
+    }
+    if (!repeats) return {};
+    // Rare: order by hash, then mark every value whose key comes again later.
+    std::vector<std::pair<std::uint64_t, std::size_t>> order(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) order[i] = {keys[i].hash(), i};
+    std::sort(order.begin(), order.end());
+    std::vector<std::uint8_t> superseded(keys.size(), 0);
+    for (std::size_t a = 0; a < order.size();) {
+      std::size_t b = a + 1;
+      while (b < order.size() && order[b].first == order[a].first) ++b;
+      for (std::size_t x = a; x < b; ++x)  // within a run, positions ascend
+        for (std::size_t y = x + 1; y < b; ++y)
+          if (keys[order[x].second] == keys[order[y].second]) {
+            superseded[order[x].second] = 1;
+            break;
+          }
+      a = b;
+    }
+    std::vector<std::size_t> last;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (!superseded[i]) last.push_back(i);
+    return last;
   }
 
   // Puts the values into a tier that hands down (a conditional_put_tier),
