@@ -204,6 +204,28 @@ TEST_CASE_TEMPLATE_DEFINE("cache_tier contract", Fixture, tier_contract) {
     CHECK(stats.bytes_written == stored_bytes + 70);
   }
 
+  SUBCASE("a key given twice in one put_many or put_values keeps its last value") {
+    // Sizes differ, so a value that lands in another block or segment than
+    // the key's other value still cannot pass for it.
+    auto first = value_for(40, 1, 3000), other = value_for(41, 1, 200), last = value_for(40, 2, 120);
+    std::vector<cache_key> keys{key_of(40), key_of(41), key_of(40)};
+    std::vector<std::span<const std::byte>> views{bytes(first), bytes(other), bytes(last)};
+    tier.put_many(keys, views);
+    REQUIRE(tier.get(key_of(40), out));
+    CHECK(out == last);
+    REQUIRE(tier.get(key_of(41), out));
+    CHECK(out == other);
+    std::vector<std::size_t> sizes{last.size(), other.size(), first.size()};
+    conveyor::put_values(tier, std::span<const cache_key>(keys),
+                         std::span<const std::size_t>(sizes),
+                         [&](std::size_t i, std::span<std::byte> destination) {
+                           const auto& value = i == 0 ? last : i == 1 ? other : first;
+                           std::copy(value.begin(), value.end(), destination.begin());
+                         });
+    REQUIRE(tier.get(key_of(40), out));
+    CHECK(out == first);
+  }
+
   SUBCASE(
       "visit_values shows each stored value once, in place or from get_many; put_values stores "
       "what it writes") {
