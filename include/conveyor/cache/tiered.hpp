@@ -277,6 +277,8 @@ requires(sizeof...(Tiers) >= 1 &&
   /// Any other tier that refuses a value has that key erased. Returns how
   /// many values some tier stored. A tier that is not a `put_reporting_tier`
   /// (cannot say which values of a batch it stored) gets one `put` per value.
+  /// A key given more than once keeps its last value (only that one is put;
+  /// the earlier ones are neither stored nor counted as refused).
   std::size_t put_many(std::span<const cache_key> keys,
                        std::span<const std::span<const std::byte>> values) {
     std::vector<std::uint8_t> stored(std::min(keys.size(), values.size()));
