@@ -721,25 +721,12 @@ requires(sizeof...(Tiers) >= 1 &&
       seen[at] = hash;
     }
     if (!repeats) return {};
-    // Rare: order by hash, then mark every value whose key comes again later.
-    std::vector<std::pair<std::uint64_t, std::size_t>> order(keys.size());
-    for (std::size_t i = 0; i < keys.size(); ++i) order[i] = {keys[i].hash(), i};
-    std::sort(order.begin(), order.end());
-    std::vector<std::uint8_t> superseded(keys.size(), 0);
-    for (std::size_t a = 0; a < order.size();) {
-      std::size_t b = a + 1;
-      while (b < order.size() && order[b].first == order[a].first) ++b;
-      for (std::size_t x = a; x < b; ++x)  // within a run, positions ascend
-        for (std::size_t y = x + 1; y < b; ++y)
-          if (keys[order[x].second] == keys[order[y].second]) {
-            superseded[order[x].second] = 1;
-            break;
-          }
-      a = b;
-    }
+    // Rare: the last position of each key, then the positions that are last.
+    std::unordered_map<cache_key, std::size_t, cache_key_hash> last_at;
+    for (std::size_t i = 0; i < keys.size(); ++i) last_at[keys[i]] = i;
     std::vector<std::size_t> last;
     for (std::size_t i = 0; i < keys.size(); ++i)
-      if (!superseded[i]) last.push_back(i);
+      if (last_at[keys[i]] == i) last.push_back(i);
     return last;
   }
 
